@@ -1,0 +1,54 @@
+# Flagstream: `make help` lists every target.
+SHELL := /bin/bash
+PY := .venv/bin/python
+VENV_STAMP := .venv/.installed
+COUNT ?= 0
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## List every target
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+setup: $(VENV_STAMP) ## Create .venv/ and install Flagstream with its dev tools
+
+$(VENV_STAMP): pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(VENV_STAMP)
+
+kafka-up: ## Start the local Kafka broker (skipped when KAFKA_BOOTSTRAP_SERVERS is set)
+	scripts/kafka.sh up
+
+kafka-down: ## Stop the local Kafka broker started by kafka-up
+	scripts/kafka.sh down
+
+kafka-status: ## Say whether the local broker runs
+	scripts/kafka.sh status
+
+topics: setup kafka-up ## Create every topic of the registry (idempotent)
+	.venv/bin/flagstream topics create
+
+run: setup kafka-up ## Start everything with demo traffic and show what lands (COUNT=N stops after N events)
+	.venv/bin/flagstream run --count $(COUNT)
+
+test: setup ## Unit, contract and integration tests (starts a broker if none runs, stops it after)
+	scripts/kafka.sh with $(PY) -m pytest tests/unit tests/contract tests/integration $(PYTEST_ARGS)
+
+test-unit: setup ## Unit and contract tests only (no broker)
+	$(PY) -m pytest tests/unit tests/contract $(PYTEST_ARGS)
+
+lint: setup ## ruff and mypy
+	.venv/bin/ruff check services tests
+	.venv/bin/ruff format --check services tests
+	.venv/bin/mypy
+
+fmt: setup ## Format the code with ruff
+	.venv/bin/ruff format services tests
+	.venv/bin/ruff check --fix services tests
+
+clean: kafka-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
+	rm -rf var
+
+.PHONY: help setup kafka-up kafka-down kafka-status topics run test test-unit lint fmt clean

@@ -1,0 +1,300 @@
+"""`flagstream`: run the services, provision topics, feed demo traffic, and inspect datasets offline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.runtime.errors import FatalError, FlagstreamError
+from services.runtime.settings import Settings, load_settings
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+topics_app = typer.Typer(help="The topic registry.", no_args_is_help=True)
+datasets_app = typer.Typer(help="The Delta datasets.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+app.add_typer(datasets_app, name="datasets")
+
+SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return settings
+
+
+@app.command()
+def worker(service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}")]) -> None:
+    """Run one service until SIGTERM/SIGINT (each has its own consumer group)."""
+    settings = _settings()
+    if service == "dataset_sink":
+        from services.dataset_sink.app import run
+
+        run(settings)
+        return
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
+    from importlib import import_module
+
+    from services.runtime.worker import run_faust
+
+    faust_app, metrics = import_module(f"services.{service}.app").build(settings)
+    run_faust(faust_app, metrics, settings)
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every registry topic that does not exist yet (idempotent)."""
+    from services.runtime.worker import provision
+
+    settings = _settings()
+    provision(settings)
+    typer.echo(f"topics ready on {settings.kafka_bootstrap_servers}")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """Print the registry: name, retention, compaction, restriction."""
+    from services.runtime.topics import REGISTRY
+
+    settings = load_settings()
+    for spec in REGISTRY:
+        flags = ",".join(
+            f for f, on in (("compacted", spec.compacted), ("restricted", spec.restricted)) if on
+        )
+        typer.echo(
+            f"{settings.topic(spec.name):45} {spec.retention_ms // 3_600_000:>5}h {flags:21} "
+            f"{spec.description}"
+        )
+
+
+@app.command()
+def demo(
+    count: Annotated[int, typer.Option(help="Events to produce.")] = 1000,
+    rate: Annotated[float, typer.Option(help="Events per second; 0 = flat out.")] = 0.0,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the generator (default: fresh ids each run).")
+    ] = None,
+    malformed_rate: Annotated[float, typer.Option(help="Share of malformed records.")] = 0.01,
+) -> None:
+    """Produce realistic flagged interactions (with some malformed bytes) to the ingress topic."""
+    from services.runtime.worker import provision
+    from services.simulators.traffic import publish
+
+    settings = _settings()
+    provision(settings)
+    started = time.monotonic()
+    sent = publish(settings, count, rate=rate, seed=seed, malformed_rate=malformed_rate)
+    elapsed = time.monotonic() - started
+    typer.echo(f"produced {len(sent)} events in {elapsed:.1f}s ({len(sent) / max(elapsed, 1e-9):.0f}/s)")
+
+
+@app.command("simulate-reviewers")
+def simulate_reviewers(
+    agreement: Annotated[float, typer.Option(help="Probability a reviewer gives the apparent truth.")] = 0.9,
+    delay: Annotated[float, typer.Option(help="Seconds between a task and its judgments.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the reviewers' choices.")] = 11,
+) -> None:
+    """Consume the review queues like a labeling tool and produce judgments, until SIGTERM/SIGINT."""
+    from services.contracts import default_codec
+    from services.local import interrupted
+    from services.simulators.reviewers import SimulatedReviewers
+
+    settings = _settings()
+    reviewers = SimulatedReviewers(
+        settings, default_codec(), agreement=agreement, delay_seconds=delay, seed=seed, stop=interrupted()
+    )
+    reviewers.run()
+    typer.echo(f"judged {reviewers.judged} times")
+
+
+@app.command()
+def run(
+    count: Annotated[
+        int, typer.Option(help="Stop after N demo events have drained; 0 = run until Ctrl-C.")
+    ] = 0,
+    rate: Annotated[float, typer.Option(help="Demo events per second when running until Ctrl-C.")] = 50.0,
+    timeout: Annotated[
+        float, typer.Option(help="Give up waiting for the drain after this many seconds.")
+    ] = 600,
+) -> None:
+    """Everything together: services, simulated reviewers and demo traffic, with live progress."""
+    from services.local import LocalStack, Progress, default_ports, interrupted, wait_until
+    from services.runtime.worker import provision
+    from services.simulators.traffic import publish
+
+    settings = _settings()
+    provision(settings)
+    stack = LocalStack(settings)
+    stack.start(("simulated_reviewers", ["simulate-reviewers"]))
+    stop = interrupted()
+    ports = default_ports()
+    produced = [0]
+
+    def on_sent(n: int) -> None:
+        produced[0] = n
+
+    feeder = threading.Thread(
+        target=publish,
+        args=(settings, count if count else 10**9),
+        kwargs={"rate": 0.0 if count else rate, "stop": stop, "on_sent": on_sent},
+        daemon=True,
+    )
+    started = time.monotonic()
+    gate_done_at: list[float] = []
+    progress = Progress()
+
+    def tick() -> None:
+        nonlocal progress
+        stack.check()
+        progress = Progress.read(ports)
+        if count and not gate_done_at and progress.gated >= count:
+            gate_done_at.append(time.monotonic())
+        sys.stderr.write("\r" + progress.line(produced[0]) + " ")
+        sys.stderr.flush()
+
+    try:
+        feeder.start()
+        if count:
+            drained = wait_until(
+                lambda: stop.is_set() or (not feeder.is_alive() and progress.drained(count)),
+                timeout=timeout,
+                interval=1.0,
+                on_tick=tick,
+            )
+        else:
+            drained = wait_until(stop.is_set, timeout=float("inf"), interval=1.0, on_tick=tick)
+        elapsed = time.monotonic() - started
+        tick()
+        sys.stderr.write("\n")
+        if count and not drained:
+            typer.echo(f"warning: not drained after {timeout:.0f}s; the summary is partial", err=True)
+    finally:
+        stop.set()
+        stack.stop()
+    _summary(settings, progress, produced[0], elapsed, (gate_done_at[0] - started) if gate_done_at else None)
+
+
+def _summary(
+    settings: Settings, p: object, produced: int, elapsed: float, gate_seconds: float | None
+) -> None:
+    from services.dataset_sink.writer import table_history
+    from services.local import Progress
+
+    assert isinstance(p, Progress)
+    out = typer.echo
+    out("\nFlagstream run summary")
+    out(f"  events in              {produced}")
+    out(
+        f"  kept by the gate       {p.gate.get('keep', 0):.0f} (+{p.gate.get('keep_no_training', 0):.0f} "
+        "reviewable but not for training)"
+    )
+    for reason, n in sorted(p.drop_reasons.items()):
+        out(f"  dropped: {reason:<22}{n:.0f}")
+    out(f"  dead-lettered (ingress) {p.gate.get('dead_lettered', 0):.0f}")
+    out("  entities redacted      " + ", ".join(f"{t} {n:.0f}" for t, n in sorted(p.entities.items())))
+    out(f"  not escalated          {p.escalation.get('not_escalated', 0):.0f}")
+    out("  routed per queue       " + ", ".join(f"{q} {n:.0f}" for q, n in sorted(p.routed.items())))
+    out(
+        f"  judgments resolved     {p.review.get('resolved', 0):.0f} (late judgments "
+        f"{p.review.get('late_judgment', 0):.0f})"
+    )
+    out(f"  dataset rows written   {p.rows:.0f} (not written: {p.sink.get('not_written', 0):.0f})")
+    table = settings.datasets_dir / "safety_labels"
+    try:
+        history = table_history(settings.datasets_dir, "safety_labels")
+        out(f"  Delta versions         {len(history)} (latest v{max(h['version'] for h in history)})")
+    except FlagstreamError:
+        out("  Delta versions         none yet")
+    out(f"  table                  {table}")
+    out(f"  wall time              {elapsed:.1f}s")
+    if gate_seconds and produced:
+        out(
+            f"  throughput             gate {produced / gate_seconds:.0f} events/s, end to end "
+            f"{produced / elapsed:.0f} events/s"
+        )
+    out("  history                flagstream datasets history safety_labels")
+
+
+@app.command()
+def redact(
+    policy: Annotated[Path | None, typer.Option(help="Redaction policy file.")] = None,
+) -> None:
+    """Dry-run the redaction policy: JSON lines with `text` on stdin, redacted lines on stdout."""
+    from services.privacy_gate.domain import Redactor, load_redaction_policy
+    from services.privacy_gate.offline import redact_lines
+
+    redactor = Redactor(load_redaction_policy(policy or load_settings().redaction_policy))
+    for line in redact_lines(sys.stdin, redactor):
+        sys.stdout.write(line + "\n")
+
+
+@app.command()
+def route(
+    policy: Annotated[Path | None, typer.Option(help="Escalation policy file.")] = None,
+    explain: Annotated[bool, typer.Option(help="Include the risk-score components.")] = False,
+) -> None:
+    """Reproduce routing offline: redacted interactions (JSON lines) in, decisions out."""
+    from services.escalation.domain import load_escalation_policy
+    from services.escalation.offline import route_lines
+
+    loaded = load_escalation_policy(policy or load_settings().escalation_policy)
+    for line in route_lines(sys.stdin, loaded, explain):
+        sys.stdout.write(line + "\n")
+
+
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """The dataset tables and their latest versions."""
+    from services.dataset_sink.offline import list_datasets
+
+    _print(list_datasets(load_settings().datasets_dir))
+
+
+@datasets_app.command("history")
+def datasets_history(name: str) -> None:
+    """Every version of a table: time, operation, rows, commit metadata."""
+    from services.dataset_sink.offline import dataset_history
+
+    _print(dataset_history(load_settings().datasets_dir, name))
+
+
+@datasets_app.command("show")
+def datasets_show(
+    name: str,
+    version: Annotated[int | None, typer.Option(help="Table version (default latest).")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to print.")] = 5,
+) -> None:
+    """Print rows of a table version as JSON lines."""
+    from services.dataset_sink.offline import show_dataset
+
+    _print(show_dataset(load_settings().datasets_dir, name, version=version, limit=limit))
+
+
+def _print(value: object) -> None:
+    if isinstance(value, str):
+        typer.echo(value)
+    else:
+        typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def main() -> None:
+    """Entry point: clear one-line errors for what the user can fix, tracebacks for bugs."""
+    try:
+        app()
+    except FatalError as exc:
+        typer.echo(f"flagstream: {exc}", err=True)
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()

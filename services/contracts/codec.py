@@ -1,0 +1,305 @@
+"""Avro wire codec for contract records: single-object encoding by default, Confluent framing with a registry.
+
+Two framings share one schemaless Avro body:
+
+    single-object   C3 01 | 8-byte little-endian CRC-64-AVRO fingerprint of the Parsing Canonical Form | body
+    Confluent       00    | 4-byte big-endian schema id                                                | body
+
+`AvroCodec.decode` accepts both and raises `DecodeError` with one of these reasons:
+
+    empty               no bytes at all
+    unknown_magic       first bytes are neither C3 01 nor 00
+    truncated           header shorter than its framing, or the body ends early
+    unknown_fingerprint single-object fingerprint of no shipped schema
+    unknown_schema_id   Confluent schema id the codec was not given
+    schema_mismatch     a known schema, but of another record than the one expected
+    malformed_body      bytes that are not an Avro body of the schema (bad UTF-8, union or enum index, ...)
+    trailing_bytes      bytes left over after the body
+    invalid_record      the body decodes but does not validate into the pydantic model
+
+This is the only module of Flagstream that imports fastavro.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from io import BytesIO
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.schema import fingerprint as avro_fingerprint
+from fastavro.schema import load_schema, to_parsing_canonical_form
+
+from services.contracts import models
+from services.contracts.models import Record
+from services.runtime.errors import DecodeError, FatalError, ValidationError
+
+__all__ = ["CONFLUENT_MAGIC", "SCHEMA_DIR", "SINGLE_OBJECT_MAGIC", "AvroCodec", "default_codec"]
+
+T = TypeVar("T", bound=Record)
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+"""The .avsc files shipped with Flagstream, one named type per file, named by full name."""
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+CONFLUENT_MAGIC = b"\x00"
+
+_SINGLE_OBJECT_HEADER = len(SINGLE_OBJECT_MAGIC) + 8
+_CONFLUENT_HEADER = struct.Struct(">BI")
+
+
+_Prepare = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Binding:
+    """One record model bound to its parsed schema and single-object header."""
+
+    model: type[Record]
+    schema: dict[str, Any]
+    fingerprint: bytes  # the 8 header bytes, little-endian as on the wire
+    header: bytes
+    prepare: _Prepare | None  # marks record branches of unions in a model_dump, or None if none
+
+
+def _union_tagger(
+    schema: Any, named: Mapping[str, Any], seen: frozenset[str] = frozenset()
+) -> _Prepare | None:
+    """A function that rewrites a datum so each record in a union is fastavro's (name, value) tuple.
+
+    Without the tuple fastavro picks a union branch by validating the value against every branch,
+    which for a record costs more than writing the whole event. Returns None when `schema` holds
+    no union of records, so untouched parts of an event cost nothing.
+    """
+    if isinstance(schema, str):
+        if schema not in named or schema in seen:
+            return None  # primitive, or a recursive reference: leave it to fastavro's matching
+        return _union_tagger(named[schema], named, seen | {schema})
+    if isinstance(schema, list):
+        records = [
+            definition
+            for branch in schema
+            if isinstance(definition := named.get(branch) if isinstance(branch, str) else branch, dict)
+            and definition.get("type") == "record"
+        ]
+        if len(records) != 1:
+            return None  # no record, or several: only fastavro's matching can tell those apart
+        name: str = records[0]["name"]
+        inner = _union_tagger(records[0], named, seen)
+
+        def tag(value: Any) -> Any:
+            if isinstance(value, dict):
+                return (name, value if inner is None else inner(value))
+            return value
+
+        return tag
+    if not isinstance(schema, dict):
+        return None
+    kind = schema.get("type")
+    if kind == "record":
+        steps = [
+            (field["name"], step)
+            for field in schema["fields"]
+            if (step := _union_tagger(field["type"], named, seen | {schema["name"]})) is not None
+        ]
+        if not steps:
+            return None
+
+        def tag_fields(value: Any) -> Any:
+            for field_name, step in steps:
+                value[field_name] = step(value[field_name])
+            return value
+
+        return tag_fields
+    if kind == "array":
+        item = _union_tagger(schema["items"], named, seen)
+        return None if item is None else (lambda items: [item(x) for x in items])
+    if kind == "map":
+        value_step = _union_tagger(schema["values"], named, seen)
+        return None if value_step is None else (lambda values: {k: value_step(v) for k, v in values.items()})
+    return None
+
+
+def _record_models() -> tuple[type[Record], ...]:
+    """Every named record model of the contracts, top-level or nested."""
+    return tuple(
+        value
+        for value in vars(models).values()
+        if isinstance(value, type) and issubclass(value, Record) and value.avro_name
+    )
+
+
+def _bind(model: type[Record], schema_dir: Path) -> _Binding:
+    """Parse the model's schema and compute its fingerprint."""
+    path = schema_dir / f"{model.avro_name}.avsc"
+    if not path.is_file():
+        raise FatalError(f"no schema for {model.__name__}: {path} does not exist", reason="missing_schema")
+    try:
+        schema = load_schema(str(path))
+    except Exception as error:  # fastavro raises several unrelated types for a bad schema file
+        raise FatalError(f"cannot parse {path}: {error}", reason="invalid_schema") from error
+    if (
+        not isinstance(schema, dict)
+        or schema.get("type") != "record"
+        or schema.get("name") != model.avro_name
+    ):
+        raise FatalError(f"{path} does not define the record {model.avro_name}", reason="invalid_schema")
+    fingerprint = bytes.fromhex(avro_fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+    prepare = _union_tagger(schema, schema.get("__named_schemas", {}))
+    return _Binding(model, schema, fingerprint, SINGLE_OBJECT_MAGIC + fingerprint, prepare)
+
+
+class AvroCodec:
+    """Encodes contract records to Avro bytes and decodes them back, validated into their models."""
+
+    def __init__(
+        self,
+        schema_dir: Path | None = None,
+        schema_ids: Mapping[int, type[Record]] | None = None,
+    ) -> None:
+        """Parse every contract schema in `schema_dir`; `schema_ids` maps Confluent schema ids to records."""
+        directory = SCHEMA_DIR if schema_dir is None else schema_dir
+        bindings = [_bind(model, directory) for model in _record_models()]
+        self._by_model: dict[type[Record], _Binding] = {binding.model: binding for binding in bindings}
+        self._by_fingerprint: dict[bytes, _Binding] = {}
+        for binding in bindings:
+            clash = self._by_fingerprint.setdefault(binding.fingerprint, binding)
+            if clash is not binding:
+                raise FatalError(
+                    f"{binding.model.avro_name} and {clash.model.avro_name} share a fingerprint",
+                    reason="invalid_schema",
+                )
+        self._by_schema_id: dict[int, _Binding] = {}
+        for schema_id, model in (schema_ids or {}).items():
+            if not 0 <= schema_id <= 0xFFFFFFFF:
+                raise ValueError(f"schema id {schema_id} does not fit in 4 bytes")
+            self._by_schema_id[schema_id] = self._binding(model)
+
+    def _binding(self, model: type[Record]) -> _Binding:
+        try:
+            return self._by_model[model]
+        except KeyError:
+            raise TypeError(f"{model!r} is not a contract record") from None
+
+    def schema(self, model: type[Record]) -> dict[str, Any]:
+        """The parsed (fastavro) schema of a record model; shared, do not mutate."""
+        return self._binding(model).schema
+
+    def fingerprint(self, model: type[Record]) -> int:
+        """CRC-64-AVRO fingerprint of the model's schema in Parsing Canonical Form, as an unsigned int."""
+        return int.from_bytes(self._binding(model).fingerprint, "little")
+
+    def fingerprint_hex(self, model: type[Record]) -> str:
+        """The fingerprint's 8 bytes in hex, in wire order (as fastavro and Java's SchemaNormalization)."""
+        return self._binding(model).fingerprint.hex()
+
+    def encode(self, record: Record) -> bytes:
+        """Avro single-object encoding of the record."""
+        binding = self._binding(type(record))
+        buffer = BytesIO()
+        buffer.write(binding.header)
+        self._write(buffer, binding, record)
+        return buffer.getvalue()
+
+    def encode_confluent(self, record: Record, schema_id: int) -> bytes:
+        """Confluent framing of the record under a registry schema id."""
+        binding = self._binding(type(record))
+        registered = self._by_schema_id.get(schema_id)
+        if registered is not None and registered is not binding:
+            raise ValueError(
+                f"schema id {schema_id} is {registered.model.avro_name}, not {binding.model.avro_name}"
+            )
+        buffer = BytesIO()
+        try:
+            buffer.write(_CONFLUENT_HEADER.pack(0, schema_id))
+        except struct.error:
+            raise ValueError(f"schema id {schema_id} does not fit in 4 bytes") from None
+        self._write(buffer, binding, record)
+        return buffer.getvalue()
+
+    @staticmethod
+    def _write(buffer: BytesIO, binding: _Binding, record: Record) -> None:
+        try:
+            datum = record.model_dump()
+            schemaless_writer(
+                buffer, binding.schema, datum if binding.prepare is None else binding.prepare(datum)
+            )
+        except (ValueError, TypeError, OverflowError) as error:
+            # A validated model the schema cannot hold (e.g. an int beyond Avro's 32 bits).
+            raise ValidationError(
+                f"{binding.model.avro_name} cannot be encoded: {error}", reason="unencodable"
+            ) from error
+
+    def decode(self, data: bytes, expected: type[T]) -> T:
+        """Decode either framing into `expected`, or raise DecodeError with a machine-readable reason."""
+        size = len(data)
+        if size == 0:
+            raise DecodeError("empty message", reason="empty")
+        magic = data[0]
+        if magic == SINGLE_OBJECT_MAGIC[0]:
+            if size >= 2 and data[1] != SINGLE_OBJECT_MAGIC[1]:
+                raise DecodeError(f"unknown magic {bytes(data[:2]).hex()}", reason="unknown_magic")
+            if size < _SINGLE_OBJECT_HEADER:
+                raise DecodeError(f"single-object header cut at {size} bytes", reason="truncated")
+            fingerprint = bytes(data[2:_SINGLE_OBJECT_HEADER])
+            binding = self._by_fingerprint.get(fingerprint)
+            if binding is None:
+                raise DecodeError(
+                    f"unknown schema fingerprint {fingerprint.hex()}", reason="unknown_fingerprint"
+                )
+            offset = _SINGLE_OBJECT_HEADER
+        elif magic == CONFLUENT_MAGIC[0]:
+            if size < _CONFLUENT_HEADER.size:
+                raise DecodeError(f"Confluent header cut at {size} bytes", reason="truncated")
+            schema_id: int = _CONFLUENT_HEADER.unpack_from(data)[1]
+            found = self._by_schema_id.get(schema_id)
+            if found is None:
+                raise DecodeError(f"unknown schema id {schema_id}", reason="unknown_schema_id")
+            binding = found
+            offset = _CONFLUENT_HEADER.size
+        else:
+            raise DecodeError(f"unknown magic byte {magic:#04x}", reason="unknown_magic")
+
+        if binding.model is not expected:
+            raise DecodeError(
+                f"expected {expected.avro_name}, got {binding.model.avro_name}", reason="schema_mismatch"
+            )
+
+        buffer = BytesIO(data)
+        buffer.seek(offset)
+        try:
+            raw = schemaless_reader(buffer, binding.schema, None)
+        except EOFError as error:
+            raise DecodeError(f"{expected.avro_name} body ends early: {error}", reason="truncated") from error
+        except Exception as error:
+            # The reader fails on hostile bytes with IndexError, UnicodeDecodeError, OverflowError, ...;
+            # a read that ran off the end is a truncation whatever it raised.
+            reason = (
+                "truncated"
+                if buffer.tell() >= size and not isinstance(error, UnicodeDecodeError)
+                else "malformed_body"
+            )
+            raise DecodeError(
+                f"{expected.avro_name} body is not valid Avro: {error!r}", reason=reason
+            ) from error
+        if buffer.tell() != size:
+            raise DecodeError(
+                f"{size - buffer.tell()} bytes after the {expected.avro_name} body", reason="trailing_bytes"
+            )
+        try:
+            return expected.model_validate(raw)
+        except pydantic.ValidationError as error:
+            raise DecodeError(
+                f"{expected.avro_name} does not validate: {error}", reason="invalid_record"
+            ) from error
+
+
+@cache
+def default_codec() -> AvroCodec:
+    """The process-wide codec over the schemas shipped in schemas/ (single-object encoding)."""
+    return AvroCodec()

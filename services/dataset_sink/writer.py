@@ -1,0 +1,416 @@
+"""Dataset writers: append a batch of rows to a dataset table with its Kafka offsets in the same commit.
+
+Exactly-once protocol (what the consumer loop does, see DESIGN.md "Delivery semantics"):
+
+1. On partition assignment, ask `committed_offsets(table, topic, partitions)` for the last offset each
+   partition has in the table, and seek each of those partitions to that offset + 1 (partitions
+   missing from the answer resume from the Kafka group offset or the reset policy).
+2. For every polled batch, drop the records the table already holds:
+   `kept = filter_uncommitted(records, writer.committed_positions(table, tps), position=...)`. This
+   guards against records fetched before the seek and against replays after a crash between the
+   Delta commit and the Kafka offset commit.
+3. `write(table, rows, offsets, metadata)` with the rows built from `kept` and
+   `offsets = last_offsets(position(r) for r in kept)`: the last offset per (topic, partition) among
+   the kept records, counting records that produced no row. The rows and one txn action per partition
+   (app id ``group:topic:partition``, version = that offset) land in one Delta commit. A batch with
+   no rows is a no-op and leaves the offsets where they were (its records are re-read after a crash).
+4. Only then commit offset + 1 to Kafka; that commit feeds lag monitoring, the table is the truth.
+
+`write` enforces the protocol at the table too: a batch whose every partition is already committed is
+a no-op (an exact replay), a batch that overlaps partly raises `OffsetConflictError`, and so does a
+concurrent commit to one of the batch's partitions by another writer (a zombie after a rebalance).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, SchemaMismatchError
+
+from services.dataset_sink.domain.rows import TABLE_SCHEMAS, rows_to_arrow
+from services.runtime.errors import FatalError, RetryableError, ValidationError
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+SourcePartition = tuple[str, int]
+"""(topic, partition) of a source record."""
+
+ROW_COUNT_KEY = "row_count"
+SOURCE_OFFSETS_KEY = "source_offsets"
+"""Keys the writer adds to each commit's custom metadata (they override caller keys of the same name)."""
+
+# Keys of a Delta commitInfo that are not custom metadata (Delta protocol + what delta-rs adds).
+_COMMIT_INFO_KEYS = frozenset(
+    {
+        "timestamp",
+        "inCommitTimestamp",
+        "operation",
+        "operationParameters",
+        "operationMetrics",
+        "engineInfo",
+        "clientVersion",
+        "version",
+        "readVersion",
+        "isolationLevel",
+        "isBlindAppend",
+        "userMetadata",
+        "userId",
+        "userName",
+        "job",
+        "notebook",
+        "clusterId",
+        "txnId",
+    }
+)
+
+
+class OffsetConflictError(RetryableError):
+    """Some of the batch's offsets are already in the table: re-read committed offsets, re-filter, retry."""
+
+    reason = "offset_conflict"
+
+
+class DatasetNotFoundError(FatalError):
+    """No such dataset table (or table version) under the dataset root."""
+
+    reason = "dataset_not_found"
+
+
+def app_id(group: str, topic: str, partition: int) -> str:
+    """The Delta txn application id of one source partition for one consumer group."""
+    return f"{group}:{topic}:{partition}"
+
+
+def last_offsets(positions: Iterable[tuple[str, int, int]]) -> dict[SourcePartition, int]:
+    """The highest offset per (topic, partition) among (topic, partition, offset) positions."""
+    last: dict[SourcePartition, int] = {}
+    for topic, partition, offset in positions:
+        key = (topic, partition)
+        if offset > last.get(key, -1):
+            last[key] = offset
+    return last
+
+
+def filter_uncommitted(
+    records: Iterable[R],
+    committed: Mapping[SourcePartition, int],
+    *,
+    position: Callable[[R], tuple[str, int, int]],
+) -> list[R]:
+    """Keep the records whose offset is past the committed offset of their (topic, partition)."""
+    kept = []
+    for record in records:
+        topic, partition, offset = position(record)
+        if offset > committed.get((topic, partition), -1):
+            kept.append(record)
+    return kept
+
+
+def _already_committed(
+    table: str, offsets: Mapping[SourcePartition, int], committed: Mapping[SourcePartition, int | None]
+) -> bool:
+    """True when every partition of the batch is committed up to its offset; raise on a partial overlap."""
+    stale = {
+        tp for tp, offset in offsets.items() if (done := committed.get(tp)) is not None and done >= offset
+    }
+    if not stale:
+        return False
+    if len(stale) == len(offsets):
+        return True
+    raise OffsetConflictError(
+        f"batch for {table!r} overlaps offsets already committed for {sorted(stale)}; "
+        "re-read committed offsets and filter the batch"
+    )
+
+
+def _arrow(table: str, rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    try:
+        return rows_to_arrow(rows, schema)
+    except (pa.ArrowException, TypeError, ValueError, KeyError) as exc:
+        raise ValidationError(f"rows do not fit the {table!r} schema: {exc}") from exc
+
+
+class DatasetWriter(ABC):
+    """A sink for dataset tables that records source offsets atomically with the rows."""
+
+    def __init__(self, schemas: Mapping[str, pa.Schema] = TABLE_SCHEMAS) -> None:
+        self._schemas = schemas
+
+    def schema(self, table: str) -> pa.Schema:
+        """The Arrow schema of a known table."""
+        try:
+            return self._schemas[table]
+        except KeyError:
+            raise DatasetNotFoundError(f"unknown dataset table {table!r}") from None
+
+    @abstractmethod
+    def write(
+        self,
+        table: str,
+        rows: list[dict[str, Any]],
+        offsets: dict[SourcePartition, int],
+        metadata: dict[str, str],
+    ) -> int | None:
+        """Append rows and advance each partition's offset in one commit; the new table version, or None.
+
+        None means nothing was written: an empty batch, or a batch already committed in full.
+        """
+
+    @abstractmethod
+    def committed_offsets(self, table: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        """The last offset in `table` per partition of `topic`; partitions never written are absent."""
+
+    def committed_positions(
+        self, table: str, topic_partitions: Iterable[SourcePartition]
+    ) -> dict[SourcePartition, int]:
+        """`committed_offsets` for several topics at once, keyed by (topic, partition)."""
+        by_topic: dict[str, list[int]] = defaultdict(list)
+        for topic, partition in topic_partitions:
+            by_topic[topic].append(partition)
+        return {
+            (topic, partition): offset
+            for topic, partitions in by_topic.items()
+            for partition, offset in self.committed_offsets(table, topic, partitions).items()
+        }
+
+
+def _commit_metadata(
+    rows: list[dict[str, Any]], offsets: Mapping[SourcePartition, int], metadata: Mapping[str, str]
+) -> dict[str, str]:
+    source = {f"{topic}:{partition}": offset for (topic, partition), offset in sorted(offsets.items())}
+    return {**metadata, ROW_COUNT_KEY: str(len(rows)), SOURCE_OFFSETS_KEY: json.dumps(source)}
+
+
+class DeltaDatasetWriter(DatasetWriter):
+    """Each dataset table is a Delta table `<root>/<table>`; offsets are txn actions of consumer `group`."""
+
+    def __init__(self, root: Path, group: str, *, schemas: Mapping[str, pa.Schema] = TABLE_SCHEMAS) -> None:
+        super().__init__(schemas)
+        self.root = Path(root)
+        self.group = group
+        self._open: dict[str, DeltaTable] = {}
+
+    def write(
+        self,
+        table: str,
+        rows: list[dict[str, Any]],
+        offsets: dict[SourcePartition, int],
+        metadata: dict[str, str],
+    ) -> int | None:
+        """Append rows and advance each partition's offset in one Delta commit; the new version, or None."""
+        if not rows:
+            return None
+        schema = self.schema(table)
+        data = _arrow(table, rows, schema)
+        try:
+            delta = self._created(table)
+            delta.update_incremental()
+            committed = {
+                tp: delta.transaction_version(app_id(self.group, *tp)) for tp in offsets
+            }  # read in the snapshot the commit is checked against, so a concurrent txn fails the commit
+            if _already_committed(table, offsets, committed):
+                log.info("skipping a batch already committed to %s: %s", table, offsets)
+                return None
+            write_deltalake(
+                delta,
+                data,
+                mode="append",
+                commit_properties=CommitProperties(
+                    app_transactions=[
+                        Transaction(app_id(self.group, topic, partition), offset)
+                        for (topic, partition), offset in sorted(offsets.items())
+                    ],
+                    custom_metadata=_commit_metadata(rows, offsets, metadata),
+                ),
+            )
+            return int(delta.version())
+        except CommitFailedError as exc:
+            self._open.pop(table, None)
+            raise OffsetConflictError(f"concurrent commit to {table!r}: {exc}") from exc
+        except SchemaMismatchError as exc:
+            raise FatalError(
+                f"dataset table {table!r} on disk does not match the code's schema: {exc}"
+            ) from exc
+        except (DeltaError, OSError) as exc:
+            self._open.pop(table, None)
+            raise RetryableError(f"writing {table!r} failed: {exc}") from exc
+
+    def committed_offsets(self, table: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        """The last offset per partition from the table's txn actions for this group."""
+        try:
+            delta = self._existing(table)
+            if delta is None:
+                return {}
+            delta.update_incremental()
+            found = {p: delta.transaction_version(app_id(self.group, topic, p)) for p in partitions}
+        except (DeltaError, OSError) as exc:
+            self._open.pop(table, None)
+            raise RetryableError(f"reading offsets of {table!r} failed: {exc}") from exc
+        return {p: int(v) for p, v in found.items() if v is not None}
+
+    def _existing(self, table: str) -> DeltaTable | None:
+        """The cached handle of a table, None while it does not exist."""
+        if table not in self._open:
+            path = str(self.root / table)
+            if not DeltaTable.is_deltatable(path):
+                return None
+            self._open[table] = DeltaTable(path)
+        return self._open[table]
+
+    def _created(self, table: str) -> DeltaTable:
+        """The handle of a table, creating it empty with its schema (version 0) on first use."""
+        existing = self._existing(table)
+        if existing is not None:
+            return existing
+        schema = self.schema(table)
+        path = str(self.root / table)
+        description = (schema.metadata or {}).get(b"description", b"").decode() or None
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            delta = DeltaTable.create(path, schema, mode="ignore", name=table, description=description)
+        except CommitFailedError:  # another writer created it first
+            delta = DeltaTable(path)
+        self._open[table] = delta
+        return delta
+
+
+@dataclass
+class _Commit:
+    version: int
+    timestamp: datetime
+    operation: str
+    rows: list[dict[str, Any]]
+    metadata: dict[str, str]
+
+
+@dataclass
+class _MemoryTable:
+    commits: list[_Commit] = field(default_factory=list)
+    txn: dict[str, int] = field(default_factory=dict)
+
+
+class InMemoryDatasetWriter(DatasetWriter):
+    """The in-memory twin of `DeltaDatasetWriter` for unit tests: same versions, same offset rules."""
+
+    def __init__(self, group: str = "test", *, schemas: Mapping[str, pa.Schema] = TABLE_SCHEMAS) -> None:
+        super().__init__(schemas)
+        self.group = group
+        self.tables: dict[str, _MemoryTable] = {}
+
+    def write(
+        self,
+        table: str,
+        rows: list[dict[str, Any]],
+        offsets: dict[SourcePartition, int],
+        metadata: dict[str, str],
+    ) -> int | None:
+        """Append rows and advance offsets in one step; the new version, or None."""
+        if not rows:
+            return None
+        data = _arrow(table, rows, self.schema(table))
+        memory = self.tables.get(table)
+        if memory is None:
+            memory = self.tables[table] = _MemoryTable()
+            memory.commits.append(_Commit(0, datetime.now(UTC), "CREATE TABLE", [], {}))
+        committed = {tp: memory.txn.get(app_id(self.group, *tp)) for tp in offsets}
+        if _already_committed(table, offsets, committed):
+            return None
+        version = len(memory.commits)
+        stored = data.to_pylist()  # what a reader gets back, after the schema's conversions
+        memory.commits.append(
+            _Commit(version, datetime.now(UTC), "WRITE", stored, _commit_metadata(rows, offsets, metadata))
+        )
+        for (topic, partition), offset in offsets.items():
+            memory.txn[app_id(self.group, topic, partition)] = offset
+        return version
+
+    def committed_offsets(self, table: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+        """The last offset per partition this twin recorded."""
+        memory = self.tables.get(table)
+        if memory is None:
+            return {}
+        found = {p: memory.txn.get(app_id(self.group, topic, p)) for p in partitions}
+        return {p: v for p, v in found.items() if v is not None}
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row written to `table`, in commit order."""
+        memory = self.tables.get(table)
+        return [row for commit in memory.commits for row in commit.rows] if memory else []
+
+    def version(self, table: str) -> int | None:
+        """The latest version of `table`, None before its first write."""
+        memory = self.tables.get(table)
+        return memory.commits[-1].version if memory else None
+
+
+# Offline readers (the `flagstream datasets` commands).
+
+
+def _path(root: Path, table: str) -> str:
+    path = Path(root) / table
+    if not DeltaTable.is_deltatable(str(path)):
+        raise DatasetNotFoundError(f"no dataset table {table!r} under {root}")
+    return str(path)
+
+
+def list_tables(root: Path) -> list[str]:
+    """Names of the Delta tables directly under the dataset root, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and DeltaTable.is_deltatable(str(p)))
+
+
+def table_history(root: Path, table: str) -> list[dict[str, Any]]:
+    """Commits of a table, newest first: version, timestamp (UTC), operation, rows_written, metadata."""
+    entries = []
+    for info in DeltaTable(_path(root, table)).history():
+        metrics = info.get("operationMetrics") or {}
+        entries.append(
+            {
+                "version": int(info["version"]),
+                "timestamp": datetime.fromtimestamp(int(info["timestamp"]) / 1000, UTC),
+                "operation": str(info.get("operation", "")),
+                "rows_written": int(metrics.get("num_added_rows", 0)),
+                "metadata": {k: v for k, v in info.items() if k not in _COMMIT_INFO_KEYS},
+            }
+        )
+    return sorted(entries, key=lambda entry: -entry["version"])
+
+
+def _snapshot(root: Path, table: str, version: int | None) -> DeltaTable:
+    path = _path(root, table)
+    try:
+        return DeltaTable(path, version=version)
+    except DeltaError as exc:
+        raise DatasetNotFoundError(f"dataset table {table!r} has no version {version}: {exc}") from exc
+
+
+def read_table(root: Path, table: str, version: int | None = None, *, limit: int | None = None) -> pa.Table:
+    """A table's rows as Arrow at its latest version or at `version` (time travel); at most `limit` rows."""
+    snapshot = _snapshot(root, table, version)
+    if limit is not None:
+        return snapshot.to_pyarrow_dataset().head(limit)
+    return snapshot.to_pyarrow_table()
+
+
+def table_version(root: Path, table: str) -> int:
+    """The latest version of a table."""
+    return int(_snapshot(root, table, None).version())
+
+
+def count_rows(root: Path, table: str, version: int | None = None) -> int:
+    """Rows in a table version, from file statistics (exact for files this writer wrote)."""
+    return int(_snapshot(root, table, version).count())

@@ -1,0 +1,214 @@
+"""The local default: every service as a subprocess, demo traffic, simulated reviewers, live progress.
+
+`flagstream run` (and `make run`) use it. Progress and the final summary come from the services'
+own /metrics endpoints, scraped over HTTP like Prometheus would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.runtime.metrics import SERVICE_PORTS
+from services.runtime.settings import REPO_ROOT, Settings
+
+SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(port: int, timeout: float = 2.0) -> Samples:
+    """Every sample of one /metrics endpoint, keyed by (name, sorted labels)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as response:
+        text = response.read().decode()
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """Sum of the samples of a metric whose labels include the given ones."""
+    return sum(
+        value
+        for (sample_name, sample_labels), value in samples.items()
+        if sample_name == name and all((k, v) in sample_labels for k, v in labels.items())
+    )
+
+
+def by_label(samples: Samples, name: str, label: str, **labels: str) -> dict[str, float]:
+    """Sum of a metric's samples grouped by one label."""
+    grouped: dict[str, float] = defaultdict(float)
+    for (sample_name, sample_labels), value in samples.items():
+        found = dict(sample_labels)
+        if sample_name == name and all(found.get(k) == v for k, v in labels.items()):
+            grouped[found.get(label, "")] += value
+    return dict(grouped)
+
+
+@dataclass
+class Progress:
+    """What the services report, stage by stage."""
+
+    gate: dict[str, float] = field(default_factory=dict)
+    entities: dict[str, float] = field(default_factory=dict)
+    escalation: dict[str, float] = field(default_factory=dict)
+    routed: dict[str, float] = field(default_factory=dict)
+    review: dict[str, float] = field(default_factory=dict)
+    sink: dict[str, float] = field(default_factory=dict)
+    rows: float = 0.0
+    table_version: float = -1.0
+    drop_reasons: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, ports: Mapping[str, int]) -> Progress:
+        """Scrape every service; a service not up yet reads as zeros."""
+        scraped: dict[str, Samples] = {}
+        for service, port in ports.items():
+            try:
+                scraped[service] = scrape(port)
+            except OSError:
+                scraped[service] = {}
+        events = "flagstream_events_total"
+        sink = scraped["dataset_sink"]
+        return cls(
+            gate=by_label(scraped["privacy_gate"], events, "outcome"),
+            entities=by_label(
+                scraped["privacy_gate"], "flagstream_pii_entities_redacted_total", "entity_type"
+            ),
+            escalation=by_label(scraped["escalation"], events, "outcome"),
+            routed=by_label(scraped["escalation"], "flagstream_routed_total", "queue"),
+            review=by_label(scraped["review"], events, "outcome"),
+            sink=by_label(sink, events, "outcome"),
+            rows=total(sink, "flagstream_dataset_rows_written_total"),
+            table_version=max(
+                by_label(sink, "flagstream_dataset_table_version", "table").values(), default=-1.0
+            ),
+            drop_reasons=by_label(scraped["privacy_gate"], events, "reason", outcome="dropped"),
+        )
+
+    @property
+    def gated(self) -> float:
+        return sum(self.gate.values())
+
+    @property
+    def passed_gate(self) -> float:
+        return self.gate.get("keep", 0) + self.gate.get("keep_no_training", 0)
+
+    def line(self, produced: int) -> str:
+        """One progress line."""
+        return (
+            f"in {produced:>6} | gate {self.gated:>6.0f} (kept {self.passed_gate:.0f}, dropped "
+            f"{self.gate.get('dropped', 0):.0f}, dlq {self.gate.get('dead_lettered', 0):.0f}) | routed "
+            f"{sum(self.routed.values()):>5.0f} | resolved {self.review.get('resolved', 0):>5.0f} | rows "
+            f"{self.rows:>5.0f} (v{self.table_version:.0f})"
+        )
+
+    def drained(self, produced: int) -> bool:
+        """Every produced event has reached its final stage."""
+        escalated = (
+            self.escalation.get("routed", 0)
+            + self.escalation.get("not_escalated", 0)
+            + self.escalation.get("dead_lettered", 0)
+        )
+        tasks = sum(self.routed.values())
+        sunk = (
+            self.sink.get("written", 0) + self.sink.get("not_written", 0) + self.sink.get("dead_lettered", 0)
+        )
+        resolved = self.review.get("resolved", 0)
+        replayed = self.review.get("duplicate_task", 0)
+        return (
+            produced > 0
+            and self.gated >= produced
+            and escalated >= self.passed_gate
+            and resolved + replayed >= tasks
+            and sunk >= resolved
+        )
+
+
+@dataclass
+class LocalStack:
+    """The services (and simulated reviewers) as child processes of this one."""
+
+    settings: Settings
+    log_dir: Path = REPO_ROOT / "var" / "log"
+    env: Mapping[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, *extra: tuple[str, list[str]]) -> None:
+        """Start every service, plus extra (name, flagstream arguments) processes."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env}
+        commands = [(name, ["worker", name]) for name in SERVICES] + list(extra)
+        for name, args in commands:
+            log = (self.log_dir / f"{name}.log").open("wb")
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO_ROOT,
+            )
+
+    def check(self) -> None:
+        """Raise if a child died."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with {process.returncode}; see {self.log_dir / (name + '.log')}"
+                )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM every child, SIGKILL what is still up after the timeout."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,
+    interval: float = 0.5,
+    on_tick: Callable[[], None] | None = None,
+) -> bool:
+    """Poll until predicate() holds or the timeout passes; returns whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if on_tick is not None:
+            on_tick()
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def default_ports() -> dict[str, int]:
+    """The services' metrics ports in the local default."""
+    return dict(SERVICE_PORTS)
+
+
+def interrupted() -> threading.Event:
+    """An event set on SIGINT/SIGTERM (Ctrl-C stops the run cleanly)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop

@@ -1,0 +1,1 @@
+"""Privacy gate: consent, redaction and pseudonyms, so no raw personal data passes ingress."""

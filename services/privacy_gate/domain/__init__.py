@@ -1,0 +1,49 @@
+"""Pure domain of the privacy gate: consent, detectors, redactor, pseudonyms and the gate decision."""
+
+from services.privacy_gate.domain.consent import GateOutcome, decide
+from services.privacy_gate.domain.detectors import (
+    DEFAULT_ANALYZER,
+    Analyzer,
+    CreditCardDetector,
+    Detector,
+    EntityType,
+    PatternDetector,
+    Span,
+    default_detectors,
+    detect,
+    luhn_valid,
+)
+from services.privacy_gate.domain.gate import GateDecision, gate
+from services.privacy_gate.domain.pseudonyms import Pseudonymizer
+from services.privacy_gate.domain.redactor import (
+    Action,
+    Numbering,
+    RedactionPolicy,
+    RedactionResult,
+    Redactor,
+    load_redaction_policy,
+)
+
+__all__ = [
+    "DEFAULT_ANALYZER",
+    "Action",
+    "Analyzer",
+    "CreditCardDetector",
+    "Detector",
+    "EntityType",
+    "GateDecision",
+    "GateOutcome",
+    "Numbering",
+    "PatternDetector",
+    "Pseudonymizer",
+    "RedactionPolicy",
+    "RedactionResult",
+    "Redactor",
+    "Span",
+    "decide",
+    "default_detectors",
+    "detect",
+    "gate",
+    "load_redaction_policy",
+    "luhn_valid",
+]

@@ -1,0 +1,319 @@
+"""Personal-data detectors: text in, typed spans out (never the matched text).
+
+Presidio's split: detectors only find things, the redactor decides what to do with them. A detector
+is anything with ``entity_types`` and ``detect(text) -> Iterable[Span]``; an ``Analyzer`` runs a set of
+detectors and resolves overlaps. New entity types are added as detectors, not as edits to the
+redactor.
+
+Speed: CPython's regex engine skips quickly only to a literal or a character set, and every match
+costs a Python object. So each detector first finds cheap candidates (an '@', a stretch of digits
+and separators) and runs its precise pattern only there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class EntityType(StrEnum):
+    """Kinds of personal data, named as Presidio names them."""
+
+    EMAIL_ADDRESS = "EMAIL_ADDRESS"
+    PHONE_NUMBER = "PHONE_NUMBER"
+    CREDIT_CARD = "CREDIT_CARD"
+    US_SSN = "US_SSN"
+    IBAN_CODE = "IBAN_CODE"
+    IP_ADDRESS = "IP_ADDRESS"
+    PERSON = "PERSON"
+    LOCATION = "LOCATION"
+    CREDENTIAL = "CREDENTIAL"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where an entity sits in a text: ``text[start:end]``. Holds no text, so it is safe to log."""
+
+    entity_type: EntityType
+    start: int
+    end: int
+    score: float = 1.0
+    """Confidence in [0, 1]; breaks ties between overlapping spans of equal length."""
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+class Detector(Protocol):
+    """Finds entities of some types in a text."""
+
+    @property
+    def entity_types(self) -> frozenset[EntityType]:
+        """The types this detector can emit."""
+        ...
+
+    def detect(self, text: str) -> Iterable[Span]:
+        """Every candidate span in ``text``; overlaps are allowed, the analyzer resolves them."""
+        ...
+
+
+def _glued(char: str) -> bool:
+    """True when ``char`` would make an adjacent match part of a longer token."""
+    return char.isalnum() or char == "_"
+
+
+class PatternDetector:
+    """A precise regular expression, run only inside the regions a cheap candidate regex finds.
+
+    ``candidates`` must match a superset of every text the pattern can match (it is run within each
+    candidate region, seeing ``lookahead`` characters past its end); ``validate`` may reject a match.
+    """
+
+    __slots__ = ("_candidates", "_entity_type", "_lookahead", "_pattern", "_score", "_validate")
+
+    def __init__(
+        self,
+        entity_type: EntityType,
+        pattern: re.Pattern[str],
+        *,
+        score: float = 1.0,
+        candidates: re.Pattern[str] | None = None,
+        lookahead: int = 2,
+        validate: Callable[[str], bool] | None = None,
+    ) -> None:
+        self._entity_type = entity_type
+        self._pattern = pattern
+        self._score = score
+        self._candidates = candidates
+        self._lookahead = lookahead
+        self._validate = validate
+
+    @property
+    def entity_types(self) -> frozenset[EntityType]:
+        """The one type this detector emits."""
+        return frozenset((self._entity_type,))
+
+    def detect(self, text: str) -> Iterator[Span]:
+        """Spans of every match that passes the validator."""
+        if self._candidates is None:
+            matches: Iterable[re.Match[str]] = self._pattern.finditer(text)
+        else:
+            size, lookahead, finditer = len(text), self._lookahead, self._pattern.finditer
+            matches = (
+                match
+                for region in self._candidates.finditer(text)
+                for match in finditer(text, region.start(), min(size, region.end() + lookahead))
+            )
+        for match in matches:
+            if self._validate is None or self._validate(match.group()):
+                yield Span(self._entity_type, match.start(), match.end(), self._score)
+
+    def __repr__(self) -> str:
+        return f"PatternDetector({self._entity_type})"
+
+
+class EmailDetector:
+    """Email addresses, found from each '@': a dotted domain with a letters-only TLD after it, and
+    the local part scanned back to the start of its token.
+    """
+
+    __slots__ = ()
+
+    _DOMAIN = re.compile(r"(?:[\w-]+\.)+[^\W\d_]{2,}")
+    _LOCAL_PUNCTUATION = frozenset("._%+-")
+
+    @property
+    def entity_types(self) -> frozenset[EntityType]:
+        """Only EMAIL_ADDRESS."""
+        return frozenset((EntityType.EMAIL_ADDRESS,))
+
+    def detect(self, text: str) -> Iterator[Span]:
+        """Spans of email addresses."""
+        punctuation = self._LOCAL_PUNCTUATION
+        at = text.find("@")
+        while at != -1:
+            domain = self._DOMAIN.match(text, at + 1)
+            if domain is not None:
+                # '@' is not a local-part character, so back-scans never overlap: linear overall.
+                start = at
+                while start > 0 and (_glued(text[start - 1]) or text[start - 1] in punctuation):
+                    start -= 1
+                if start < at:
+                    yield Span(EntityType.EMAIL_ADDRESS, start, domain.end(), 1.0)
+            at = text.find("@", at + 1)
+
+    def __repr__(self) -> str:
+        return "EmailDetector()"
+
+
+class CreditCardDetector:
+    """Card numbers: 13-19 digits written as cards are, a card-network first digit, and Luhn.
+
+    Runs of digit groups separated by single spaces or dashes are found first; the card is then
+    searched among windows of whole groups, so "4111 1111 1111 1111 12/27" or a card written right
+    after a phone number are still found. A window is written like a card when it is one group, or
+    starts with a group of four followed by groups of three to six (4-4-4-4, 4-6-5, 4-4-4-4-3).
+    """
+
+    __slots__ = ()
+
+    _CANDIDATES = re.compile(r"[0-9][0-9 -]{11,}[0-9]")
+    _RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
+    _GROUP = re.compile(r"[0-9]+")
+    _MIN_DIGITS = 13
+    _MAX_DIGITS = 19
+    _FIRST_DIGITS = frozenset("23456")  # Mastercard 2/5, Amex/JCB/Diners 3, Visa 4, Discover/UnionPay 6
+
+    @property
+    def entity_types(self) -> frozenset[EntityType]:
+        """Only CREDIT_CARD."""
+        return frozenset((EntityType.CREDIT_CARD,))
+
+    def detect(self, text: str) -> Iterator[Span]:
+        """Spans of Luhn-valid card numbers."""
+        size = len(text)
+        for region in self._CANDIDATES.finditer(text):
+            for run in self._RUN.finditer(text, region.start(), region.end()):
+                start, end = run.start(), run.end()
+                if end - start < self._MIN_DIGITS:
+                    continue
+                if start > 0 and (_glued(text[start - 1]) or text[start - 1] in ".-"):
+                    continue  # the tail of a token, a decimal or a dash-joined id (ORD-...)
+                if end < size and _glued(text[end]):
+                    continue  # the head of a longer token (a hash, an id)
+                groups = [g.span() for g in self._GROUP.finditer(text, start, end)]
+                if sum(b - a for a, b in groups) >= self._MIN_DIGITS:
+                    yield from self._cards_in(text, groups)
+
+    def _cards_in(self, text: str, groups: list[tuple[int, int]]) -> Iterator[Span]:
+        last = len(groups)
+        if self._is_card(text, groups):  # the common case: the run is exactly one card
+            yield Span(EntityType.CREDIT_CARD, groups[0][0], groups[-1][1], 1.0)
+            return
+        # (digit count, touches neither end of the run, first group, last group + 1); sorting puts
+        # the longest first and, among equals, a window that starts or ends the run.
+        windows: list[tuple[int, bool, int, int]] = []
+        for i in range(last):
+            first_is_four = groups[i][1] - groups[i][0] == 4
+            count = 0
+            for j in range(i, last):
+                size = groups[j][1] - groups[j][0]
+                count += size
+                if count > self._MAX_DIGITS or (j > i and not (first_is_four and 3 <= size <= 6)):
+                    break
+                if count >= self._MIN_DIGITS:
+                    windows.append((count, i != 0 and j + 1 != last, i, j + 1))
+        windows.sort(key=lambda w: (-w[0], w[1], w[2]))
+        taken = [False] * last
+        for _, _, i, j in windows:
+            if any(taken[i:j]):
+                continue
+            if self._is_card(text, groups[i:j]):
+                taken[i:j] = [True] * (j - i)
+                yield Span(EntityType.CREDIT_CARD, groups[i][0], groups[j - 1][1], 1.0)
+
+    def _is_card(self, text: str, groups: list[tuple[int, int]]) -> bool:
+        if len(groups) > 1 and (
+            groups[0][1] - groups[0][0] != 4 or any(not 3 <= b - a <= 6 for a, b in groups[1:])
+        ):
+            return False
+        digits = "".join(text[a:b] for a, b in groups)
+        return (
+            self._MIN_DIGITS <= len(digits) <= self._MAX_DIGITS
+            and digits[0] in self._FIRST_DIGITS
+            and luhn_valid(digits)
+        )
+
+    def __repr__(self) -> str:
+        return "CreditCardDetector()"
+
+
+_DOUBLED = str.maketrans("0123456789", "0246813579")  # digit -> digit sum of twice the digit
+
+
+def luhn_valid(digits: str) -> bool:
+    """True when an ASCII digit string passes the Luhn (mod 10) check."""
+    kept = sum(map(int, digits[-1::-2]))
+    doubled = sum(map(int, digits[-2::-2].translate(_DOUBLED)))
+    return (kept + doubled) % 10 == 0
+
+
+# Phones, four shapes. [0-9] rather than \d: \d would also match digits of other scripts.
+_SEP = r"[ \u00a0.\-]"
+_PHONE = re.compile(
+    r"(?<![\w+./-])(?:"
+    # International, E.164: '+', country code, 7-15 digits in all, up to two of " .-()" between digits.
+    r"\+[0-9](?:[ \u00a0.\-()]{0,2}[0-9]){6,14}"
+    # North American: optional 1, area code (in parentheses or not), exchange, line number.
+    r"|(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ \u00a0]?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}"
+    # National with trunk prefix 0 and separators: 020 7946 0958, 030 12345678, 07700 900123.
+    rf"|0[0-9]{{1,4}}{_SEP}[0-9]{{3,4}}{_SEP}?[0-9]{{3,4}}"
+    # National in pairs: 06 12 34 56 78.
+    r"|0[1-9](?:[ .\-][0-9]{2}){4}"
+    r")(?![\w]|[./-][0-9])"
+)
+# Every phone above is at least 8 characters of these, starts with '+', '(' or a digit, ends in a digit.
+_PHONE_CANDIDATES = re.compile(r"[+(0-9][0-9 ().\-\u00a0]{6,}[0-9]")
+
+
+def default_detectors() -> list[Detector]:
+    """The detectors Flagstream runs today."""
+    return [
+        EmailDetector(),
+        CreditCardDetector(),
+        PatternDetector(EntityType.PHONE_NUMBER, _PHONE, score=0.7, candidates=_PHONE_CANDIDATES),
+    ]
+
+
+class Analyzer:
+    """Runs detectors over a text and returns non-overlapping spans sorted by start."""
+
+    __slots__ = ("_detectors", "entity_types")
+
+    def __init__(self, detectors: Sequence[Detector]) -> None:
+        self._detectors = tuple(detectors)
+        self.entity_types: frozenset[EntityType] = frozenset().union(
+            *(d.entity_types for d in self._detectors)
+        )
+
+    def analyze(self, text: str) -> list[Span]:
+        """Detect, then resolve overlaps.
+
+        Overlapping spans merge into one span covering all of them, typed by the longest (then the
+        highest-scoring, then the first). Covering the union rather than dropping the loser means a
+        partial overlap never leaves part of an entity in clear text.
+        """
+        found = [span for detector in self._detectors for span in detector.detect(text)]
+        if len(found) < 2:
+            return found
+        found.sort(key=lambda s: (s.start, -s.end))
+        resolved: list[Span] = []
+        best = found[0]
+        start, end = best.start, best.end
+        merged = False
+        for span in found[1:]:
+            if span.start < end:
+                merged = True
+                end = max(end, span.end)
+                if (len(span), span.score) > (len(best), best.score):
+                    best = span
+                continue
+            resolved.append(Span(best.entity_type, start, end, best.score) if merged else best)
+            best, start, end, merged = span, span.start, span.end, False
+        resolved.append(Span(best.entity_type, start, end, best.score) if merged else best)
+        return resolved
+
+    def __repr__(self) -> str:
+        return f"Analyzer({list(self._detectors)!r})"
+
+
+DEFAULT_ANALYZER = Analyzer(default_detectors())
+"""The analyzer behind ``detect``."""
+
+
+def detect(text: str) -> list[Span]:
+    """Personal-data spans in ``text``, non-overlapping, sorted by start."""
+    return DEFAULT_ANALYZER.analyze(text)

@@ -1,0 +1,135 @@
+"""Redaction: the policy that maps each entity type to an operator, and the redactor that applies it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.privacy_gate.domain.detectors import DEFAULT_ANALYZER, Analyzer, EntityType, Span
+from services.runtime.errors import PolicyError
+
+Action = Literal["placeholder", "drop_event"]
+"""placeholder: replace the entity with ``<TYPE_n>``. drop_event: the same, and the gate drops the event."""
+
+Numbering = dict[EntityType, dict[bytes, int]]
+"""Per-interaction placeholder numbers: entity type -> keyed digest of the normalized value -> n."""
+
+
+class RedactionPolicy(BaseModel):
+    """What to do with each entity type; versioned YAML in deploy/policies/."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = Field(min_length=1, description="Recorded on every redacted interaction.")
+    entities: dict[EntityType, Action] = Field(description="The action for each listed entity type.")
+    default_action: Action = Field(description="The action for detected types the policy does not list.")
+
+    def action_for(self, entity_type: EntityType) -> Action:
+        """The action this policy takes on ``entity_type``."""
+        return self.entities.get(entity_type, self.default_action)
+
+
+def load_redaction_policy(path: str | os.PathLike[str]) -> RedactionPolicy:
+    """Read and validate a redaction policy file; raise PolicyError naming the offending field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PolicyError(f"redaction policy {path}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"redaction policy {path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise PolicyError(f"redaction policy {path}: expected a mapping at the top level")
+    try:
+        return RedactionPolicy.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"field '{'.'.join(str(part) for part in error['loc'] if part != '[key]')}': {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        raise PolicyError(f"redaction policy {path}: {problems}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionResult:
+    """A redacted text, the spans that were replaced (offsets into the input), and drop_event types."""
+
+    text: str
+    spans: tuple[Span, ...]
+    dropped_types: tuple[EntityType, ...]
+    """Sorted types found whose policy action is drop_event; the event must not pass the gate."""
+
+
+def _digits(value: str) -> str:
+    return "".join(filter(str.isdigit, value))
+
+
+# Formatting variants of one value share a number: "+1 415-555-2671" and "+1 (415) 555 2671".
+_NORMALIZE: dict[EntityType, Callable[[str], str]] = {
+    EntityType.EMAIL_ADDRESS: str.casefold,
+    EntityType.PHONE_NUMBER: _digits,
+    EntityType.CREDIT_CARD: _digits,
+}
+
+# Numbering is keyed by a digest under a per-process random key, so raw values never sit in the
+# mapping (error reporters that capture locals would otherwise ship them) and the digests cannot be
+# brute-forced from a dump. Numbers only need to agree within one process and one interaction.
+_NUMBERING_KEY = os.urandom(32)
+
+
+def _value_key(entity_type: EntityType, value: str) -> bytes:
+    normalize = _NORMALIZE.get(entity_type)
+    normalized = normalize(value) if normalize is not None else value
+    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16, key=_NUMBERING_KEY).digest()
+
+
+class Redactor:
+    """Detects entities and replaces each with a typed, numbered placeholder such as ``<EMAIL_ADDRESS_1>``."""
+
+    __slots__ = ("_analyzer", "_drop_types", "_policy", "_prefixes")
+
+    def __init__(self, policy: RedactionPolicy, analyzer: Analyzer = DEFAULT_ANALYZER) -> None:
+        self._policy = policy
+        self._analyzer = analyzer
+        # Resolved once: the hot loop then does two dict/set lookups per span.
+        self._drop_types = frozenset(t for t in EntityType if policy.action_for(t) == "drop_event")
+        self._prefixes = {t: f"<{t.value}_" for t in EntityType}
+
+    @property
+    def policy(self) -> RedactionPolicy:
+        """The policy this redactor applies."""
+        return self._policy
+
+    def redact_text(self, text: str, numbering: Numbering | None = None) -> RedactionResult:
+        """Redact one text; pass the same ``numbering`` for every field of one interaction."""
+        spans = self._analyzer.analyze(text)
+        if not spans:
+            return RedactionResult(text, (), ())
+        if numbering is None:
+            numbering = {}
+        pieces: list[str] = []
+        dropped: set[EntityType] = set()
+        cursor = 0
+        for span in spans:
+            entity_type = span.entity_type
+            if entity_type in self._drop_types:
+                dropped.add(entity_type)
+            numbers = numbering.setdefault(entity_type, {})
+            value_key = _value_key(entity_type, text[span.start : span.end])
+            number = numbers.setdefault(value_key, len(numbers) + 1)
+            pieces.append(text[cursor : span.start])
+            pieces.append(f"{self._prefixes[entity_type]}{number}>")
+            cursor = span.end
+        pieces.append(text[cursor:])
+        return RedactionResult("".join(pieces), tuple(spans), tuple(sorted(dropped)))
+
+    def __repr__(self) -> str:
+        return f"Redactor(policy={self._policy.version!r})"

@@ -1,0 +1,1 @@
+"""Review: turns reviewers' judgments of review tasks into resolved judgments for the datasets."""

@@ -1,0 +1,88 @@
+"""Settings of every Flagstream service, from environment variables (prefix FLAGSTREAM_)."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.runtime.errors import FatalError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEV_PSEUDONYM_KEY = "flagstream-local-development-key-not-for-production"
+
+log = logging.getLogger(__name__)
+
+
+class Settings(BaseSettings):
+    """One frozen settings object, read once at start; every field documents its env variable."""
+
+    model_config = SettingsConfigDict(env_prefix="FLAGSTREAM_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "FLAGSTREAM_KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS). Default: the local broker.",
+    )
+    topic_prefix: str = Field("", description="Prefix for every topic and consumer group (tests isolate).")
+    partitions: int = Field(4, ge=1, description="Partitions of every topic the registry creates.")
+    replication_factor: int = Field(
+        1, ge=1, description="Replication factor of created topics (3 in production)."
+    )
+    schema_registry_url: str | None = Field(
+        None, description="Confluent schema registry; unset means Avro single-object encoding."
+    )
+    data_dir: Path = Field(REPO_ROOT / "var" / "data", description="Root of the Delta datasets.")
+    pseudonym_key: SecretStr | None = Field(None, description="HMAC key for pseudonyms (or use _file).")
+    pseudonym_key_file: Path | None = Field(None, description="File holding the HMAC key.")
+    pseudonym_key_id: str = Field("dev-1", description="Id of the pseudonym key, recorded on each event.")
+    redaction_policy: Path = Field(
+        REPO_ROOT / "deploy" / "policies" / "redaction.yaml", description="Redaction policy file."
+    )
+    escalation_policy: Path = Field(
+        REPO_ROOT / "deploy" / "policies" / "escalation.yaml", description="Escalation policy file."
+    )
+    metrics_port: int | None = Field(
+        None, description="Port of /metrics; default is the service's own port (9101-9104), 0 = any."
+    )
+    sink_batch_rows: int = Field(1000, ge=1, description="Dataset sink commits every N rows ...")
+    sink_batch_seconds: float = Field(2.0, gt=0, description="... or every T seconds, whichever first.")
+    split_salt: SecretStr = Field(
+        SecretStr("flagstream-split-v1"), description="Key of the stable train/heldout hash."
+    )
+    heldout_fraction: float = Field(0.1, ge=0, le=1, description="Share of clusters held out.")
+    log_level: str = Field("INFO", description="Log level of the services.")
+
+    @cached_property
+    def pseudonym_key_bytes(self) -> bytes:
+        """The HMAC key: from FLAGSTREAM_PSEUDONYM_KEY, else the key file, else the dev key."""
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        if self.pseudonym_key_file is not None:
+            try:
+                return self.pseudonym_key_file.read_bytes().strip()
+            except OSError as exc:
+                raise FatalError(f"pseudonym_key_file: cannot read {self.pseudonym_key_file}: {exc}") from exc
+        log.warning("using the local development pseudonym key; set FLAGSTREAM_PSEUDONYM_KEY in production")
+        return DEV_PSEUDONYM_KEY.encode()
+
+    def topic(self, name: str) -> str:
+        """The full name of a registry topic under this deployment's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, service: str) -> str:
+        """The consumer group / Faust app id of a service."""
+        return f"{self.topic_prefix}flagstream-{service}"
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Where the Delta tables live."""
+        return self.data_dir / "datasets"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment."""
+    return Settings()

@@ -1,0 +1,184 @@
+"""The Faust side of a service: app factory, raw-bytes topics, and the per-event processing loop.
+
+Every service's app.py hands `Stage.run` a handler that turns one input record into outbound
+records; the stage sends them, dead-letters what fails (with headers) and keeps the stream flowing.
+Faust acks an event even when the agent body raises, so the try/except here is not optional.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.exceptions import PartitionsMismatch
+
+from services.contracts import AvroCodec, Record, default_codec
+from services.runtime.audit import dead_letter_headers
+from services.runtime.errors import DeadLetterError, RetryableError, SkipError
+from services.runtime.metrics import Metrics
+from services.runtime.settings import Settings
+from services.runtime.topics import AUDIT, RESTRICTED, dlq
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 5
+
+# Failures of the infrastructure, not of the record: retry the same record, never dead-letter it.
+# Faust raises PartitionsMismatch while a table's changelog metadata is still arriving at start.
+TRANSIENT = (RetryableError, PartitionsMismatch)
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One record to send: registry topic name (unprefixed), key and value bytes, headers."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One consumed record, as a handler sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Mapping[str, bytes]
+
+
+Handler = Callable[[Inbound], Awaitable[Sequence[Outbound]]]
+
+
+def create_app(service: str, settings: Settings, **options: Any) -> faust.App:
+    """A Faust app for one service: its own consumer group, topics declared elsewhere (the registry)."""
+    return faust.App(
+        settings.group(service),
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        **options,
+    )
+
+
+class Stage:
+    """Decode → domain → encode → send for one service, with dead letters, audit and metrics."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        service: str,
+        settings: Settings,
+        metrics: Metrics,
+        *,
+        codec: AvroCodec | None = None,
+        policy_versions: Mapping[str, str] | None = None,
+    ) -> None:
+        self.app = app
+        self.service = service
+        self.settings = settings
+        self.metrics = metrics
+        self.codec = codec or default_codec()
+        self.policy_versions = dict(policy_versions or {})
+        self._topics: dict[str, faust.TopicT] = {}
+
+    def topic(self, name: str) -> faust.TopicT:
+        """The raw-bytes Faust topic for a registry name (prefixed for this deployment)."""
+        if name not in self._topics:
+            self._topics[name] = self.app.topic(
+                self.settings.topic(name),
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                allow_empty=True,
+            )
+        return self._topics[name]
+
+    def audit(self, event: Record) -> Outbound:
+        """An outbound audit event."""
+        return Outbound(AUDIT, self.codec.encode(event), key=None)
+
+    async def run(self, stream: faust.StreamT[bytes], handle: Handler) -> None:
+        """Process a stream one event at a time until it ends."""
+        async for event in stream.events():
+            msg = event.message
+            inbound = Inbound(
+                topic=msg.topic,
+                partition=msg.partition,
+                offset=msg.offset,
+                key=msg.key,
+                value=msg.value if msg.value is not None else b"",
+                headers=_headers(msg.headers),
+            )
+            started = time.perf_counter()
+            await self.process(inbound, handle)
+            self.metrics.latency.labels(self.service).observe(time.perf_counter() - started)
+
+    async def process(self, inbound: Inbound, handle: Handler) -> None:
+        """Handle one record: send its outputs, or dead-letter it; retry transient failures."""
+        origin = inbound.topic.removeprefix(self.settings.topic_prefix)
+        for attempt in range(MAX_RETRIES + 1):
+            try:
+                outputs = await handle(inbound)
+                await self.send(outputs)
+                return
+            except SkipError as exc:
+                self.metrics.outcome("skipped", exc.reason)
+                return
+            except DeadLetterError as exc:
+                await self.dead_letter(inbound, origin, exc, exc.reason)
+                return
+            except TRANSIENT as exc:
+                if attempt == MAX_RETRIES:
+                    raise
+                log.warning("%s: transient %s, retry %d", self.service, type(exc).__name__, attempt + 1)
+                await asyncio.sleep(0.2 * 2**attempt)
+            except Exception as exc:  # a bug or an input the domain did not foresee: keep flowing
+                where = f"{origin}[{inbound.partition}]@{inbound.offset}"
+                if origin in RESTRICTED:  # a traceback can quote raw personal data: class only
+                    log.error("%s: unexpected %s at %s", self.service, type(exc).__name__, where)
+                else:
+                    log.exception("%s: unexpected %s at %s", self.service, type(exc).__name__, where)
+                await self.dead_letter(inbound, origin, exc, f"unexpected:{type(exc).__name__}")
+                return
+
+    async def send(self, outputs: Sequence[Outbound]) -> None:
+        """Send outbound records; Faust flushes them before it commits the input offset."""
+        for out in outputs:
+            await self.topic(out.topic).send(key=out.key, value=out.value, headers=list(out.headers) or None)
+
+    async def dead_letter(self, inbound: Inbound, origin: str, exc: BaseException, reason: str) -> None:
+        """Send the original bytes to <origin>.dlq with the reason in headers, and count it."""
+        headers = dead_letter_headers(
+            origin_topic=origin,
+            partition=inbound.partition,
+            offset=inbound.offset,
+            error=exc,
+            reason=reason,
+            service=self.service,
+            policy_versions=self.policy_versions,
+        )
+        await self.topic(dlq(origin)).send(key=inbound.key, value=inbound.value, headers=headers)
+        self.metrics.outcome("dead_lettered", reason.split(":", 1)[0])
+
+
+def _headers(raw: Any) -> dict[str, bytes]:
+    if not raw:
+        return {}
+    items = raw.items() if isinstance(raw, Mapping) else raw
+    return {str(k): (v if isinstance(v, bytes) else str(v).encode()) for k, v in items}

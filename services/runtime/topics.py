@@ -1,0 +1,147 @@
+"""The topic registry: every topic Flagstream uses, with partitions, retention and restriction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.runtime.errors import RetryableError
+from services.runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 24 * 3600 * 1000
+
+INTERACTIONS = "flagged.interactions.v1"
+CONSENT = "consent.events.v1"
+REDACTED = "interactions.redacted.v1"
+JUDGMENTS = "review.judgments.v1"
+RESOLVED = "review.resolved.v1"
+ERASURES = "datasets.erasures.v1"
+AUDIT = "audit.decisions.v1"
+QUEUES = (
+    "urgent",
+    "policy_review",
+    "borderline",
+    "over_refusal",
+    "preference",
+    "calibration",
+    "adjudication",
+)
+
+
+def task_topic(queue: str) -> str:
+    """The topic of one review queue."""
+    return f"review.tasks.{queue}.v1"
+
+
+def dlq(topic: str) -> str:
+    """The dead-letter topic of an input topic."""
+    return f"{topic}.dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: its name (without deployment prefix) and how the broker keeps it."""
+
+    name: str
+    description: str
+    retention_ms: int = 7 * DAY_MS
+    compacted: bool = False
+    restricted: bool = False
+
+    def configs(self) -> dict[str, str]:
+        """Broker topic configs."""
+        configs = {"retention.ms": str(self.retention_ms)}
+        if self.compacted:
+            configs["cleanup.policy"] = "compact"
+            del configs["retention.ms"]
+        return configs
+
+
+def _registry() -> tuple[TopicSpec, ...]:
+    specs = [
+        TopicSpec(
+            INTERACTIONS,
+            "Flagged interactions from upstream guardrails (raw personal data).",
+            retention_ms=3 * DAY_MS,
+            restricted=True,
+        ),
+        TopicSpec(
+            dlq(INTERACTIONS),
+            "Undecodable/failing ingress records (may hold raw data).",
+            retention_ms=3 * DAY_MS,
+            restricted=True,
+        ),
+        TopicSpec(
+            CONSENT,
+            "Consent grants and revocations per subject (raw subject ids).",
+            compacted=True,
+            restricted=True,
+        ),
+        TopicSpec(dlq(CONSENT), "Undecodable consent events.", retention_ms=3 * DAY_MS, restricted=True),
+        TopicSpec(REDACTED, "Interactions after the privacy gate: redacted, pseudonymous."),
+        TopicSpec(dlq(REDACTED), "Redacted interactions the escalation agent could not process."),
+        TopicSpec(JUDGMENTS, "Judgments from labeling tools.", retention_ms=30 * DAY_MS),
+        TopicSpec(dlq(JUDGMENTS), "Invalid judgments.", retention_ms=30 * DAY_MS),
+        TopicSpec(RESOLVED, "Settled judgments, ready for datasets.", retention_ms=30 * DAY_MS),
+        TopicSpec(
+            dlq(RESOLVED), "Resolved judgments the dataset sink could not write.", retention_ms=30 * DAY_MS
+        ),
+        TopicSpec(ERASURES, "Erasure requests for the datasets.", retention_ms=30 * DAY_MS),
+        TopicSpec(dlq(ERASURES), "Erasure requests the sink could not apply.", retention_ms=30 * DAY_MS),
+        TopicSpec(
+            AUDIT, "One event per decision of every stage (no personal data).", retention_ms=90 * DAY_MS
+        ),
+    ]
+    for queue in QUEUES:
+        specs.append(
+            TopicSpec(task_topic(queue), f"Review tasks of the {queue} queue.", retention_ms=30 * DAY_MS)
+        )
+        specs.append(
+            TopicSpec(dlq(task_topic(queue)), f"Undecodable {queue} tasks.", retention_ms=30 * DAY_MS)
+        )
+    return tuple(specs)
+
+
+REGISTRY: tuple[TopicSpec, ...] = _registry()
+BY_NAME = {spec.name: spec for spec in REGISTRY}
+RESTRICTED = frozenset(spec.name for spec in REGISTRY if spec.restricted)
+
+
+def create_topics(
+    settings: Settings, specs: Iterable[TopicSpec] = REGISTRY, timeout: float = 30.0
+) -> list[str]:
+    """Create the missing topics; existing ones are left alone. Returns the names created."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    try:
+        existing = set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise RetryableError(f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc}") from exc
+    wanted = [
+        NewTopic(
+            settings.topic(spec.name),
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            config=spec.configs(),
+        )
+        for spec in specs
+        if settings.topic(spec.name) not in existing
+    ]
+    if not wanted:
+        return []
+    created = []
+    for name, future in admin.create_topics(wanted, request_timeout=timeout).items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise RetryableError(f"cannot create topic {name}: {exc}") from exc
+    log.info("created %d topics", len(created))
+    return created

@@ -1,0 +1,39 @@
+"""Running one service process: provision topics, serve /metrics, then run the Faust worker."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import faust
+
+from services.runtime.errors import RetryableError
+from services.runtime.metrics import Metrics
+from services.runtime.settings import Settings
+from services.runtime.topics import create_topics
+
+log = logging.getLogger(__name__)
+
+
+def provision(settings: Settings, attempts: int = 30) -> None:
+    """Create the registry's topics, waiting for the broker to come up if it is starting."""
+    for attempt in range(1, attempts + 1):
+        try:
+            create_topics(settings)
+            return
+        except RetryableError as exc:
+            if attempt == attempts:
+                raise
+            log.warning("topics not provisioned yet (%s); retrying", exc)
+            time.sleep(1.0)
+
+
+def run_faust(app: faust.App, metrics: Metrics, settings: Settings) -> None:
+    """Provision, serve metrics, and run the app's agents until SIGTERM/SIGINT."""
+    provision(settings)
+    port = metrics.serve(settings.metrics_port)
+    log.info("%s: metrics on http://127.0.0.1:%d/metrics", metrics.service, port)
+    worker = faust.Worker(
+        app, loglevel=settings.log_level.lower().replace("warning", "warn"), redirect_stdouts=False
+    )
+    worker.execute_from_commandline()

@@ -1,0 +1,1 @@
+"""Stand-ins for the systems around Flagstream in the local default: upstream traffic and reviewers."""

@@ -145,22 +145,25 @@ class LocalStack:
     settings: Settings
     log_dir: Path = REPO_ROOT / "var" / "log"
     env: Mapping[str, str] = field(default_factory=dict)
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, *extra: tuple[str, list[str]]) -> None:
         """Start every service, plus extra (name, flagstream arguments) processes."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env}
         commands = [(name, ["worker", name]) for name in SERVICES] + list(extra)
         for name, args in commands:
-            log = (self.log_dir / f"{name}.log").open("wb")
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", *args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=REPO_ROOT,
-            )
+            env = {**os.environ, **self.env}
+            if name in self.ports:
+                env["FLAGSTREAM_METRICS_PORT"] = str(self.ports[name])
+            with (self.log_dir / f"{name}.log").open("wb") as log:
+                self.processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", "services.cli", *args],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=REPO_ROOT,
+                )
 
     def check(self) -> None:
         """Raise if a child died."""

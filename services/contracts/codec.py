@@ -207,7 +207,11 @@ class AvroCodec:
         return buffer.getvalue()
 
     def encode_confluent(self, record: Record, schema_id: int) -> bytes:
-        """Confluent framing of the record under a registry schema id."""
+        """Confluent framing of the record under a registry schema id.
+
+        An id the codec was given must belong to the record's type; other ids are written as they come
+        (the registry is the authority), but only ids in `schema_ids` decode.
+        """
         binding = self._binding(type(record))
         registered = self._by_schema_id.get(schema_id)
         if registered is not None and registered is not binding:
@@ -230,10 +234,11 @@ class AvroCodec:
                 buffer, binding.schema, datum if binding.prepare is None else binding.prepare(datum)
             )
         except (ValueError, TypeError, OverflowError) as error:
-            # A validated model the schema cannot hold (e.g. an int beyond Avro's 32 bits).
+            # A validated model the schema cannot hold (e.g. an int beyond 64 bits). fastavro's message
+            # quotes the value, which may be personal data, so only the error type travels on.
             raise ValidationError(
-                f"{binding.model.avro_name} cannot be encoded: {error}", reason="unencodable"
-            ) from error
+                f"{binding.model.avro_name} cannot be encoded ({type(error).__name__})", reason="unencodable"
+            ) from None
 
     def decode(self, data: bytes, expected: type[T]) -> T:
         """Decode either framing into `expected`, or raise DecodeError with a machine-readable reason."""
@@ -285,7 +290,8 @@ class AvroCodec:
                 else "malformed_body"
             )
             raise DecodeError(
-                f"{expected.avro_name} body is not valid Avro: {error!r}", reason=reason
+                f"{expected.avro_name} body is not valid Avro: {type(error).__name__}: {str(error)[:200]}",
+                reason=reason,
             ) from error
         if buffer.tell() != size:
             raise DecodeError(
@@ -294,9 +300,14 @@ class AvroCodec:
         try:
             return expected.model_validate(raw)
         except pydantic.ValidationError as error:
+            # Name the fields and the problems, never the input values: they may be personal data.
+            problems = "; ".join(
+                f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}"
+                for problem in error.errors(include_url=False, include_input=False, include_context=False)
+            )
             raise DecodeError(
-                f"{expected.avro_name} does not validate: {error}", reason="invalid_record"
-            ) from error
+                f"{expected.avro_name} does not validate: {problems}", reason="invalid_record"
+            ) from None
 
 
 @cache

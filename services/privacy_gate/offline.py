@@ -13,6 +13,16 @@ def _error(line_number: int, problem: str) -> str:
     return json.dumps({"error": f"line {line_number}: {problem}"})
 
 
+def _dumps(record: dict[str, object]) -> str:
+    line = json.dumps(record, ensure_ascii=False)
+    if not line.isascii():
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape: keep it escaped
+            line = json.dumps(record)
+    return line
+
+
 def redact_lines(lines: Iterable[str], redactor: Redactor) -> Iterator[str]:
     """Yield one JSON line (no newline) per input line, in order.
 
@@ -42,4 +52,4 @@ def redact_lines(lines: Iterable[str], redactor: Redactor) -> Iterator[str]:
         }
         if result.dropped_types:
             out["policy_drop"] = [str(t) for t in result.dropped_types]
-        yield json.dumps(out, ensure_ascii=False)
+        yield _dumps(out)

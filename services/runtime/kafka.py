@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from services.runtime.settings import Settings
 
@@ -18,6 +20,8 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "linger.ms": 5,
         # Faust's aiokafka reads lz4 through cramjam (a dependency), like upstream producers may send.
         "compression.type": "lz4",
+        # Same partition for the same key as Java and aiokafka (Faust) producers: co-partitioning.
+        "partitioner": "murmur2_random",
     }
     config.update(overrides)
     return config
@@ -39,3 +43,31 @@ def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
     }
     config.update(overrides)
     return Consumer(config)
+
+
+def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[Message]:
+    """Every record of a topic, from the beginning to the end it has now (for audits and tests)."""
+    consumer = make_consumer(settings, f"{settings.topic_prefix}reader-{uuid.uuid4().hex[:8]}")
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
+        ends = {}
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        records: list[Message] = []
+        deadline = time.monotonic() + timeout
+        while ends and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                if msg.error():
+                    continue
+                records.append(msg)
+                partition, offset = msg.partition(), msg.offset()
+                if partition in ends and offset is not None and offset + 1 >= ends[partition]:
+                    del ends[partition]
+        if ends:
+            raise TimeoutError(f"{topic}: partitions {sorted(ends)} not read to their end in {timeout}s")
+        return records
+    finally:
+        consumer.close()

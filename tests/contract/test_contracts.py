@@ -367,18 +367,24 @@ def test_malformed_body(codec: AvroCodec, body: bytes, why: str) -> None:
 
 
 def test_body_that_does_not_validate(tmp_path: Path, codec: AvroCodec) -> None:
-    # A writer whose ConsentEvent.source is a long: valid Avro, but not the model.
+    # A writer whose ConsentEvent.human_review is a string: valid Avro, but not the model.
     shutil.copytree(SCHEMA_DIR, tmp_path, dirs_exist_ok=True)
     path = tmp_path / "io.flagstream.ConsentEvent.avsc"
     raw = json.loads(path.read_text())
-    next(field for field in raw["fields"] if field["name"] == "source")["type"] = "long"
+    next(field for field in raw["fields"] if field["name"] == "human_review")["type"] = "string"
     path.write_text(json.dumps(raw))
     drifted = AvroCodec(tmp_path)
-    sample = sample_consent_event()
+    personal = "dana.whitfield@example.com"
     body = io.BytesIO()
-    fastavro.schemaless_writer(body, drifted.schema(ConsentEvent), sample.model_dump() | {"source": 7})
+    datum = sample_consent_event().model_dump() | {"human_review": personal}
+    fastavro.schemaless_writer(body, drifted.schema(ConsentEvent), datum)
     frame = header(drifted, ConsentEvent) + body.getvalue()
-    assert reason_of(drifted, frame, ConsentEvent) == "invalid_record"
+    with pytest.raises(DecodeError) as caught:
+        drifted.decode(frame, ConsentEvent)
+    assert caught.value.reason == "invalid_record"
+    assert "human_review" in str(caught.value)
+    assert personal not in str(caught.value), "error messages travel to DLQ headers and logs"
+    assert caught.value.__cause__ is None
     assert reason_of(codec, frame, ConsentEvent) == "unknown_fingerprint", (
         "a changed schema changes the print"
     )
@@ -404,6 +410,7 @@ def test_encoding_misuse(codec: AvroCodec, registry_codec: AvroCodec) -> None:
     with pytest.raises(ValidationError) as caught:
         codec.encode(SAMPLE_BUILDERS[Judgment](severity=2**63))
     assert caught.value.reason == "unencodable"
+    assert str(2**63) not in str(caught.value)
 
 
 def test_package_surface_loads_codec_lazily() -> None:

@@ -98,18 +98,21 @@ class PatternDetector:
 
     def detect(self, text: str) -> Iterator[Span]:
         """Spans of every match that passes the validator."""
-        if self._candidates is None:
-            matches: Iterable[re.Match[str]] = self._pattern.finditer(text)
-        else:
-            size, lookahead, finditer = len(text), self._lookahead, self._pattern.finditer
-            matches = (
-                match
-                for region in self._candidates.finditer(text)
-                for match in finditer(text, region.start(), min(size, region.end() + lookahead))
-            )
-        for match in matches:
+        for match in self._matches(text):
             if self._validate is None or self._validate(match.group()):
                 yield Span(self._entity_type, match.start(), match.end(), self._score)
+
+    def _matches(self, text: str) -> Iterator[re.Match[str]]:
+        if self._candidates is None:
+            yield from self._pattern.finditer(text)
+            return
+        size, finditer = len(text), self._pattern.finditer
+        for region in self._candidates.finditer(text):
+            start, end = region.span()
+            # The pattern sees `lookahead` characters past the region for its assertions only.
+            for match in finditer(text, start, min(size, end + self._lookahead)):
+                if match.end() <= end:
+                    yield match
 
     def __repr__(self) -> str:
         return f"PatternDetector({self._entity_type})"

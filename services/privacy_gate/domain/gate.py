@@ -32,7 +32,7 @@ class _InteractionRedaction:
 
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
-        self.numbering: Numbering = {}
+        self.numbering = Numbering()
         self.counts: Counter[str] = Counter()
         self.dropped: set[EntityType] = set()
 

@@ -35,7 +35,7 @@ class Pseudonymizer:
     def pseudonymize(self, value: str) -> str:
         """The 64-character lowercase hex HMAC-SHA256 of ``value`` (UTF-8)."""
         mac = self._mac.copy()
-        mac.update(value.encode("utf-8"))
+        mac.update(value.encode("utf-8", "surrogatepass"))  # total: any str has a pseudonym
         return mac.hexdigest()
 
     def __repr__(self) -> str:

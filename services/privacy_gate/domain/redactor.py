@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +17,6 @@ from services.runtime.errors import PolicyError
 
 Action = Literal["placeholder", "drop_event"]
 """placeholder: replace the entity with ``<TYPE_n>``. drop_event: the same, and the gate drops the event."""
-
-Numbering = dict[EntityType, dict[bytes, int]]
-"""Per-interaction placeholder numbers: entity type -> keyed digest of the normalized value -> n."""
 
 
 class RedactionPolicy(BaseModel):
@@ -39,15 +35,15 @@ class RedactionPolicy(BaseModel):
 
 def load_redaction_policy(path: str | os.PathLike[str]) -> RedactionPolicy:
     """Read and validate a redaction policy file; raise PolicyError naming the offending field."""
-    path = Path(path)
+    source = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise PolicyError(f"redaction policy {path}: cannot read: {exc.strerror or exc}") from exc
+        raise PolicyError(f"redaction policy {source}: cannot read: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
-        raise PolicyError(f"redaction policy {path}: not valid YAML: {exc}") from exc
+        raise PolicyError(f"redaction policy {source}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
-        raise PolicyError(f"redaction policy {path}: expected a mapping at the top level")
+        raise PolicyError(f"redaction policy {source}: expected a mapping at the top level")
     try:
         return RedactionPolicy.model_validate(raw)
     except pydantic.ValidationError as exc:
@@ -55,7 +51,7 @@ def load_redaction_policy(path: str | os.PathLike[str]) -> RedactionPolicy:
             f"field '{'.'.join(str(part) for part in error['loc'] if part != '[key]')}': {error['msg']}"
             for error in exc.errors(include_url=False, include_input=False)
         )
-        raise PolicyError(f"redaction policy {path}: {problems}") from exc
+        raise PolicyError(f"redaction policy {source}: {problems}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +75,32 @@ _NORMALIZE: dict[EntityType, Callable[[str], str]] = {
     EntityType.CREDIT_CARD: _digits,
 }
 
-# Numbering is keyed by a digest under a per-process random key, so raw values never sit in the
-# mapping (error reporters that capture locals would otherwise ship them) and the digests cannot be
-# brute-forced from a dump. Numbers only need to agree within one process and one interaction.
-_NUMBERING_KEY = os.urandom(32)
 
+class Numbering:
+    """Placeholder numbers for one interaction: the same value gets the same number in every field.
 
-def _value_key(entity_type: EntityType, value: str) -> bytes:
-    normalize = _NORMALIZE.get(entity_type)
-    normalized = normalize(value) if normalize is not None else value
-    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16, key=_NUMBERING_KEY).digest()
+    It holds normalized raw values, in memory, for as long as the interaction's own raw text is held
+    (hashing them would protect nothing the text does not already expose). Its repr shows counts
+    only, so logging it leaks nothing. Make one per interaction; never share one across interactions.
+    """
+
+    __slots__ = ("_numbers",)
+
+    def __init__(self) -> None:
+        self._numbers: dict[EntityType, dict[str, int]] = {}
+
+    def number(self, entity_type: EntityType, value: str) -> int:
+        """The number of ``value`` among entities of ``entity_type``, assigning the next one if new."""
+        numbers = self._numbers.get(entity_type)
+        if numbers is None:
+            numbers = self._numbers[entity_type] = {}
+        normalize = _NORMALIZE.get(entity_type)
+        key = normalize(value) if normalize is not None else value
+        return numbers.setdefault(key, len(numbers) + 1)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{t}={len(values)}" for t, values in self._numbers.items())
+        return f"Numbering({counts})"
 
 
 class Redactor:
@@ -114,7 +126,7 @@ class Redactor:
         if not spans:
             return RedactionResult(text, (), ())
         if numbering is None:
-            numbering = {}
+            numbering = Numbering()
         pieces: list[str] = []
         dropped: set[EntityType] = set()
         cursor = 0
@@ -122,9 +134,7 @@ class Redactor:
             entity_type = span.entity_type
             if entity_type in self._drop_types:
                 dropped.add(entity_type)
-            numbers = numbering.setdefault(entity_type, {})
-            value_key = _value_key(entity_type, text[span.start : span.end])
-            number = numbers.setdefault(value_key, len(numbers) + 1)
+            number = numbering.number(entity_type, text[span.start : span.end])
             pieces.append(text[cursor : span.start])
             pieces.append(f"{self._prefixes[entity_type]}{number}>")
             cursor = span.end

@@ -8,6 +8,7 @@ import pytest
 
 from services.privacy_gate.domain import (
     Analyzer,
+    EmailDetector,
     EntityType,
     PatternDetector,
     Span,
@@ -224,8 +225,24 @@ def test_detectors_are_extensible() -> None:
     assert "US_SSN" in repr(ssn)
 
 
-def test_card_detector_declares_its_type() -> None:
+def test_detectors_declare_their_types() -> None:
     assert CreditCardDetector().entity_types == frozenset({CARD})
+    assert EmailDetector().entity_types == frozenset({EMAIL})
+    assert Analyzer(default_detectors()).entity_types == frozenset({EMAIL, PHONE, CARD})
+    assert repr(Analyzer(default_detectors())) == (
+        "Analyzer([EmailDetector(), CreditCardDetector(), PatternDetector(PHONE_NUMBER)])"
+    )
+
+
+def test_pattern_detector_validator_and_candidates() -> None:
+    import re
+
+    digits = re.compile(r"[0-9]+")
+    even = PatternDetector(EntityType.US_SSN, digits, validate=lambda s: int(s) % 2 == 0)
+    assert [(s.start, s.end) for s in even.detect("12 13 14")] == [(0, 2), (6, 8)]
+    # candidates restrict where the precise pattern runs: only inside "#..." regions here
+    tagged = PatternDetector(EntityType.US_SSN, digits, candidates=re.compile(r"#[0-9]+"))
+    assert [(s.start, s.end) for s in tagged.detect("12 #34 56 #78")] == [(4, 6), (11, 13)]
 
 
 def test_empty_and_plain_text() -> None:

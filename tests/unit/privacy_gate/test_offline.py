@@ -83,3 +83,9 @@ def test_non_ascii_text_round_trips_with_code_point_offsets() -> None:
     assert out["text"] == "Grüße 👋 <EMAIL_ADDRESS_1>"
     (entity,) = out["entities"]
     assert text[entity["start"] : entity["end"]] == "jürgen@beispiel.de"
+
+
+def test_lone_surrogates_stay_escaped_so_the_line_is_valid_utf8() -> None:
+    (line,) = redact_lines(['{"text": "bad \\ud800 jane@example.com"}'], REDACTOR)
+    line.encode("utf-8")
+    assert json.loads(line)["text"] == "bad \ud800 <EMAIL_ADDRESS_1>"

@@ -53,3 +53,7 @@ def test_key_id_is_exposed_and_key_is_not_in_repr() -> None:
 def test_weak_key_or_missing_key_id_is_fatal(key: bytes, key_id: str) -> None:
     with pytest.raises(FatalError):
         Pseudonymizer(key, key_id)
+
+
+def test_any_string_has_a_pseudonym() -> None:
+    assert len(Pseudonymizer(KEY, "k1").pseudonymize("lone \ud800 surrogate")) == 64

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from services.local import Progress
 from services.runtime.errors import FatalError, FlagstreamError
 from services.runtime.settings import Settings, load_settings
 
@@ -150,6 +151,8 @@ def run(
         daemon=True,
     )
     started = time.monotonic()
+    started_at = time.time()
+    gate_first_at: list[float] = []  # the services are up and the first events passed the gate
     gate_done_at: list[float] = []
     progress = Progress()
 
@@ -157,6 +160,8 @@ def run(
         nonlocal progress
         stack.check()
         progress = Progress.read(ports)
+        if not gate_first_at and progress.gated > 0:
+            gate_first_at.append(time.monotonic())
         if count and not gate_done_at and progress.gated >= count:
             gate_done_at.append(time.monotonic())
         sys.stderr.write("\r" + progress.line(produced[0]) + " ")
@@ -173,24 +178,37 @@ def run(
             )
         else:
             drained = wait_until(stop.is_set, timeout=float("inf"), interval=1.0, on_tick=tick)
-        elapsed = time.monotonic() - started
+        drained_at = time.monotonic()
         tick()
+        elapsed = time.monotonic() - started
         sys.stderr.write("\n")
         if count and not drained:
             typer.echo(f"warning: not drained after {timeout:.0f}s; the summary is partial", err=True)
     finally:
         stop.set()
         stack.stop()
-    _summary(settings, progress, produced[0], elapsed, (gate_done_at[0] - started) if gate_done_at else None)
+    _summary(
+        settings,
+        progress,
+        produced[0],
+        started_at,
+        elapsed,
+        (gate_done_at[0] - gate_first_at[0]) if gate_done_at and gate_first_at else None,
+        (drained_at - gate_first_at[0]) if count and drained and gate_first_at else None,
+    )
 
 
 def _summary(
-    settings: Settings, p: object, produced: int, elapsed: float, gate_seconds: float | None
+    settings: Settings,
+    p: Progress,
+    produced: int,
+    started_at: float,
+    elapsed: float,
+    gate_seconds: float | None,
+    drain_seconds: float | None,
 ) -> None:
-    from services.dataset_sink.writer import table_history
-    from services.local import Progress
+    from services.dataset_sink.writer import count_rows, table_history
 
-    assert isinstance(p, Progress)
     out = typer.echo
     out("\nFlagstream run summary")
     out(f"  events in              {produced}")
@@ -199,7 +217,7 @@ def _summary(
         "reviewable but not for training)"
     )
     for reason, n in sorted(p.drop_reasons.items()):
-        out(f"  dropped: {reason:<22}{n:.0f}")
+        out(f"  dropped ({reason}) {n:.0f}")
     out(f"  dead-lettered (ingress) {p.gate.get('dead_lettered', 0):.0f}")
     out("  entities redacted      " + ", ".join(f"{t} {n:.0f}" for t, n in sorted(p.entities.items())))
     out(f"  not escalated          {p.escalation.get('not_escalated', 0):.0f}")
@@ -212,15 +230,24 @@ def _summary(
     table = settings.datasets_dir / "safety_labels"
     try:
         history = table_history(settings.datasets_dir, "safety_labels")
-        out(f"  Delta versions         {len(history)} (latest v{max(h['version'] for h in history)})")
     except FlagstreamError:
-        out("  Delta versions         none yet")
+        history = []
+    mine = [h for h in history if h["timestamp"].timestamp() >= started_at and h["operation"] == "WRITE"]
+    if mine:
+        versions = sorted(h["version"] for h in mine)
+        out(
+            f"  Delta commits this run {len(mine)}: v{versions[0]}..v{versions[-1]}, "
+            f"{sum(h['rows_written'] or 0 for h in mine)} rows"
+        )
+    if history:
+        rows = count_rows(settings.datasets_dir, "safety_labels")
+        out(f"  table now              v{history[0]['version']}, {rows} rows in all")
     out(f"  table                  {table}")
     out(f"  wall time              {elapsed:.1f}s")
-    if gate_seconds and produced:
+    if gate_seconds and drain_seconds and produced:
         out(
-            f"  throughput             gate {produced / gate_seconds:.0f} events/s, end to end "
-            f"{produced / elapsed:.0f} events/s"
+            f"  throughput             gate {produced / gate_seconds:.0f} events/s; whole pipeline "
+            f"{produced / drain_seconds:.0f} events/s (first event through the gate to the last row)"
         )
     out("  history                flagstream datasets history safety_labels")
 
@@ -261,11 +288,26 @@ def datasets_list() -> None:
 
 
 @datasets_app.command("history")
-def datasets_history(name: str) -> None:
-    """Every version of a table: time, operation, rows, commit metadata."""
+def datasets_history(
+    name: str, as_json: Annotated[bool, typer.Option("--json", help="Full commit metadata as JSON.")] = False
+) -> None:
+    """Every version of a table, newest first: time, operation, rows, policy versions."""
     from services.dataset_sink.offline import dataset_history
 
-    _print(dataset_history(load_settings().datasets_dir, name))
+    history = dataset_history(load_settings().datasets_dir, name)
+    if as_json:
+        _print(history)
+        return
+    typer.echo(f"{'version':>7}  {'committed (UTC)':26} {'operation':12} {'rows':>6}  policies")
+    for h in history:
+        meta = h.get("metadata") or {}
+        policies = " ".join(
+            str(meta[k]) for k in ("escalation_policy_versions", "redaction_policy_versions") if meta.get(k)
+        )
+        typer.echo(
+            f"{h['version']:>7}  {str(h['timestamp'])[:26]:26} {h['operation']:12} "
+            f"{h['rows_written'] if h['rows_written'] is not None else '':>6}  {policies}"
+        )
 
 
 @datasets_app.command("show")

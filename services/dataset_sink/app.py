@@ -48,6 +48,7 @@ class _Item:
     partition: int
     offset: int
     row: dict[str, Any] | None = None
+    reason: str = "undecodable"
     audits: list[bytes] = field(default_factory=list)
 
 
@@ -160,6 +161,7 @@ class DatasetSink:
             )
             item.row = safety_label_row(resolved, split=split)
             decision, reason = "written", TABLE
+        item.reason = reason
         item.audits.append(
             self.codec.encode(
                 audit_event(
@@ -209,7 +211,10 @@ class DatasetSink:
             self.metrics.table_version.labels(TABLE).set(version)
             self.metrics.rows.labels(TABLE).inc(len(rows))
         for item in kept:
-            self.metrics.outcome("written" if item.row is not None else "not_written", TABLE)
+            if item.row is not None:
+                self.metrics.outcome("written", TABLE)
+            elif item.audits:  # undecodable records were counted as dead-lettered when taken
+                self.metrics.outcome("not_written", item.reason)
         last = last_offsets(map(_position, self.batch))
         consumer.commit(
             offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()], asynchronous=False

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 import faust
 
 from services.contracts import Judgment, ReviewTask, utcnow
-from services.privacy_gate.domain import Pseudonymizer
 from services.review.domain import resolve
-from services.runtime.audit import audit_event
+from services.runtime.audit import audit_event, dead_letter_headers
+from services.runtime.errors import ValidationError
 from services.runtime.metrics import Metrics
+from services.runtime.pseudonyms import Pseudonymizer
 from services.runtime.settings import Settings
 from services.runtime.stage import Inbound, Outbound, Stage, create_app
-from services.runtime.topics import JUDGMENTS, QUEUES, RESOLVED, task_topic
+from services.runtime.topics import JUDGMENTS, QUEUES, RESOLVED, dlq, task_topic
 
 SERVICE = "review"
 
@@ -59,16 +60,27 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
     async def handle_task(inbound: Inbound) -> Sequence[Outbound]:
         task = codec.decode(inbound.value, ReviewTask)
         key = task.task_id
+        metrics.outcome("task_opened", task.queue)
         if settled.get(key) is not None:
             metrics.outcome("duplicate_task", task.queue)
             return []
-        early = waiting.pop(key, None)
-        if early:
-            metrics.outcome("task_opened", task.queue)
-            return settle(task, codec.decode(base64.b64decode(early[0]), Judgment))
+        rejected: list[Outbound] = []
+        for early in waiting.pop(key, None) or []:  # judgments that overtook their task
+            raw = base64.b64decode(early)
+            judgment = codec.decode(raw, Judgment)
+            try:
+                return [*rejected, *settle(task, judgment)]
+            except ValidationError as exc:  # the judgment is wrong, not the task: dead-letter it
+                rejected.append(judgment_dead_letter(raw, exc))
         open_tasks[key] = base64.b64encode(inbound.value).decode()
-        metrics.outcome("task_opened", task.queue)
-        return []
+        return rejected
+
+    def judgment_dead_letter(raw: bytes, exc: ValidationError) -> Outbound:
+        metrics.outcome("dead_lettered", exc.reason)
+        headers = dead_letter_headers(
+            origin_topic=JUDGMENTS, partition=-1, offset=-1, error=exc, reason=exc.reason, service=SERVICE
+        )
+        return Outbound(dlq(JUDGMENTS), raw, headers=headers)
 
     async def handle_judgment(inbound: Inbound) -> Sequence[Outbound]:
         judgment = codec.decode(inbound.value, Judgment)

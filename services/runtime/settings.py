@@ -27,16 +27,17 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "FLAGSTREAM_KAFKA_BOOTSTRAP_SERVERS"),
         description="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS). Default: the local broker.",
     )
-    topic_prefix: str = Field("", description="Prefix for every topic and consumer group (tests isolate).")
+    topic_prefix: str = Field(
+        "", description="Prefix of every topic and consumer group (isolates deployments and tests)."
+    )
     partitions: int = Field(4, ge=1, description="Partitions of every topic the registry creates.")
     replication_factor: int = Field(
         1, ge=1, description="Replication factor of created topics (3 in production)."
     )
-    schema_registry_url: str | None = Field(
-        None, description="Confluent schema registry; unset means Avro single-object encoding."
-    )
     data_dir: Path = Field(REPO_ROOT / "var" / "data", description="Root of the Delta datasets.")
-    pseudonym_key: SecretStr | None = Field(None, description="HMAC key for pseudonyms (or use _file).")
+    pseudonym_key: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for pseudonyms, at least 32 bytes (or use the key file)."
+    )
     pseudonym_key_file: Path | None = Field(None, description="File holding the HMAC key.")
     pseudonym_key_id: str = Field("dev-1", description="Id of the pseudonym key, recorded on each event.")
     redaction_policy: Path = Field(

@@ -15,7 +15,6 @@ from services.privacy_gate.domain.detectors import (
     luhn_valid,
 )
 from services.privacy_gate.domain.gate import GateDecision, gate
-from services.privacy_gate.domain.pseudonyms import Pseudonymizer
 from services.privacy_gate.domain.redactor import (
     Action,
     Numbering,
@@ -24,6 +23,7 @@ from services.privacy_gate.domain.redactor import (
     Redactor,
     load_redaction_policy,
 )
+from services.runtime.pseudonyms import Pseudonymizer
 
 __all__ = [
     "DEFAULT_ANALYZER",

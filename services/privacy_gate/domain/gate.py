@@ -9,8 +9,8 @@ from datetime import datetime
 from services.contracts.models import FlaggedInteraction, RedactedInteraction
 from services.privacy_gate.domain.consent import GateOutcome, decide
 from services.privacy_gate.domain.detectors import EntityType
-from services.privacy_gate.domain.pseudonyms import Pseudonymizer
 from services.privacy_gate.domain.redactor import Numbering, Redactor
+from services.runtime.pseudonyms import Pseudonymizer
 
 
 @dataclass(frozen=True, slots=True)

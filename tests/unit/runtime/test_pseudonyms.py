@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
-from services.privacy_gate.domain import Pseudonymizer
 from services.runtime.errors import FatalError
+from services.runtime.pseudonyms import Pseudonymizer
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

@@ -1,8 +1,7 @@
-"""Integration fixtures: the real local broker, a unique topic prefix per test, services as processes."""
+"""Integration fixtures: the real local broker, a unique topic prefix per test."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +11,6 @@ from confluent_kafka.admin import AdminClient
 
 from services.runtime.settings import Settings
 from services.runtime.worker import provision
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -51,17 +43,3 @@ def settings(bootstrap: str, tmp_path: Path) -> Iterator[Settings]:
     if mine:
         for future in admin.delete_topics(mine, operation_timeout=30).values():
             future.result()
-
-
-def env_of(settings: Settings) -> dict[str, str]:
-    """The environment that makes a child process use these settings."""
-    assert settings.pseudonym_key is not None
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "FLAGSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "FLAGSTREAM_DATA_DIR": str(settings.data_dir),
-        "FLAGSTREAM_PSEUDONYM_KEY": settings.pseudonym_key.get_secret_value(),
-        "FLAGSTREAM_PSEUDONYM_KEY_ID": settings.pseudonym_key_id,
-        "FLAGSTREAM_SINK_BATCH_SECONDS": str(settings.sink_batch_seconds),
-        "FLAGSTREAM_LOG_LEVEL": "INFO",
-    }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
-from conftest import env_of, free_port
+from integration_support import env_of, free_port
 
 from services.contracts import AuditEvent, default_codec
 from services.dataset_sink.writer import read_table

@@ -39,6 +39,9 @@ test: setup ## Unit, contract and integration tests (starts a broker if none run
 test-unit: setup ## Unit and contract tests only (no broker)
 	$(PY) -m pytest tests/unit tests/contract $(PYTEST_ARGS)
 
+bench: setup ## Pipeline throughput/latency vs a raw Kafka passthrough (BENCH_ARGS="--events N --soak-seconds S")
+	scripts/kafka.sh with $(PY) tests/bench/bench_pipeline.py $(BENCH_ARGS)
+
 lint: setup ## ruff and mypy
 	.venv/bin/ruff check services tests
 	.venv/bin/ruff format --check services tests
@@ -51,4 +54,4 @@ fmt: setup ## Format the code with ruff
 clean: kafka-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status topics run test test-unit lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status topics run test test-unit bench lint fmt clean

@@ -1,0 +1,434 @@
+"""`make bench`: Flagstream's throughput and latency against a raw Kafka passthrough, in the same run.
+
+Phases, all on the same broker and machine:
+1. baseline: a raw confluent-kafka consume → produce passthrough (one process, no processing) over
+   the same pre-produced realistic events;
+2. capacity: the same events as a backlog on the ingress topic, every service started (one worker
+   each) and run flat out; per-stage throughput from the services' own /metrics, whole-pipeline
+   throughput from the first event through the gate to the last event out of escalation (ingress →
+   review task or not-escalated);
+3. latency: an open-loop producer at 50% and 80% of the measured capacity (and at 1,000 events/s
+   when that is below capacity), each event carrying a produce-time header; latency is the review
+   task's timestamp minus the produce time of its interaction, p50/p99/p99.9;
+4. memory: each worker's resident set sampled throughout (start, peak, end).
+
+Results print as a table and go to bench/results/<timestamp>.json; the last line reads
+`BENCH e2e_eps=<n> baseline_eps=<n> ratio=<x> p50_ms=<x> p99_ms=<x>` (latency at 80% of capacity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psutil
+from confluent_kafka import Consumer, Producer
+
+from services.contracts import ReviewTask, default_codec
+from services.local import SERVICES, LocalStack, Progress, wait_until
+from services.runtime.kafka import make_consumer, make_producer
+from services.runtime.settings import REPO_ROOT, Settings
+from services.runtime.topics import INTERACTIONS, QUEUES, task_topic
+from services.runtime.worker import provision
+from services.simulators.traffic import Produced, generate
+
+RESULTS = REPO_ROOT / "bench" / "results"
+PRODUCED_AT = "flagstream.produced_at_ms"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_settings(run_id: str) -> Settings:
+    return Settings(
+        topic_prefix=f"bench-{run_id}-",
+        data_dir=REPO_ROOT / "var" / "bench" / run_id,
+        pseudonym_key="bench-pseudonym-key-0123456789abcdef0123",  # type: ignore[arg-type]
+        pseudonym_key_id="bench-1",
+        log_level="WARNING",
+    )
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    assert settings.pseudonym_key is not None
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "FLAGSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "FLAGSTREAM_DATA_DIR": str(settings.data_dir),
+        "FLAGSTREAM_PSEUDONYM_KEY": settings.pseudonym_key.get_secret_value(),
+        "FLAGSTREAM_PSEUDONYM_KEY_ID": settings.pseudonym_key_id,
+        "FLAGSTREAM_LOG_LEVEL": "WARNING",
+    }
+
+
+def produce(producer: Producer, topic: str, records: list[Produced], rate: float = 0.0) -> float:
+    """Produce records (open loop at `rate`/s, or flat out); returns the seconds it took."""
+    started = time.monotonic()
+    for i, record in enumerate(records):
+        if rate > 0:
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        headers = [(PRODUCED_AT, str(time.time_ns() // 1_000_000).encode())]
+        while True:
+            try:
+                producer.produce(topic, key=record.key, value=record.value, headers=headers)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    producer.flush(60)
+    return time.monotonic() - started
+
+
+# --- phase 1: the raw passthrough baseline ---------------------------------------------------------
+
+
+def passthrough(bootstrap: str, source: str, sink: str, count: int) -> None:
+    """Consume `count` records from source and produce each to sink; print events/s (child process)."""
+    settings = Settings(kafka_bootstrap_servers=bootstrap)
+    consumer = make_consumer(settings, f"bench-passthrough-{uuid.uuid4().hex[:6]}")
+    producer = make_producer(settings)
+    consumer.subscribe([source])
+    seen = 0
+    first = 0.0
+    while seen < count:
+        for msg in consumer.consume(num_messages=1000, timeout=0.5):
+            if msg.error():
+                continue
+            if not seen:
+                first = time.monotonic()
+            while True:
+                try:
+                    producer.produce(sink, key=msg.key(), value=msg.value(), headers=msg.headers())
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+            producer.poll(0)
+            seen += 1
+        consumer.commit(asynchronous=True)
+    producer.flush(60)
+    elapsed = time.monotonic() - first
+    consumer.close()
+    print(json.dumps({"events": seen, "seconds": elapsed}))
+
+
+def baseline(settings: Settings, records: list[Produced]) -> dict[str, float]:
+    source, sink = settings.topic("bench.passthrough.in"), settings.topic("bench.passthrough.out")
+    from services.runtime.topics import TopicSpec, create_topics
+
+    create_topics(
+        settings, [TopicSpec("bench.passthrough.in", "bench"), TopicSpec("bench.passthrough.out", "bench")]
+    )
+    produce(make_producer(settings), source, records)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--passthrough",
+            settings.kafka_bootstrap_servers,
+            source,
+            sink,
+            str(len(records)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+    if out.returncode:
+        raise RuntimeError(f"passthrough failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {
+        "events": result["events"],
+        "seconds": result["seconds"],
+        "eps": result["events"] / result["seconds"],
+    }
+
+
+# --- memory sampling ------------------------------------------------------------------------------
+
+
+@dataclass
+class MemorySampler:
+    """Samples the resident set of each worker process every interval."""
+
+    stack: LocalStack
+    interval: float = 0.5
+    samples: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        processes = {name: psutil.Process(p.pid) for name, p in self.stack.processes.items()}
+        started = time.monotonic()
+        while not self.stop.is_set():
+            for name, process in processes.items():
+                try:
+                    rss = process.memory_info().rss
+                except psutil.Error:
+                    continue
+                self.samples.setdefault(name, []).append((time.monotonic() - started, rss))
+            self.stop.wait(self.interval)
+
+    def report(self) -> dict[str, dict[str, float]]:
+        mib = 1024 * 1024
+        out = {}
+        for name, series in self.samples.items():
+            values = [rss for _, rss in series]
+            # "start" is the first sample after the worker finished starting (10% into the run).
+            start = values[min(len(values) - 1, len(values) // 10)]
+            out[name] = {
+                "start_mib": start / mib,
+                "peak_mib": max(values) / mib,
+                "end_mib": values[-1] / mib,
+                "growth_pct": (values[-1] - start) / start * 100,
+            }
+        return out
+
+
+# --- phase 2: capacity ----------------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    """Cumulative processed counts per stage over time, scraped from /metrics."""
+
+    points: list[tuple[float, Progress]] = field(default_factory=list)
+
+    def rate(self, count: Any, total: float) -> float:
+        """Events/s of a stage between 10% and 90% of its total (steady state)."""
+        lo = hi = None
+        for t, p in self.points:
+            c = count(p)
+            if lo is None and c >= 0.1 * total:
+                lo = (t, c)
+            if c >= 0.9 * total:
+                hi = (t, c)
+                break
+        if lo is None or hi is None or hi[0] <= lo[0]:
+            return float("nan")
+        return (hi[1] - lo[1]) / (hi[0] - lo[0])
+
+
+def escalated(p: Progress) -> float:
+    return sum(p.escalation.get(k, 0) for k in ("routed", "not_escalated", "dead_lettered"))
+
+
+def capacity(
+    settings: Settings, records: list[Produced], stack: LocalStack, ports: dict[str, int]
+) -> dict[str, Any]:
+    n = len(records)
+    produce(make_producer(settings), settings.topic(INTERACTIONS), records)
+    series = Series()
+    stack.start(("simulated_reviewers", ["simulate-reviewers"]))
+    sampler = MemorySampler(stack)
+    threading.Thread(target=sampler.run, daemon=True).start()
+
+    def tick() -> None:
+        stack.check()
+        series.points.append((time.monotonic(), Progress.read(ports)))
+
+    drained = wait_until(
+        lambda: bool(series.points) and series.points[-1][1].drained(n),
+        timeout=900,
+        interval=0.25,
+        on_tick=tick,
+    )
+    last = series.points[-1][1]
+    first_gate = next(t for t, p in series.points if p.gated > 0)
+    through_escalation = next(t for t, p in series.points if p.gated >= n and escalated(p) >= p.passed_gate)
+    gate_total, kept = last.gated, last.passed_gate
+    resolved = last.review.get("resolved", 0)
+    return {
+        "events": n,
+        "drained": drained,
+        "e2e_eps": n / (through_escalation - first_gate),
+        "stages_eps": {
+            "privacy_gate": series.rate(lambda p: p.gated, gate_total),
+            "escalation": series.rate(escalated, kept),
+            "review": series.rate(lambda p: p.review.get("resolved", 0), resolved),
+            "dataset_sink": series.rate(lambda p: p.rows + p.sink.get("not_written", 0), resolved),
+        },
+        "sampler": sampler,
+    }
+
+
+# --- phase 3: latency -----------------------------------------------------------------------------
+
+
+def latency(settings: Settings, rate: float, seconds: float) -> dict[str, float]:
+    """Open-loop load at `rate` events/s; latency ingress → review task."""
+    codec = default_codec()
+    records = list(generate(int(rate * seconds), malformed_rate=0.0, codec=codec))
+    sent_at: dict[str, int] = {}
+    got: list[float] = []
+    consumer: Consumer = make_consumer(
+        settings, f"bench-latency-{uuid.uuid4().hex[:6]}", **{"auto.offset.reset": "latest"}
+    )
+    consumer.subscribe([settings.topic(task_topic(q)) for q in QUEUES])
+    while not consumer.assignment():
+        consumer.poll(0.2)
+    stop = threading.Event()
+
+    def collect() -> None:
+        while not stop.is_set():
+            for msg in consumer.consume(num_messages=500, timeout=0.2):
+                if msg.error():
+                    continue
+                task = codec.decode(msg.value() or b"", ReviewTask)
+                produced = sent_at.get(task.interaction_id)
+                if produced is not None:
+                    got.append(msg.timestamp()[1] - produced)
+
+    collector = threading.Thread(target=collect, daemon=True)
+    collector.start()
+    producer = make_producer(settings)
+    topic = settings.topic(INTERACTIONS)
+    started = time.monotonic()
+    for i, record in enumerate(records):
+        delay = started + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        now_ms = time.time_ns() // 1_000_000
+        assert record.interaction_id is not None
+        sent_at[record.interaction_id] = now_ms
+        producer.produce(
+            topic, key=record.key, value=record.value, headers=[(PRODUCED_AT, str(now_ms).encode())]
+        )
+        producer.poll(0)
+    achieved = len(records) / (time.monotonic() - started)
+    producer.flush(60)
+    time.sleep(5)  # let the tail drain
+    stop.set()
+    collector.join()
+    consumer.close()
+    got.sort()
+
+    def pct(q: float) -> float:
+        return got[min(len(got) - 1, int(q * len(got)))] if got else float("nan")
+
+    return {
+        "target_eps": rate,
+        "achieved_eps": achieved,
+        "tasks": len(got),
+        "p50_ms": pct(0.5),
+        "p99_ms": pct(0.99),
+        "p999_ms": pct(0.999),
+        "max_ms": got[-1] if got else float("nan"),
+    }
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=20_000, help="backlog size of the capacity phase")
+    parser.add_argument("--latency-seconds", type=float, default=20.0, help="length of each latency phase")
+    parser.add_argument(
+        "--soak-seconds",
+        type=float,
+        default=0.0,
+        help="after the latency phases, run at 50%% of capacity this long (memory growth)",
+    )
+    parser.add_argument("--passthrough", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.passthrough:
+        bootstrap, source, sink, count = args.passthrough
+        passthrough(bootstrap, source, sink, int(count))
+        return
+
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    settings = bench_settings(uuid.uuid4().hex[:6])
+    provision(settings)
+    codec = default_codec()
+    records = list(generate(args.events, malformed_rate=0.0, codec=codec))
+    print(
+        f"bench {run_id}: {args.events} events, {statistics.mean(len(r.value) for r in records):.0f} B each",
+        flush=True,
+    )
+
+    base = baseline(settings, records)
+    print(f"baseline passthrough: {base['eps']:.0f} events/s", flush=True)
+
+    ports = {name: free_port() for name in SERVICES}
+    stack = LocalStack(settings, log_dir=settings.data_dir / "log", env=child_env(settings), ports=ports)
+    try:
+        cap = capacity(settings, records, stack, ports)
+        sampler: MemorySampler = cap.pop("sampler")
+        print(f"pipeline capacity: {cap['e2e_eps']:.0f} events/s", flush=True)
+        rates = sorted(
+            {round(cap["e2e_eps"] * 0.5), round(cap["e2e_eps"] * 0.8)}
+            | ({1000} if cap["e2e_eps"] > 1000 else set())
+        )
+        lat = {}
+        for rate in rates:
+            lat[str(rate)] = latency(settings, float(rate), args.latency_seconds)
+            r = lat[str(rate)]
+            print(f"latency at {rate}/s: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms", flush=True)
+        if args.soak_seconds:
+            latency(settings, round(cap["e2e_eps"] * 0.5), args.soak_seconds)
+        sampler.stop.set()
+        memory = sampler.report()
+    finally:
+        stack.stop()
+
+    machine = {"cores": psutil.cpu_count(), "load_avg_1m": psutil.getloadavg()[0]}
+    result = {
+        "run": run_id,
+        "machine": machine,
+        "baseline": base,
+        "capacity": cap,
+        "latency": lat,
+        "memory": memory,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{run_id}.json"
+    path.write_text(json.dumps(result, indent=2))
+
+    print()
+    print(f"{'measure':40} {'value':>12}")
+    print(f"{'baseline passthrough (events/s)':40} {base['eps']:>12.0f}")
+    print(f"{'whole pipeline, ingress→escalated (ev/s)':40} {cap['e2e_eps']:>12.0f}")
+    for stage, eps in cap["stages_eps"].items():
+        print(f"{'  stage ' + stage + ' (events/s)':40} {eps:>12.0f}")
+    print(f"{'pipeline / baseline':40} {cap['e2e_eps'] / base['eps']:>12.3f}")
+    for rate, r in lat.items():
+        print(
+            f"{'latency @' + rate + '/s p50 / p99 / p99.9 (ms)':40} "
+            f"{r['p50_ms']:>5.0f} / {r['p99_ms']:.0f} / {r['p999_ms']:.0f}"
+            f"  (achieved {r['achieved_eps']:.0f}/s, {r['tasks']} tasks)"
+        )
+    for name, m in memory.items():
+        print(
+            f"{'memory ' + name + ' start/peak/end (MiB)':40} {m['start_mib']:>5.0f} / {m['peak_mib']:.0f} / "
+            f"{m['end_mib']:.0f}  ({m['growth_pct']:+.1f}%)"
+        )
+    print(f"{'machine: cores / load avg (1 min)':40} {machine['cores']} / {machine['load_avg_1m']:.1f}")
+    print(f"results: {path}")
+    e2e, ratio = cap["e2e_eps"], cap["e2e_eps"] / base["eps"]
+    at80 = lat[str(round(e2e * 0.8))]
+    print(
+        f"BENCH e2e_eps={e2e:.0f} baseline_eps={base['eps']:.0f} ratio={ratio:.3f} "
+        f"p50_ms={at80['p50_ms']:.0f} p99_ms={at80['p99_ms']:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -42,6 +42,17 @@ test-unit: setup ## Unit and contract tests only (no broker)
 bench: setup ## Pipeline throughput/latency vs a raw Kafka passthrough (BENCH_ARGS="--events N --soak-seconds S")
 	scripts/kafka.sh with $(PY) tests/bench/bench_pipeline.py $(BENCH_ARGS)
 
+bench-privacy: setup ## PII detectors vs Presidio (P/R/F1 per type, docs/s; installs .[bench]), then gate events/s via Kafka
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) tests/bench/bench_privacy.py $(BENCH_ARGS)
+	scripts/kafka.sh with $(PY) tests/bench/privacy/gate_throughput.py
+
+bench-escalation: setup ## Escalation policy vs 3 baselines on a simulated 120k stream, then worker events/s and latency via Kafka
+	scripts/kafka.sh with $(PY) tests/bench/bench_escalation.py --kafka $(BENCH_ARGS)
+
+bench-sink: setup ## Dataset sink rows/s into Delta vs plain Parquet, by batch size, with commit latency (no broker)
+	$(PY) tests/bench/bench_sink.py $(BENCH_ARGS)
+
 lint: setup ## ruff and mypy
 	.venv/bin/ruff check services tests
 	.venv/bin/ruff format --check services tests
@@ -54,4 +65,4 @@ fmt: setup ## Format the code with ruff
 clean: kafka-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status topics run test test-unit bench lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status topics run test test-unit bench bench-privacy bench-escalation bench-sink lint fmt clean

@@ -7,6 +7,7 @@ import logging
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -320,6 +321,72 @@ def datasets_show(
     from services.dataset_sink.offline import show_dataset
 
     _print(show_dataset(load_settings().datasets_dir, name, version=version, limit=limit))
+
+
+@datasets_app.command("export")
+def datasets_export(
+    name: str,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write (a .card.json lands beside it).")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="jsonl | parquet | sft (demonstrations) | dpo (preferences).")
+    ] = "jsonl",
+    version: Annotated[int | None, typer.Option(help="Table version (default latest).")] = None,
+    split: Annotated[str | None, typer.Option(help="train or heldout (default both).")] = None,
+) -> None:
+    """Export one table version for training: rows, or TRL's conversational SFT / DPO records."""
+    from services.dataset_sink.offline import export_dataset
+
+    _print(export_dataset(load_settings().datasets_dir, name, output, fmt=fmt, version=version, split=split))
+
+
+@datasets_app.command("card")
+def datasets_card(
+    name: str, version: Annotated[int | None, typer.Option(help="Table version (default latest).")] = None
+) -> None:
+    """The dataset card of a table version: counts per verdict, category and split, policies, agreement."""
+    from services.dataset_sink.offline import dataset_card
+
+    _print(dataset_card(load_settings().datasets_dir, name, version))
+
+
+@app.command()
+def erase(
+    subject: Annotated[
+        str | None, typer.Option(help="Raw subject id; pseudonymized with the deployment key.")
+    ] = None,
+    pseudonym: Annotated[
+        str | None, typer.Option(help="Subject pseudonym, when you already have it.")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the ledger and audit).")] = "manual_request",
+) -> None:
+    """Request erasure of a subject from every dataset (the dataset sink applies it, then vacuums)."""
+    from services.contracts import ErasureRequest, default_codec, utcnow
+    from services.runtime.kafka import make_producer
+    from services.runtime.pseudonyms import Pseudonymizer
+    from services.runtime.topics import ERASURES
+    from services.runtime.worker import provision
+
+    if (subject is None) == (pseudonym is None):
+        raise typer.BadParameter("give exactly one of --subject and --pseudonym")
+    settings = _settings()
+    pseudonymizer = Pseudonymizer(settings.pseudonym_key_bytes, settings.pseudonym_key_id)
+    target = pseudonymizer.pseudonymize(subject) if subject is not None else str(pseudonym)
+    request = ErasureRequest(
+        request_id=str(uuid.uuid4()),
+        subject_pseudonym=target,
+        pseudonym_key_id=settings.pseudonym_key_id,
+        scopes=["training", "human_review"],
+        requested_at=utcnow(),
+        reason=reason,
+    )
+    provision(settings)
+    producer = make_producer(settings)
+    producer.produce(settings.topic(ERASURES), key=target.encode(), value=default_codec().encode(request))
+    if producer.flush(30):
+        raise FatalError(f"could not deliver the erasure request to {settings.kafka_bootstrap_servers}")
+    typer.echo(f"erasure request {request.request_id} sent for pseudonym {target}")
 
 
 def _print(value: object) -> None:

@@ -92,7 +92,8 @@ class Progress:
             routed=by_label(scraped["escalation"], "flagstream_routed_total", "queue"),
             review=by_label(scraped["review"], events, "outcome"),
             sink=by_label(sink, events, "outcome"),
-            rows=total(sink, "flagstream_dataset_rows_written_total"),
+            # one safety_labels row per written judgment; the other tables hold subsets of them
+            rows=total(sink, "flagstream_dataset_rows_written_total", table="safety_labels"),
             table_version=max(
                 by_label(sink, "flagstream_dataset_table_version", "table").values(), default=-1.0
             ),

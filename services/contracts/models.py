@@ -180,6 +180,10 @@ class ReviewTask(Record):
     cluster_id: str | None = None
     is_gold: bool = False
     interaction: RedactedInteraction
+    adjudicates: str | None = None
+    prior_judgment_ids: list[str] = Field(default_factory=list)
+    prior_reviewer_pseudonyms: list[str] = Field(default_factory=list)
+    prior_verdicts: list[str] = Field(default_factory=list)
 
 
 class Judgment(Record):

@@ -1,43 +1,75 @@
-"""Dataset sink: append resolved judgments to the Delta datasets exactly once.
+"""Dataset sink: append resolved judgments to the four Delta datasets exactly once, and apply erasures.
 
-A confluent-kafka consumer (not Faust: the Delta commit, not the Kafka offset, is the truth).
-Each batch is one Delta commit carrying a txn action per source partition; on assignment the
-consumer resumes after the last offset the table holds. See dataset_sink/writer.py for the protocol.
+A confluent-kafka consumer (not Faust: the Delta commit, not the Kafka offset, is the truth) of
+review.resolved.v1 and datasets.erasures.v1. Each batch is one Delta commit per table that has rows,
+each carrying a txn action per source partition; safety_labels, which every written judgment has a row
+in, commits last, so its txn versions are the resume point of review.resolved.v1 and the other tables
+skip what they already hold. Erasures delete the subjects' rows from every table (one commit per table),
+then land in the erasure ledger (a Delta table outside the dataset root, with its own txn actions).
+See dataset_sink/writer.py for the protocol.
+
+Test-only fault hook: FLAGSTREAM_FAULT=<point>:<n> makes the process SIGKILL itself at <point> on the
+n-th batch that reaches it. Points: before_commit (no Delta commit of the batch yet), mid_write (the
+other tables committed, safety_labels not), after_delta_commit (every Delta commit done, the Kafka
+offsets not). Unset (the default) it does nothing; it is not a setting.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import signal
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from services.contracts import AvroCodec, ResolvedJudgment, default_codec
-from services.dataset_sink.domain import assign_split, safety_label_row, split_key
+from services.contracts import AvroCodec, ErasureRequest, Record, ResolvedJudgment, default_codec, utcnow
+from services.dataset_sink.domain import (
+    DEMONSTRATIONS,
+    ERASURE_LEDGER,
+    LEDGER_SCHEMAS,
+    PREFERENCES,
+    REFUSAL_AUDIT,
+    SAFETY_LABELS,
+    ErasedSubjects,
+    assign_split,
+    dataset_rows,
+    ledger_row,
+    split_key,
+)
 from services.dataset_sink.writer import (
+    DatasetNotFoundError,
     DatasetWriter,
     DeltaDatasetWriter,
     filter_uncommitted,
     last_offsets,
+    read_table,
 )
 from services.runtime.audit import audit_event, dead_letter_headers
 from services.runtime.errors import DecodeError, RetryableError
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
-from services.runtime.topics import AUDIT, RESOLVED, dlq
+from services.runtime.topics import AUDIT, ERASURES, RESOLVED, dlq
 from services.runtime.worker import provision
 
 SERVICE = "dataset_sink"
-TABLE = "safety_labels"
+TABLE = SAFETY_LABELS
+TABLES = (PREFERENCES, DEMONSTRATIONS, REFUSAL_AUDIT, SAFETY_LABELS)
+"""Commit order within a batch: safety_labels last (its txn versions are where a restart resumes)."""
 MAX_COMMIT_ATTEMPTS = 5
+FAULT_ENV = "FLAGSTREAM_FAULT"
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -47,17 +79,38 @@ class _Item:
     topic: str
     partition: int
     offset: int
-    row: dict[str, Any] | None = None
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    decision: str | None = None  # written / not_written; None for dead letters and erasures
     reason: str = "undecodable"
-    audits: list[bytes] = field(default_factory=list)
+    resolved: ResolvedJudgment | None = None
+    erasure: ErasureRequest | None = None
 
 
 def _position(item: _Item) -> tuple[str, int, int]:
     return item.topic, item.partition, item.offset
 
 
+class _Faults:
+    """The test-only SIGKILL hook (see the module docstring); inert unless FLAGSTREAM_FAULT is set."""
+
+    def __init__(self, spec: str | None) -> None:
+        self.point, self.at = None, 0
+        if spec:
+            point, _, n = spec.partition(":")
+            self.point, self.at = point, int(n or 1)
+        self.seen: Counter[str] = Counter()
+
+    def reach(self, point: str) -> None:
+        if point != self.point:
+            return
+        self.seen[point] += 1
+        if self.seen[point] == self.at:
+            log.warning("%s: fault hook %s:%d, killing myself", SERVICE, point, self.at)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 class DatasetSink:
-    """The consume → batch → Delta commit → Kafka commit loop."""
+    """The consume → batch → Delta commits → Kafka commit loop."""
 
     def __init__(
         self,
@@ -65,24 +118,33 @@ class DatasetSink:
         metrics: Metrics,
         *,
         writer: DatasetWriter | None = None,
+        ledger: DatasetWriter | None = None,
         codec: AvroCodec | None = None,
+        producer: Any = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.group = settings.group(SERVICE)
         self.writer = writer or DeltaDatasetWriter(settings.datasets_dir, self.group)
+        self.ledger = ledger or DeltaDatasetWriter(self.ledger_root, self.group, schemas=LEDGER_SCHEMAS)
         self.codec = codec or default_codec()
         self.topic = settings.topic(RESOLVED)
-        self.producer = make_producer(settings)
+        self.erasure_topic = settings.topic(ERASURES)
+        self.producer = producer if producer is not None else make_producer(settings)
         self.batch: list[_Item] = []
         self.batch_started = time.monotonic()
         self.pipeline_version = package_version("flagstream")
+        self.erased = ErasedSubjects()
+        self.last_vacuum = time.monotonic()
+        self.faults = _Faults(os.environ.get(FAULT_ENV))
 
     def run(self, stop: threading.Event) -> None:
         """Consume until stop is set; the last batch is committed before returning."""
+        self.load_ledger()
         consumer = make_consumer(self.settings, self.group)
-        consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        self._consumer = consumer
+        consumer.subscribe(
+            [self.topic, self.erasure_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
         try:
             while not stop.is_set():
                 for msg in consumer.consume(num_messages=500, timeout=0.2):
@@ -92,21 +154,48 @@ class DatasetSink:
                     self._take(msg)
                 if self._due():
                     self.flush(consumer)
+                elif time.monotonic() - self.last_vacuum >= self.settings.vacuum_interval_seconds:
+                    self.vacuum()
             self.flush(consumer)
         finally:
             consumer.close()
             self.producer.flush(30)
 
+    def load_ledger(self) -> None:
+        """Every erasure applied so far (by this or another sink instance)."""
+        try:
+            ledger = read_table(self.ledger_root, ERASURE_LEDGER, columns=["subject_key", "requested_at"])
+        except DatasetNotFoundError:
+            return
+        for key, at in zip(
+            ledger.column("subject_key").to_pylist(), ledger.column("requested_at").to_pylist(), strict=True
+        ):
+            self.erased.add(key, at)
+
+    @property
+    def ledger_root(self) -> Path:
+        """Where the erasure ledger lives: beside the datasets, not among them."""
+        return self.settings.data_dir / "ledger"
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Resume each partition after the later of its Kafka offset and the table's txn version."""
-        in_table = self.writer.committed_offsets(TABLE, self.topic, [p.partition for p in partitions])
-        in_kafka = {p.partition: p.offset for p in consumer.committed(partitions, timeout=30)}
+        """Resume each partition after the later of its Kafka offset and its txn version in the table."""
+        in_table: dict[tuple[str, int], int] = {}
+        for topic, writer, table in (
+            (self.topic, self.writer, SAFETY_LABELS),
+            (self.erasure_topic, self.ledger, ERASURE_LEDGER),
+        ):
+            mine = [p.partition for p in partitions if p.topic == topic]
+            if mine:
+                for partition, offset in writer.committed_offsets(table, topic, mine).items():
+                    in_table[(topic, partition)] = offset
+        in_kafka = {(p.topic, p.partition): p.offset for p in consumer.committed(partitions, timeout=30)}
         for p in partitions:
-            table_next = in_table[p.partition] + 1 if p.partition in in_table else -1
-            kafka_next = in_kafka.get(p.partition, -1)
+            key = (p.topic, p.partition)
+            table_next = in_table[key] + 1 if key in in_table else -1
+            kafka_next = in_kafka.get(key, -1)
             if max(table_next, kafka_next) >= 0:
                 p.offset = max(table_next, kafka_next)
-        log.info("%s: assigned %s", SERVICE, [(p.partition, p.offset) for p in partitions])
+        log.info("%s: assigned %s", SERVICE, [(p.topic, p.partition, p.offset) for p in partitions])
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -119,17 +208,12 @@ class DatasetSink:
             return True
         return time.monotonic() - self.batch_started >= self.settings.sink_batch_seconds
 
-    def _take(self, msg: Message) -> None:
-        if not self.batch:
-            self.batch_started = time.monotonic()
-        item = _Item(str(msg.topic()), msg.partition() or 0, msg.offset() or 0)
-        self.batch.append(item)
-        started = time.perf_counter()
+    def _decode(self, msg: Message, item: _Item, origin: str, model: type[Record]) -> Any:
         try:
-            resolved = self.codec.decode(msg.value() or b"", ResolvedJudgment)
+            return self.codec.decode(msg.value() or b"", model)
         except DecodeError as exc:
             headers = dead_letter_headers(
-                origin_topic=RESOLVED,
+                origin_topic=origin,
                 partition=item.partition,
                 offset=item.offset,
                 error=exc,
@@ -137,99 +221,205 @@ class DatasetSink:
                 service=SERVICE,
             )
             self.producer.produce(
-                self.settings.topic(dlq(RESOLVED)), key=msg.key(), value=msg.value(), headers=dict(headers)
+                self.settings.topic(dlq(origin)), key=msg.key(), value=msg.value(), headers=dict(headers)
             )
             self.metrics.outcome("dead_lettered", exc.reason)
+            return None
+
+    def _take(self, msg: Message) -> None:
+        if not self.batch:
+            self.batch_started = time.monotonic()
+        item = _Item(str(msg.topic()), msg.partition() or 0, msg.offset() or 0)
+        self.batch.append(item)
+        started = time.perf_counter()
+        if item.topic == self.erasure_topic:
+            request = self._decode(msg, item, ERASURES, ErasureRequest)
+            if request is not None:
+                item.erasure = request
+                # from now on this batch writes nothing of the subject's (flush re-checks earlier items)
+                self.erased.add(
+                    ledger_row(request, request.requested_at)["subject_key"], request.requested_at
+                )
             return
+        resolved = self._decode(msg, item, RESOLVED, ResolvedJudgment)
+        if resolved is None:
+            return
+        item.resolved = resolved
         task = resolved.task
         interaction = task.interaction
-        versions = {
-            "escalation": task.escalation_policy_version,
-            "redaction": interaction.redaction_policy_version,
-            "guardrail": interaction.guardrail_policy_version,
-            "rubric": task.rubric_version,
-        }
         if task.is_gold:
-            decision, reason = "not_written", "gold_task"
+            item.decision, item.reason = "not_written", "gold_task"
         elif not interaction.training_allowed:
-            decision, reason = "not_written", "training_not_allowed"
+            item.decision, item.reason = "not_written", "training_not_allowed"
+        elif self.erased.blocks(interaction.subject_pseudonym, interaction.event_time):
+            item.decision, item.reason = "not_written", "subject_erased"
         else:
             split = assign_split(
                 split_key(resolved),
                 salt=self.settings.split_salt.get_secret_value(),
                 heldout_fraction=self.settings.heldout_fraction,
             )
-            item.row = safety_label_row(resolved, split=split)
-            decision, reason = "written", TABLE
-        item.reason = reason
-        item.audits.append(
-            self.codec.encode(
-                audit_event(
-                    SERVICE,
-                    decision,
-                    reason,
-                    interaction_id=task.interaction_id,
-                    subject_pseudonym=interaction.subject_pseudonym,
-                    policy_versions=versions,
-                    details={"resolution_id": resolved.resolution_id, "table": TABLE},
-                )
-            )
-        )
+            item.rows = dataset_rows(resolved, split=split)
+            item.decision, item.reason = "written", TABLE
         self.metrics.latency.labels(SERVICE).observe(time.perf_counter() - started)
 
-    def flush(self, consumer: Consumer) -> None:
-        """Send the batch's audits, commit it to Delta (rows + txn offsets), then the Kafka offsets.
-
-        Audits go first so that a crash after the Delta commit cannot lose them; a replay sends
-        them again with the same event ids.
-        """
-        if not self.batch:
-            return
-        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
-            positions = {(i.topic, i.partition) for i in self.batch}
-            kept = filter_uncommitted(
-                self.batch, self.writer.committed_positions(TABLE, positions), position=_position
+    def _audit(self, item: _Item) -> bytes:
+        assert item.resolved is not None and item.decision is not None
+        task = item.resolved.task
+        interaction = task.interaction
+        return self.codec.encode(
+            audit_event(
+                SERVICE,
+                item.decision,
+                item.reason,
+                interaction_id=task.interaction_id,
+                subject_pseudonym=interaction.subject_pseudonym,
+                policy_versions={
+                    "escalation": task.escalation_policy_version,
+                    "redaction": interaction.redaction_policy_version,
+                    "guardrail": interaction.guardrail_policy_version,
+                    "rubric": task.rubric_version,
+                },
+                details={
+                    "resolution_id": item.resolved.resolution_id,
+                    "table": TABLE,
+                    "tables": ",".join(t for t in TABLES if t in item.rows),
+                },
             )
-            for item in kept:
-                for audit in item.audits:
-                    self.producer.produce(self.settings.topic(AUDIT), value=audit)
-            self.producer.flush(30)
-            rows = [i.row for i in kept if i.row is not None]
-            started = time.perf_counter()
+        )
+
+    def _retry(self, what: str, attempt_once: Callable[[], T]) -> T:
+        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
             try:
-                version = self.writer.write(
-                    TABLE, rows, last_offsets(map(_position, kept)), self._metadata(rows)
-                )
-                break
+                return attempt_once()
             except RetryableError as exc:
                 if attempt == MAX_COMMIT_ATTEMPTS:
                     raise
-                log.warning("%s: commit failed (%s), attempt %d", SERVICE, exc.reason, attempt)
+                log.warning("%s: %s failed (%s), attempt %d", SERVICE, what, exc.reason, attempt)
                 time.sleep(0.2 * attempt)
-        if version is not None:
-            self.metrics.commit_seconds.labels(TABLE).observe(time.perf_counter() - started)
-            self.metrics.table_version.labels(TABLE).set(version)
-            self.metrics.rows.labels(TABLE).inc(len(rows))
-        for item in kept:
-            if item.row is not None:
-                self.metrics.outcome("written", TABLE)
-            elif item.audits:  # undecodable records were counted as dead-lettered when taken
-                self.metrics.outcome("not_written", item.reason)
+        raise AssertionError("unreachable")
+
+    def flush(self, consumer: Consumer) -> None:
+        """Audits, then the Delta commits (other tables, safety_labels last), erasures, then Kafka offsets.
+
+        Audits go first so that a crash after a Delta commit cannot lose them; a replay sends them
+        again with the same event ids.
+        """
+        if not self.batch:
+            return
+        resolved = [i for i in self.batch if i.topic == self.topic]
+        for item in resolved:  # an erasure later in the batch covers this subject's earlier items too
+            interaction = item.resolved.task.interaction if item.resolved else None
+            if (
+                item.rows
+                and interaction
+                and self.erased.blocks(interaction.subject_pseudonym, interaction.event_time)
+            ):
+                item.rows, item.decision, item.reason = {}, "not_written", "subject_erased"
+        positions = {(i.topic, i.partition) for i in resolved}
+        new = filter_uncommitted(
+            resolved, self.writer.committed_positions(TABLE, positions), position=_position
+        )
+        for item in new:
+            if item.decision is not None:
+                self.producer.produce(self.settings.topic(AUDIT), value=self._audit(item))
+        self.producer.flush(30)
+        self.faults.reach("before_commit")
+        for table in TABLES:
+            if table == SAFETY_LABELS:
+                self.faults.reach("mid_write")
+            self._retry(f"commit to {table}", functools.partial(self._commit, table, resolved, positions))
+        for item in new:
+            if item.decision is not None:
+                self.metrics.outcome(item.decision, TABLE if item.decision == "written" else item.reason)
+        erasures = [i for i in self.batch if i.topic == self.erasure_topic]
+        if erasures:
+            self._retry("erasure", lambda: self._erase(erasures))
+        self.faults.reach("after_delta_commit")
         last = last_offsets(map(_position, self.batch))
         consumer.commit(
             offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()], asynchronous=False
         )
         self.batch = []
 
+    def _commit(self, table: str, items: list[_Item], positions: set[tuple[str, int]]) -> None:
+        """Commit the rows this table does not hold yet, with their offsets, in one Delta commit."""
+        kept = filter_uncommitted(
+            items, self.writer.committed_positions(table, positions), position=_position
+        )
+        rows = [i.rows[table] for i in kept if table in i.rows]
+        started = time.perf_counter()
+        version = self.writer.write(table, rows, last_offsets(map(_position, kept)), self._metadata(rows))
+        if version is not None:
+            self.metrics.commit_seconds.labels(table).observe(time.perf_counter() - started)
+            self.metrics.table_version.labels(table).set(version)
+            self.metrics.rows.labels(table).inc(len(rows))
+
+    def _erase(self, items: list[_Item]) -> None:
+        """Delete the subjects' rows from every table, record the requests in the ledger, then vacuum."""
+        committed = self.ledger.committed_positions(ERASURE_LEDGER, {(i.topic, i.partition) for i in items})
+        kept = filter_uncommitted(items, committed, position=_position)
+        requests = [i.erasure for i in kept if i.erasure is not None]
+        if not requests:
+            return
+        subjects = {r.subject_pseudonym for r in requests}
+        meta = {
+            "pipeline_version": self.pipeline_version,
+            "purpose": "erasure",
+            "requests": str(len(requests)),
+        }
+        deleted: dict[str, int] = {}
+        for table in TABLES:  # deleting twice is harmless, so a crash before the ledger commit is safe
+            version, rows = self.writer.erase(table, subjects, meta)
+            deleted[table] = rows
+            if version is not None:
+                self.metrics.table_version.labels(table).set(version)
+                self.metrics.rows_erased.labels(table).inc(rows)
+        for request in requests:
+            self.producer.produce(
+                self.settings.topic(AUDIT),
+                value=self.codec.encode(
+                    audit_event(
+                        SERVICE,
+                        "erased",
+                        request.reason,
+                        subject_pseudonym=request.subject_pseudonym,
+                        details={"request_id": request.request_id, "scopes": ",".join(request.scopes)}
+                        | {f"rows.{t}": str(n) for t, n in deleted.items()},
+                    )
+                ),
+            )
+            self.metrics.outcome("erased", "erasure_request")
+        self.producer.flush(30)
+        now = utcnow()
+        self.ledger.write(
+            ERASURE_LEDGER,
+            [ledger_row(r, now) for r in requests],
+            last_offsets(map(_position, kept)),
+            {"pipeline_version": self.pipeline_version},
+        )
+        self.vacuum()
+
+    def vacuum(self) -> None:
+        """Physically remove files older than the retention window that no newer version needs."""
+        hours = int(self.settings.erasure_retention_hours)
+        removed = {table: self.writer.vacuum(table, hours) for table in TABLES}
+        self.last_vacuum = time.monotonic()
+        log.info("%s: vacuum (retention %dh) removed %s", SERVICE, hours, removed)
+
     def _metadata(self, rows: list[dict[str, Any]]) -> dict[str, str]:
         def versions(column: str) -> str:
             return ",".join(sorted({str(r[column]) for r in rows if r.get(column) is not None}))
 
+        splits = Counter(str(r.get("split")) for r in rows)
         return {
             "pipeline_version": self.pipeline_version,
             "escalation_policy_versions": versions("escalation_policy_version"),
             "redaction_policy_versions": versions("redaction_policy_version"),
             "guardrail_policy_versions": versions("guardrail_policy_version"),
+            "rubric_versions": versions("rubric_version"),
+            "rows_train": str(splits.get("train", 0)),
+            "rows_heldout": str(splits.get("heldout", 0)),
         }
 
 

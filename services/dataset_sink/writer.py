@@ -27,17 +27,18 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, SchemaMismatchError
 
-from services.dataset_sink.domain.rows import TABLE_SCHEMAS, rows_to_arrow
+from services.dataset_sink.domain.rows import STATS_COLUMNS, TABLE_SCHEMAS, rows_to_arrow
 from services.runtime.errors import FatalError, RetryableError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,16 @@ class DatasetWriter(ABC):
     def committed_offsets(self, table: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
         """The last offset in `table` per partition of `topic`; partitions never written are absent."""
 
+    @abstractmethod
+    def erase(
+        self, table: str, subjects: Collection[str], metadata: dict[str, str]
+    ) -> tuple[int | None, int]:
+        """Delete every row of these subject pseudonyms in one commit: (new version or None, rows deleted)."""
+
+    @abstractmethod
+    def vacuum(self, table: str, retention_hours: int) -> int:
+        """Physically remove files no version younger than the retention needs; how many were removed."""
+
     def committed_positions(
         self, table: str, topic_partitions: Iterable[SourcePartition]
     ) -> dict[SourcePartition, int]:
@@ -260,6 +271,58 @@ class DeltaDatasetWriter(DatasetWriter):
             raise RetryableError(f"reading offsets of {table!r} failed: {exc}") from exc
         return {p: int(v) for p, v in found.items() if v is not None}
 
+    def erase(
+        self, table: str, subjects: Collection[str], metadata: dict[str, str]
+    ) -> tuple[int | None, int]:
+        """Delete the subjects' rows in one Delta commit, naming rows by resolution id.
+
+        The delete predicate is recorded in the Delta log, which vacuum never rewrites: it names the
+        rows' resolution ids, never the pseudonym.
+        """
+        if not subjects:
+            return None, 0
+        try:
+            delta = self._existing(table)
+            if delta is None:
+                return None, 0
+            delta.update_incremental()
+            # no filter pushdown: files that delta-rs rewrote hold string_view columns the scanner's
+            # comparison kernels reject, so compare after reading the two small columns
+            found = delta.to_pyarrow_table(columns=["resolution_id", "subject_pseudonym"])
+            mask = pc.is_in(found.column("subject_pseudonym").cast(pa.string()), pa.array(sorted(subjects)))
+            ids = sorted(set(found.filter(mask).column("resolution_id").cast(pa.string()).to_pylist()))
+            if not ids:
+                return None, 0
+            quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+            result = delta.delete(
+                f"resolution_id IN ({quoted})",
+                commit_properties=CommitProperties(
+                    custom_metadata={**metadata, ROW_COUNT_KEY: str(-len(ids))}
+                ),
+            )
+            return int(delta.version()), int(result.get("num_deleted_rows", len(ids)))
+        except CommitFailedError as exc:
+            self._open.pop(table, None)
+            raise OffsetConflictError(f"concurrent commit to {table!r} while erasing: {exc}") from exc
+        except (DeltaError, OSError) as exc:
+            self._open.pop(table, None)
+            raise RetryableError(f"erasing from {table!r} failed: {exc}") from exc
+
+    def vacuum(self, table: str, retention_hours: int) -> int:
+        """Delete unreferenced files older than the retention (the table's own minimum is not enforced)."""
+        try:
+            delta = self._existing(table)
+            if delta is None:
+                return 0
+            delta.update_incremental()
+            removed = delta.vacuum(
+                retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
+            )
+            return len(removed)
+        except (DeltaError, OSError) as exc:
+            self._open.pop(table, None)
+            raise RetryableError(f"vacuuming {table!r} failed: {exc}") from exc
+
     def _existing(self, table: str) -> DeltaTable | None:
         """The cached handle of a table, None while it does not exist."""
         if table not in self._open:
@@ -279,7 +342,15 @@ class DeltaDatasetWriter(DatasetWriter):
         description = (schema.metadata or {}).get(b"description", b"").decode() or None
         self.root.mkdir(parents=True, exist_ok=True)
         try:
-            delta = DeltaTable.create(path, schema, mode="ignore", name=table, description=description)
+            stats = ",".join(c for c in STATS_COLUMNS if c in schema.names)
+            delta = DeltaTable.create(
+                path,
+                schema,
+                mode="ignore",
+                name=table,
+                description=description,
+                configuration={"delta.dataSkippingStatsColumns": stats} if stats else None,
+            )
         except CommitFailedError:  # another writer created it first
             delta = DeltaTable(path)
         self._open[table] = delta
@@ -299,6 +370,7 @@ class _Commit:
 class _MemoryTable:
     commits: list[_Commit] = field(default_factory=list)
     txn: dict[str, int] = field(default_factory=dict)
+    live: list[dict[str, Any]] = field(default_factory=list)
 
 
 class InMemoryDatasetWriter(DatasetWriter):
@@ -332,6 +404,7 @@ class InMemoryDatasetWriter(DatasetWriter):
         memory.commits.append(
             _Commit(version, datetime.now(UTC), "WRITE", stored, _commit_metadata(rows, offsets, metadata))
         )
+        memory.live.extend(stored)
         for (topic, partition), offset in offsets.items():
             memory.txn[app_id(self.group, topic, partition)] = offset
         return version
@@ -344,10 +417,30 @@ class InMemoryDatasetWriter(DatasetWriter):
         found = {p: memory.txn.get(app_id(self.group, topic, p)) for p in partitions}
         return {p: v for p, v in found.items() if v is not None}
 
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        """Every row written to `table`, in commit order."""
+    def erase(
+        self, table: str, subjects: Collection[str], metadata: dict[str, str]
+    ) -> tuple[int | None, int]:
+        """Drop the subjects' rows in one new version; (version or None, rows deleted)."""
         memory = self.tables.get(table)
-        return [row for commit in memory.commits for row in commit.rows] if memory else []
+        if memory is None:
+            return None, 0
+        kept = [r for r in memory.live if r.get("subject_pseudonym") not in subjects]
+        deleted = len(memory.live) - len(kept)
+        if not deleted:
+            return None, 0
+        version = len(memory.commits)
+        memory.commits.append(_Commit(version, datetime.now(UTC), "DELETE", [], dict(metadata)))
+        memory.live = kept
+        return version, deleted
+
+    def vacuum(self, table: str, retention_hours: int) -> int:
+        """Nothing to remove: the twin keeps no files."""
+        return 0
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every live row of `table`: the rows written, in commit order, less the erased ones."""
+        memory = self.tables.get(table)
+        return list(memory.live) if memory else []
 
     def version(self, table: str) -> int | None:
         """The latest version of `table`, None before its first write."""
@@ -398,12 +491,19 @@ def _snapshot(root: Path, table: str, version: int | None) -> DeltaTable:
         raise DatasetNotFoundError(f"dataset table {table!r} has no version {version}: {exc}") from exc
 
 
-def read_table(root: Path, table: str, version: int | None = None, *, limit: int | None = None) -> pa.Table:
+def read_table(
+    root: Path,
+    table: str,
+    version: int | None = None,
+    *,
+    limit: int | None = None,
+    columns: list[str] | None = None,
+) -> pa.Table:
     """A table's rows as Arrow at its latest version or at `version` (time travel); at most `limit` rows."""
     snapshot = _snapshot(root, table, version)
     if limit is not None:
-        return snapshot.to_pyarrow_dataset().head(limit)
-    return snapshot.to_pyarrow_table()
+        return snapshot.to_pyarrow_dataset().head(limit, columns=columns)
+    return snapshot.to_pyarrow_table(columns=columns)
 
 
 def table_version(root: Path, table: str) -> int:

@@ -1,4 +1,8 @@
-"""The offline `flagstream route` command: JSON lines of redacted interactions in, routing decisions out."""
+"""The offline `flagstream route` command: JSON lines of redacted interactions in, routing decisions out.
+
+It runs `assess`, the stateless half of what the service does (rules, calibration draw, label value,
+dedup keys), so any routing decision can be reproduced from the event and the policy version.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from services.contracts.models import RedactedInteraction
-from services.escalation.domain import EscalationPolicy, RoutingDecision, route
+from services.escalation.domain import Assessment, EscalationPolicy, RoutingDecision, assess
 
 
 def route_lines(lines: Iterable[str], policy: EscalationPolicy, explain: bool = False) -> Iterator[str]:
@@ -25,7 +29,11 @@ def route_lines(lines: Iterable[str], policy: EscalationPolicy, explain: bool = 
         except PydanticValidationError as exc:
             yield json.dumps({"error": _describe(exc), "line": number})
             continue
-        yield json.dumps(decision_to_dict(route(interaction, policy), explain=explain))
+        assessment = assess(interaction, policy)
+        out = decision_to_dict(assessment.decision, explain=explain)
+        if explain:
+            out.update(assessment_details(assessment))
+        yield json.dumps(out)
 
 
 def decision_to_dict(decision: RoutingDecision, *, explain: bool = False) -> dict[str, Any]:
@@ -42,6 +50,18 @@ def decision_to_dict(decision: RoutingDecision, *, explain: bool = False) -> dic
         out["reason"] = decision.reason
         out["policy_version"] = decision.policy_version
     return out
+
+
+def assessment_details(assessment: Assessment) -> dict[str, Any]:
+    """What --explain adds beyond the rule: label value, calibration draw, dedup band keys.
+
+    Budgets and dedup quotas depend on earlier traffic; the service's audit event records their part.
+    """
+    return {
+        "value": assessment.value,
+        "calibration_sample": assessment.calibration,
+        "dedup_keys": list(assessment.fingerprint) if assessment.fingerprint is not None else None,
+    }
 
 
 def _describe(exc: PydanticValidationError) -> str:

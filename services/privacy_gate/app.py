@@ -1,5 +1,11 @@
 """Privacy gate: the one service that reads raw interactions. Consent decides drop or keep; every
-text field is redacted and ids pseudonymized before anything leaves it."""
+text field is redacted and ids pseudonymized before anything leaves it.
+
+Two agents share one Faust table, the consent ledger (latest consent per subject pseudonym): one
+records the consent service's events, the other decides on interactions. Both input topics are
+keyed by the raw subject id, so a subject's consent events and interactions share a partition
+number and the table partition they read and write (its changelog follows the source partition).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,23 @@ from collections.abc import Sequence
 
 import faust
 
-from services.contracts import FlaggedInteraction, utcnow
-from services.privacy_gate.domain import Pseudonymizer, Redactor, gate, load_redaction_policy
+from services.contracts import ConsentEvent, FlaggedInteraction, utcnow
+from services.privacy_gate.domain import (
+    ConsentChange,
+    ConsentDefault,
+    ConsentLedger,
+    ConsentState,
+    Pseudonymizer,
+    Redactor,
+    erasure_request,
+    gate,
+    load_redaction_policy,
+)
 from services.runtime.audit import audit_event
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
 from services.runtime.stage import Inbound, Outbound, Stage, create_app
-from services.runtime.topics import INTERACTIONS, REDACTED
+from services.runtime.topics import CONSENT, ERASURES, INTERACTIONS, REDACTED
 
 SERVICE = "privacy_gate"
 
@@ -28,6 +44,44 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
     stage = Stage(app, SERVICE, settings, metrics, policy_versions={"redaction": policy.version})
     codec = stage.codec
     fingerprint = codec.fingerprint_hex(FlaggedInteraction)
+    # JSON values (ConsentState.to_json) keyed by subject pseudonym: no raw id reaches the changelog.
+    table = app.Table("consent_ledger", default=None, partitions=settings.partitions)
+    ledger = ConsentLedger(
+        table,
+        default=ConsentDefault(settings.consent_default),
+        trust_snapshots=settings.consent_trust_snapshots,
+    )
+
+    def erase(subject_pseudonym: str, change: ConsentChange | None) -> list[Outbound]:
+        if change is None or not change.erase:
+            return []
+        request = erasure_request(subject_pseudonym, pseudonymizer.key_id, change)
+        metrics.outcome("erasure_requested", "+".join(change.erase))
+        return [Outbound(ERASURES, codec.encode(request), key=subject_pseudonym.encode())]
+
+    async def handle_consent(inbound: Inbound) -> Sequence[Outbound]:
+        event = codec.decode(inbound.value, ConsentEvent)
+        subject = pseudonymizer.pseudonymize(event.subject_id)
+        change = ledger.record(subject, ConsentState.from_event(event))
+        if not change.applied:
+            decision, reason = "consent_stale", "older_than_ledger"
+        elif change.withdrawn or change.erase:
+            decision, reason = "consent_revoked", "+".join(change.erase or change.withdrawn)
+        else:
+            decision, reason = "consent_recorded", "granted" if change.state.granted else "none_granted"
+        metrics.outcome(decision, reason)
+        audit = audit_event(
+            SERVICE,
+            decision,
+            reason,
+            subject_pseudonym=subject,
+            policy_versions={"redaction": policy.version},
+            details={
+                "consent.source": event.source[:64],
+                "consent.scopes": ",".join(sorted(change.state.granted)),
+            },
+        )
+        return [*erase(subject, change), stage.audit(audit)]
 
     async def handle(inbound: Inbound) -> Sequence[Outbound]:
         interaction = codec.decode(inbound.value, FlaggedInteraction)
@@ -37,7 +91,13 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
             pseudonymizer=pseudonymizer,
             source_fingerprint=fingerprint,
             now=utcnow(),
+            ledger=ledger,
         )
+        # A newer snapshot that withdraws a scope governs this and later interactions; the erasure
+        # of earlier rows waits for the consent service's ledger event for the same change.
+        change = decision.consent_change
+        if change is not None and change.withdrawn:
+            metrics.outcome("consent_withdrawn_by_snapshot", "+".join(change.withdrawn))
         for entity_type, count in decision.entity_counts.items():
             metrics.entities.labels(entity_type).inc(count)
         versions = {"redaction": policy.version, "guardrail": interaction.guardrail_policy_version}
@@ -62,5 +122,9 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
     @app.agent(stage.topic(INTERACTIONS), name="gate")
     async def gate_interactions(stream: faust.StreamT[bytes]) -> None:
         await stage.run(stream, handle)
+
+    @app.agent(stage.topic(CONSENT), name="consent")
+    async def record_consent(stream: faust.StreamT[bytes]) -> None:
+        await stage.run(stream, handle_consent)
 
     return app, metrics

@@ -1,18 +1,38 @@
-"""Review service: collect judgments for open tasks and settle each task once.
+"""Review service: collect distinct reviewers' judgments per open task, settle each task once.
 
-State lives in Faust tables (changelogged, so it survives restarts): open tasks by id, the ids of
-settled tasks, and judgments that arrived before their task.
+State lives in Faust tables (changelogged, so it survives restarts), all keyed by task id: open tasks
+with the votes they have so far, the ids of settled tasks, and judgments that arrived before their
+task. Task topics and review.judgments.v1 are co-partitioned by task id (murmur2 on every producer),
+so each table entry is only ever touched on its own partition. A task settles when its required
+reviewers agree; disagreement opens an `adjudication` task (a task of its own, carrying the earlier
+votes, so it can settle on its own partition). Real tasks inject gold tasks at the review policy's
+rate; gold judgments only score reviewers and never leave this service.
 """
 
 from __future__ import annotations
 
 import base64
+import time
+from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import faust
 
-from services.contracts import Judgment, ReviewTask, utcnow
-from services.review.domain import resolve
+from services.contracts import Judgment, ResolvedJudgment, ReviewTask, utcnow
+from services.review.domain import (
+    AgreementWindow,
+    Disagreement,
+    Pending,
+    Vote,
+    adjudication_task,
+    admit,
+    check_judgment,
+    gold_task_for,
+    load_review_policy,
+    score_gold,
+    tally,
+)
 from services.runtime.audit import audit_event, dead_letter_headers
 from services.runtime.errors import ValidationError
 from services.runtime.metrics import Metrics
@@ -22,26 +42,45 @@ from services.runtime.stage import Inbound, Outbound, Stage, create_app
 from services.runtime.topics import JUDGMENTS, QUEUES, RESOLVED, dlq, task_topic
 
 SERVICE = "review"
+GAUGE_INTERVAL_SECONDS = 5.0
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
 
 
 def build(settings: Settings) -> tuple[faust.App, Metrics]:
-    """The review app with its two agents (tasks in, judgments in) and its tables."""
+    """The review app with its two agents (tasks in, judgments in), its tables and its gauges."""
     app = create_app(SERVICE, settings)
     metrics = Metrics(SERVICE)
-    stage = Stage(app, SERVICE, settings, metrics)
+    policy = load_review_policy(settings.review_policy)
+    stage = Stage(app, SERVICE, settings, metrics, policy_versions={"review": policy.version})
     codec = stage.codec
     reviewers = Pseudonymizer(settings.pseudonym_key_bytes, settings.pseudonym_key_id)
+    windows: dict[str, AgreementWindow] = defaultdict(lambda: AgreementWindow(policy.agreement_window))
     # JSON-serialised tables keyed by task id: Avro bytes travel base64-encoded in them.
+    # open_tasks[id] = {"task": b64, "queue", "created_at", "deadline" (epoch s), "votes": [{"judgment": b64,
+    # "reviewer": pseudonym}]}; settled_tasks[id] = resolution id | "adjudication:<task id>" | "gold".
     open_tasks = app.Table("open_tasks", default=None, partitions=settings.partitions)
     settled = app.Table("settled_tasks", default=None, partitions=settings.partitions)
     waiting = app.Table("waiting_judgments", default=None, partitions=settings.partitions)
 
-    def settle(task: ReviewTask, judgment: Judgment) -> list[Outbound]:
-        resolved = resolve(task, judgment, reviewers.pseudonymize(judgment.reviewer_id), utcnow())
-        settled[task.task_id] = resolved.resolution_id
+    def versions(task: ReviewTask) -> dict[str, str]:
+        return {
+            "escalation": task.escalation_policy_version,
+            "rubric": task.rubric_version,
+            "review": policy.version,
+        }
+
+    def close(task: ReviewTask, marker: str) -> None:
+        settled[task.task_id] = marker
         open_tasks.pop(task.task_id, None)
+        if utcnow() > task.deadline:
+            metrics.sla_breaches.labels(task.queue).inc()
+
+    def resolved_outputs(task: ReviewTask, resolved: ResolvedJudgment) -> list[Outbound]:
+        close(task, resolved.resolution_id)
         metrics.outcome("resolved", task.queue)
-        versions = {"escalation": task.escalation_policy_version, "rubric": task.rubric_version}
         return [
             Outbound(RESOLVED, codec.encode(resolved), key=task.interaction.subject_pseudonym.encode()),
             stage.audit(
@@ -51,29 +90,94 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
                     resolved.method,
                     interaction_id=task.interaction_id,
                     subject_pseudonym=task.interaction.subject_pseudonym,
-                    policy_versions=versions,
-                    details={"task_id": task.task_id, "verdict": resolved.verdict.value, "queue": task.queue},
+                    policy_versions=versions(task),
+                    details={
+                        "task_id": task.task_id,
+                        "verdict": resolved.verdict.value,
+                        "queue": task.queue,
+                        "agreement": f"{resolved.agreement:.3f}",
+                    },
                 )
             ),
         ]
 
-    async def handle_task(inbound: Inbound) -> Sequence[Outbound]:
-        task = codec.decode(inbound.value, ReviewTask)
-        key = task.task_id
-        metrics.outcome("task_opened", task.queue)
-        if settled.get(key) is not None:
-            metrics.outcome("duplicate_task", task.queue)
+    def adjudicate(task: ReviewTask, disagreement: Disagreement) -> list[Outbound]:
+        adjudication = adjudication_task(task, disagreement.votes, policy.adjudication, utcnow())
+        close(task, f"adjudication:{adjudication.task_id}")
+        metrics.outcome("adjudication_opened", task.queue)
+        return [
+            Outbound(
+                task_topic(adjudication.queue), codec.encode(adjudication), key=adjudication.task_id.encode()
+            ),
+            stage.audit(
+                audit_event(
+                    SERVICE,
+                    "adjudication_opened",
+                    "reviewers_disagree",
+                    interaction_id=task.interaction_id,
+                    subject_pseudonym=task.interaction.subject_pseudonym,
+                    policy_versions=versions(task),
+                    details={
+                        "task_id": task.task_id,
+                        "adjudication_task_id": adjudication.task_id,
+                        "verdicts": ",".join(adjudication.prior_verdicts),
+                    },
+                )
+            ),
+        ]
+
+    def score(task: ReviewTask, vote: Vote) -> list[Outbound]:
+        correct = score_gold(task, vote.judgment, policy)
+        result = "unknown_item" if correct is None else "correct" if correct else "incorrect"
+        metrics.gold_judgments.labels(task.queue, vote.reviewer, result).inc()
+        return [
+            stage.audit(
+                audit_event(  # no interaction id: a gold item is no one's data and ends in no dataset
+                    SERVICE,
+                    "gold_scored",
+                    result,
+                    policy_versions=versions(task),
+                    details={
+                        "task_id": task.task_id,
+                        "judgment_id": vote.judgment.judgment_id,
+                        "reviewer": vote.reviewer,
+                        "queue": task.queue,
+                    },
+                )
+            )
+        ]
+
+    def vote(task: ReviewTask, state: dict[str, Any], judgment: Judgment, raw: bytes) -> list[Outbound]:
+        """Count one judgment towards an open task; settle the task when it has enough."""
+        check_judgment(task, judgment)
+        votes = [
+            Vote(codec.decode(base64.b64decode(v["judgment"]), Judgment), v["reviewer"])
+            for v in state["votes"]
+        ]
+        new = Vote(judgment, reviewers.pseudonymize(judgment.reviewer_id))
+        duplicate = admit(votes, new)
+        if duplicate is not None:  # a replay, or one reviewer judging twice: counted once
+            metrics.outcome(duplicate, task.queue)
             return []
-        rejected: list[Outbound] = []
-        for early in waiting.pop(key, None) or []:  # judgments that overtook their task
-            raw = base64.b64decode(early)
-            judgment = codec.decode(raw, Judgment)
-            try:
-                return [*rejected, *settle(task, judgment)]
-            except ValidationError as exc:  # the judgment is wrong, not the task: dead-letter it
-                rejected.append(judgment_dead_letter(raw, exc))
-        open_tasks[key] = base64.b64encode(inbound.value).decode()
-        return rejected
+        votes.append(new)
+        outputs = score(task, new) if task.is_gold else []
+        outcome = tally(task, votes, utcnow())
+        if isinstance(outcome, Pending):
+            state["votes"] = [*state["votes"], {"judgment": _b64(raw), "reviewer": new.reviewer}]
+            open_tasks[task.task_id] = state
+            metrics.outcome("judgment_counted", task.queue)
+            return outputs
+        if task.is_gold:
+            close(task, "gold")
+            metrics.outcome("gold_settled", task.queue)
+            return outputs
+        if task.adjudicates is None and len(votes) >= 2:
+            alpha = windows[task.queue].add([v.judgment.verdict.value for v in votes])
+            if alpha is not None:
+                metrics.agreement.labels(task.queue).set(alpha)
+        if isinstance(outcome, Disagreement):
+            return adjudicate(task, outcome)
+        return resolved_outputs(task, outcome)
 
     def judgment_dead_letter(raw: bytes, exc: ValidationError) -> Outbound:
         metrics.outcome("dead_lettered", exc.reason)
@@ -81,6 +185,37 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
             origin_topic=JUDGMENTS, partition=-1, offset=-1, error=exc, reason=exc.reason, service=SERVICE
         )
         return Outbound(dlq(JUDGMENTS), raw, headers=headers)
+
+    async def handle_task(inbound: Inbound) -> Sequence[Outbound]:
+        task = codec.decode(inbound.value, ReviewTask)
+        key = task.task_id
+        if settled.get(key) is not None or open_tasks.get(key) is not None:
+            metrics.outcome("duplicate_task", task.queue)
+            return []
+        metrics.outcome("gold_task_opened" if task.is_gold else "task_opened", task.queue)
+        outputs: list[Outbound] = []
+        gold = gold_task_for(task, policy)
+        if gold is not None:
+            metrics.outcome("gold_injected", gold.queue)
+            outputs.append(Outbound(task_topic(gold.queue), codec.encode(gold), key=gold.task_id.encode()))
+        state: dict[str, Any] = {
+            "task": _b64(inbound.value),
+            "queue": task.queue,
+            "created_at": task.created_at.timestamp(),
+            "deadline": task.deadline.timestamp(),
+            "votes": [],
+        }
+        open_tasks[key] = state
+        for early in waiting.pop(key, None) or []:  # judgments that overtook their task
+            raw = base64.b64decode(early)
+            if settled.get(key) is not None:
+                metrics.outcome("late_judgment", task.queue)
+                continue
+            try:
+                outputs.extend(vote(task, open_tasks[key], codec.decode(raw, Judgment), raw))
+            except ValidationError as exc:  # the judgment is wrong, not the task: dead-letter it
+                outputs.append(judgment_dead_letter(raw, exc))
+        return outputs
 
     async def handle_judgment(inbound: Inbound) -> Sequence[Outbound]:
         judgment = codec.decode(inbound.value, Judgment)
@@ -93,17 +228,22 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
                         SERVICE,
                         "late_judgment",
                         "already_resolved",
-                        interaction_id=judgment.interaction_id,
-                        details={"task_id": judgment.task_id, "judgment_id": judgment.judgment_id},
+                        interaction_id=None,  # one event per judgment, not per interaction
+                        details={
+                            "task_id": judgment.task_id,
+                            "judgment_id": judgment.judgment_id,
+                            "interaction_id": judgment.interaction_id,
+                        },
                     )
                 )
             ]
-        raw_task = open_tasks.get(key)
-        if raw_task is None:  # the judgment overtook its task: keep it until the task arrives
-            waiting[key] = [*(waiting.get(key) or []), base64.b64encode(inbound.value).decode()]
+        state = open_tasks.get(key)
+        if state is None:  # the judgment overtook its task: keep it until the task arrives
+            waiting[key] = [*(waiting.get(key) or []), _b64(inbound.value)]
             metrics.outcome("judgment_waiting", judgment.queue)
             return []
-        return settle(codec.decode(base64.b64decode(raw_task), ReviewTask), judgment)
+        task = codec.decode(base64.b64decode(state["task"]), ReviewTask)
+        return vote(task, dict(state), judgment, inbound.value)
 
     task_topics = app.topic(
         *(settings.topic(task_topic(q)) for q in QUEUES),
@@ -121,5 +261,24 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
     @app.agent(stage.topic(JUDGMENTS), name="judgments")
     async def judgments(stream: faust.StreamT[bytes]) -> None:
         await stage.run(stream, handle_judgment)
+
+    @app.timer(interval=GAUGE_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def queue_gauges() -> None:
+        """Open tasks, oldest open task and overdue tasks per queue, from this worker's table partitions."""
+        now = time.time()
+        count: dict[str, int] = dict.fromkeys(QUEUES, 0)
+        oldest: dict[str, float] = dict.fromkeys(QUEUES, 0.0)
+        overdue: dict[str, int] = dict.fromkeys(QUEUES, 0)
+        for state in list(open_tasks.values()):
+            if not state:
+                continue
+            queue = state["queue"]
+            count[queue] = count.get(queue, 0) + 1
+            oldest[queue] = max(oldest.get(queue, 0.0), now - float(state["created_at"]))
+            overdue[queue] = overdue.get(queue, 0) + (now > float(state["deadline"]))
+        for queue in count:
+            metrics.open_tasks.labels(queue).set(count[queue])
+            metrics.oldest_open_seconds.labels(queue).set(oldest[queue])
+            metrics.overdue_tasks.labels(queue).set(overdue[queue])
 
     return app, metrics

@@ -62,6 +62,82 @@ class Metrics:
         self.commit_seconds = Histogram(
             "flagstream_dataset_commit_seconds", "Time of one Delta commit.", ["table"], registry=r
         )
+        # Review. `reviewer` is a reviewer pseudonym (HMAC, never the tool's id): its cardinality is the
+        # size of the reviewer workforce, bounded and slow-moving (docs/datasets.md argues the choice).
+        self.gold_judgments = Counter(
+            "flagstream_review_gold_judgments_total",
+            "Judgments of gold tasks, by queue, reviewer pseudonym and result (correct, incorrect).",
+            ["queue", "reviewer", "result"],
+            registry=r,
+        )
+        self.agreement = Gauge(
+            "flagstream_review_agreement_alpha",
+            "Krippendorff's alpha (nominal verdicts) over the last settled multi-reviewer tasks of a queue.",
+            ["queue"],
+            registry=r,
+        )
+        self.open_tasks = Gauge(
+            "flagstream_review_open_tasks", "Review tasks waiting for judgments, by queue.", ["queue"], registry=r
+        )
+        self.oldest_open_seconds = Gauge(
+            "flagstream_review_oldest_open_task_seconds",
+            "Age of the oldest open review task of a queue (0 when none is open).",
+            ["queue"],
+            registry=r,
+        )
+        self.overdue_tasks = Gauge(
+            "flagstream_review_overdue_open_tasks",
+            "Open review tasks past their deadline (SLA breached, still open), by queue.",
+            ["queue"],
+            registry=r,
+        )
+        self.sla_breaches = Counter(
+            "flagstream_review_sla_breaches_total",
+            "Review tasks settled after their deadline, by queue.",
+            ["queue"],
+            registry=r,
+        )
+        # Dataset sink: erasures.
+        self.rows_erased = Counter(
+            "flagstream_dataset_rows_erased_total", "Rows deleted by erasure requests.", ["table"], registry=r
+        )
+
+        # Escalation. `queue` is a queue name from the policy, `priority` a small integer.
+        self.escalation_tasks = Counter(
+            "flagstream_escalation_tasks_total",
+            "Review tasks created, by queue and priority.",
+            ["queue", "priority"],
+            registry=r,
+        )
+        self.escalation_deferred = Counter(
+            "flagstream_escalation_deferred_total",
+            "Escalated items deferred because their queue's hourly budget was spent.",
+            ["queue"],
+            registry=r,
+        )
+        self.escalation_budget_remaining = Gauge(
+            "flagstream_escalation_budget_remaining",
+            "Tasks a budgeted queue may still create this UTC hour (on this worker's partitions).",
+            ["queue"],
+            registry=r,
+        )
+        self.escalation_duplicates = Counter(
+            "flagstream_escalation_duplicates_suppressed_total",
+            "Near-duplicates not reviewed again (their cluster reached its task quota).",
+            ["queue"],
+            registry=r,
+        )
+        self.escalation_calibration = Counter(
+            "flagstream_escalation_calibration_samples_total",
+            "Unescalated items drawn into the calibration sample.",
+            registry=r,
+        )
+        self.escalation_window = Gauge(
+            "flagstream_escalation_window_items",
+            "Items waiting in a budgeted queue's ranking window.",
+            ["queue"],
+            registry=r,
+        )
 
     def outcome(self, outcome: str, reason: str = "", n: int = 1) -> None:
         """Count n events with an outcome and a reason code."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,14 @@ class Settings(BaseSettings):
     redaction_policy: Path = Field(
         REPO_ROOT / "deploy" / "policies" / "redaction.yaml", description="Redaction policy file."
     )
+    consent_default: Literal["deny", "review_only", "allow"] = Field(
+        "deny",
+        description="Consent assumed for a subject the gate has no record of: deny, review_only, allow.",
+    )
+    consent_trust_snapshots: bool = Field(
+        True,
+        description="Count the consent snapshot on each interaction as a consent record (else ledger only).",
+    )
     escalation_policy: Path = Field(
         REPO_ROOT / "deploy" / "policies" / "escalation.yaml", description="Escalation policy file."
     )
@@ -55,6 +64,16 @@ class Settings(BaseSettings):
         SecretStr("flagstream-split-v1"), description="Key of the stable train/heldout hash."
     )
     heldout_fraction: float = Field(0.1, ge=0, le=1, description="Share of clusters held out.")
+    review_policy: Path = Field(
+        REPO_ROOT / "deploy" / "policies" / "review.yaml",
+        description="Review policy file: adjudication, gold rates and gold items.",
+    )
+    erasure_retention_hours: float = Field(
+        168.0, ge=0, description="Vacuum removes dataset files unreferenced for longer than this."
+    )
+    vacuum_interval_seconds: float = Field(
+        3600.0, gt=0, description="The dataset sink vacuums its tables this often (and after erasures)."
+    )
     log_level: str = Field("INFO", description="Log level of the services.")
 
     @cached_property

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 from faust.exceptions import PartitionsMismatch
 from faust.sensors import Sensor
 
@@ -39,6 +39,8 @@ from services.runtime.topics import AUDIT, RESTRICTED, dlq
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
+DLQ_VALUE_PREFIX = 256 * 1024
+"""Bytes of an oversized record kept in its dead letter (see Stage.dead_letter)."""
 BATCH_MAX = 500
 BATCH_WITHIN_SECONDS = 0.01
 
@@ -187,7 +189,8 @@ class Stage:
                     log.error("%s: unexpected %s at %s", self.service, type(exc).__name__, where)
                 else:
                     log.exception("%s: unexpected %s at %s", self.service, type(exc).__name__, where)
-                await self.dead_letter(inbound, origin, exc, f"unexpected:{type(exc).__name__}")
+                reason = "too_large" if _too_large(exc) else f"unexpected:{type(exc).__name__}"
+                await self.dead_letter(inbound, origin, exc, reason)
                 return
 
     async def send(self, outputs: Sequence[Outbound]) -> None:
@@ -233,8 +236,22 @@ class Stage:
             service=self.service,
             policy_versions=self.policy_versions,
         )
-        self._produce(self.settings.topic(dlq(origin)), inbound.value, inbound.key, headers)
+        topic = self.settings.topic(dlq(origin))
+        try:
+            self._produce(topic, inbound.value, inbound.key, headers)
+        except KafkaException as error:
+            if not _too_large(error):
+                raise
+            # It came in compressed under the broker's limit but is over the producer's (uncompressed)
+            # message.max.bytes: dead-letter a prefix; the origin offset in the headers names the rest.
+            truncated = [*headers, ("dlq.value.truncated_from", str(len(inbound.value)).encode())]
+            self._produce(topic, inbound.value[:DLQ_VALUE_PREFIX], inbound.key, truncated)
         self.metrics.outcome("dead_lettered", reason.split(":", 1)[0])
+
+
+def _too_large(exc: BaseException) -> bool:
+    """Whether the producer refused a record for its size (MSG_SIZE_TOO_LARGE, raised by produce())."""
+    return isinstance(exc, KafkaException) and exc.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
 
 
 def _headers(raw: Any) -> dict[str, bytes]:

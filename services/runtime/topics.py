@@ -20,6 +20,7 @@ JUDGMENTS = "review.judgments.v1"
 RESOLVED = "review.resolved.v1"
 ERASURES = "datasets.erasures.v1"
 AUDIT = "audit.decisions.v1"
+ESCALATION_CANDIDATES = "escalation.candidates.v1"
 QUEUES = (
     "urgent",
     "policy_review",
@@ -83,6 +84,11 @@ def _registry() -> tuple[TopicSpec, ...]:
         TopicSpec(dlq(CONSENT), "Undecodable consent events.", retention_ms=3 * DAY_MS, restricted=True),
         TopicSpec(REDACTED, "Interactions after the privacy gate: redacted, pseudonymous."),
         TopicSpec(dlq(REDACTED), "Redacted interactions the escalation agent could not process."),
+        TopicSpec(
+            ESCALATION_CANDIDATES,
+            "Escalation-internal: review tasks waiting for their queue's budget window, keyed by queue.",
+        ),
+        TopicSpec(dlq(ESCALATION_CANDIDATES), "Candidates the escalation agent could not allocate."),
         TopicSpec(JUDGMENTS, "Judgments from labeling tools.", retention_ms=30 * DAY_MS),
         TopicSpec(dlq(JUDGMENTS), "Invalid judgments.", retention_ms=30 * DAY_MS),
         TopicSpec(RESOLVED, "Settled judgments, ready for datasets.", retention_ms=30 * DAY_MS),

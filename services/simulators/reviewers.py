@@ -1,7 +1,9 @@
 """Simulated reviewers: read the review queues like a labeling tool and return judgments.
 
 Each task gets as many judgments as it requires, from a pool of reviewers who agree with the
-item's apparent truth with a configurable probability, after a configurable delay.
+item's apparent truth with a configurable probability (two careless ones less often, so gold tasks
+have someone to catch), after a configurable delay. Gold and adjudication tasks are judged like any
+other: the simulated reviewers ignore `is_gold`, as a real tool must hide it from its reviewers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from services.runtime.topics import JUDGMENTS, QUEUES, task_topic
 log = logging.getLogger(__name__)
 
 REVIEWERS = tuple(f"reviewer-{n:02d}" for n in range(1, 13))
+CARELESS = frozenset({"reviewer-11", "reviewer-12"})
+"""Reviewers who agree with the apparent truth less often: gold-task accuracy should single them out."""
+CARELESS_FACTOR = 0.7
 _JUDGMENT_NS = uuid.UUID("0b3c7e52-8f7e-4d55-b0b2-46f1d1c1a9e3")
 
 
@@ -37,6 +42,8 @@ def apparent_truth(task: ReviewTask) -> Verdict:
 def judge(task: ReviewTask, reviewer: str, rng: random.Random, agreement: float) -> Judgment:
     """One reviewer's judgment of a task."""
     truth = apparent_truth(task)
+    if reviewer in CARELESS:
+        agreement *= CARELESS_FACTOR
     verdict = truth if rng.random() < agreement else rng.choice([v for v in Verdict if v != truth])
     unsafe = verdict == Verdict.unsafe
     categories = (

@@ -1,11 +1,28 @@
-"""Pure dataset-sink logic: row shapes of the dataset tables and the train/heldout split."""
+"""Pure dataset-sink logic: row shapes of the four dataset tables, the train/heldout split, erasure keys."""
 
+from services.dataset_sink.domain.erasure import (
+    ERASURE_LEDGER,
+    ERASURE_LEDGER_SCHEMA,
+    LEDGER_SCHEMAS,
+    ErasedSubjects,
+    ledger_row,
+    subject_key,
+)
 from services.dataset_sink.domain.rows import (
     DECODER_TYPE,
+    DEMONSTRATIONS,
+    DEMONSTRATIONS_SCHEMA,
     MESSAGE_TYPE,
+    PREFERENCES,
+    PREFERENCES_SCHEMA,
+    REFUSAL_AUDIT,
+    REFUSAL_AUDIT_SCHEMA,
     SAFETY_LABELS,
     SAFETY_LABELS_SCHEMA,
+    STATS_COLUMNS,
     TABLE_SCHEMAS,
+    TURN_TYPE,
+    dataset_rows,
     rows_to_arrow,
     safety_label_row,
 )
@@ -13,13 +30,28 @@ from services.dataset_sink.domain.splits import Split, assign_split, split_key
 
 __all__ = [
     "DECODER_TYPE",
+    "DEMONSTRATIONS",
+    "DEMONSTRATIONS_SCHEMA",
+    "ERASURE_LEDGER",
+    "ERASURE_LEDGER_SCHEMA",
+    "LEDGER_SCHEMAS",
     "MESSAGE_TYPE",
+    "PREFERENCES",
+    "PREFERENCES_SCHEMA",
+    "REFUSAL_AUDIT",
+    "REFUSAL_AUDIT_SCHEMA",
     "SAFETY_LABELS",
     "SAFETY_LABELS_SCHEMA",
+    "STATS_COLUMNS",
     "TABLE_SCHEMAS",
+    "TURN_TYPE",
+    "ErasedSubjects",
     "Split",
     "assign_split",
+    "dataset_rows",
+    "ledger_row",
     "rows_to_arrow",
     "safety_label_row",
     "split_key",
+    "subject_key",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -83,8 +84,100 @@ SAFETY_LABELS_SCHEMA = pa.schema(
 )
 """Row shape of the `safety_labels` table. Kafka source offsets live in Delta txn actions, not in rows."""
 
-TABLE_SCHEMAS: Mapping[str, pa.Schema] = MappingProxyType({SAFETY_LABELS: SAFETY_LABELS_SCHEMA})
-"""Every dataset table the sink writes, by name; preferences, demonstrations, refusal_audit join here."""
+PREFERENCES = "preferences"
+DEMONSTRATIONS = "demonstrations"
+REFUSAL_AUDIT = "refusal_audit"
+
+TURN_TYPE = pa.struct(
+    [_required("role", pa.string()), _required("content", pa.string()), _required("train", pa.bool_())]
+)
+"""One turn of a demonstration; `train` is true only on the reviewer-written assistant reply."""
+
+_IDENTITY = [
+    _required("resolution_id", pa.string()),
+    _required("interaction_id", pa.string()),
+    _required("task_id", pa.string()),
+    _optional("cluster_id", pa.string()),
+    _required("queue", pa.string()),
+]
+# Settlement, subject, consent, split, provenance and time: the same columns, in the same order, as the
+# tail of safety_labels, so one reader handles the provenance of every table.
+_COMMON = [
+    f
+    for f in SAFETY_LABELS_SCHEMA
+    if SAFETY_LABELS_SCHEMA.get_field_index(f.name)
+    >= SAFETY_LABELS_SCHEMA.get_field_index("reviewer_pseudonyms")
+]
+
+PREFERENCES_SCHEMA = pa.schema(
+    [
+        *_IDENTITY,
+        _required("prompt", pa.list_(MESSAGE_TYPE)),
+        _required("chosen", pa.string()),
+        _required("rejected", pa.string()),
+        _required("pair_source", pa.string()),
+        _required("verdict", pa.string()),
+        *_COMMON,
+    ],
+    metadata={"description": "Reviewer preferences: the conversation so far, a chosen and a rejected reply."},
+)
+"""Row shape of `preferences` (DPO and reward-model training)."""
+
+DEMONSTRATIONS_SCHEMA = pa.schema(
+    [
+        *_IDENTITY,
+        _required("messages", pa.list_(TURN_TYPE)),
+        _required("verdict", pa.string()),
+        *_COMMON,
+    ],
+    metadata={"description": "The conversation ending in the reviewer's corrected assistant reply (SFT)."},
+)
+"""Row shape of `demonstrations`."""
+
+REFUSAL_AUDIT_SCHEMA = pa.schema(
+    [
+        *_IDENTITY,
+        _required("request", pa.string()),
+        _required("refusal", pa.string()),
+        _required("verdict", pa.string()),
+        _required("categories", pa.list_(pa.string())),
+        _optional("better_reply", pa.string()),
+        *_COMMON,
+    ],
+    metadata={
+        "description": "Refusals reviewers judged: the request, the refusal, the verdict, a better reply."
+    },
+)
+"""Row shape of `refusal_audit`."""
+
+TABLE_SCHEMAS: Mapping[str, pa.Schema] = MappingProxyType(
+    {
+        SAFETY_LABELS: SAFETY_LABELS_SCHEMA,
+        PREFERENCES: PREFERENCES_SCHEMA,
+        DEMONSTRATIONS: DEMONSTRATIONS_SCHEMA,
+        REFUSAL_AUDIT: REFUSAL_AUDIT_SCHEMA,
+    }
+)
+"""Every dataset table the sink writes, by name. safety_labels is written last in each batch (see app.py)."""
+
+STATS_COLUMNS = (
+    "resolution_id",
+    "interaction_id",
+    "task_id",
+    "queue",
+    "split",
+    "agreement",
+    "method",
+    "guardrail_policy_version",
+    "redaction_policy_version",
+    "escalation_policy_version",
+    "rubric_version",
+    "model_id",
+    "event_time",
+    "resolved_at",
+)
+"""Columns Delta keeps min/max statistics for. No text and no pseudonym: statistics live in the Delta log,
+which vacuum never rewrites, so a personal value there would outlive the subject's erasure."""
 
 
 def rows_to_arrow(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -138,3 +231,86 @@ def safety_label_row(resolved: ResolvedJudgment, *, split: str) -> dict[str, Any
         "event_time": interaction.event_time,
         "resolved_at": resolved.resolved_at,
     }
+
+
+_SHARED_NAMES = tuple(f.name for f in (*_IDENTITY, *_COMMON))
+_shared = operator.itemgetter(*_SHARED_NAMES)
+
+
+def _common(row: dict[str, Any]) -> dict[str, Any]:
+    """The identity and common columns of a safety_labels row, for the other tables."""
+    return dict(zip(_SHARED_NAMES, _shared(row), strict=True))
+
+
+def _prompt(resolved: ResolvedJudgment) -> list[dict[str, str]]:
+    return [{"role": m.role.value, "content": m.content} for m in resolved.task.interaction.messages]
+
+
+def preference_row(resolved: ResolvedJudgment, base: dict[str, Any]) -> dict[str, Any] | None:
+    """A chosen/rejected pair, or None when the reviewers expressed no preference.
+
+    A preferred candidate beats the flagged response (or, if the flagged response was preferred, the
+    first candidate); otherwise a reviewer's rewrite of an unsafe or over-refusing response beats it.
+    """
+    interaction = resolved.task.interaction
+    options = {c.candidate_id: c.content for c in interaction.candidates}
+    preferred = resolved.preferred_candidate_id
+    if preferred is not None and preferred in options:
+        chosen, rejected, source = options[preferred], interaction.response, "reviewer_preference"
+    elif preferred is not None and options:  # the flagged response itself was preferred
+        chosen, rejected, source = interaction.response, next(iter(options.values())), "reviewer_preference"
+    elif resolved.corrected_response and resolved.verdict.value in ("unsafe", "over_refusal"):
+        chosen, rejected, source = resolved.corrected_response, interaction.response, "reviewer_correction"
+    else:
+        return None
+    if chosen == rejected:
+        return None
+    return {
+        **_common(base),
+        "prompt": _prompt(resolved),
+        "chosen": chosen,
+        "rejected": rejected,
+        "pair_source": source,
+        "verdict": resolved.verdict.value,
+    }
+
+
+def demonstration_row(resolved: ResolvedJudgment, base: dict[str, Any]) -> dict[str, Any] | None:
+    """The conversation ending in the reviewer's corrected reply, or None without a correction."""
+    if not resolved.corrected_response:
+        return None
+    turns = [{**m, "train": False} for m in _prompt(resolved)]
+    # only the reviewer-written reply carries loss: earlier assistant turns are model output nobody vetted
+    turns.append({"role": "assistant", "content": resolved.corrected_response, "train": True})
+    return {**_common(base), "messages": turns, "verdict": resolved.verdict.value}
+
+
+def refusal_audit_row(resolved: ResolvedJudgment, base: dict[str, Any]) -> dict[str, Any] | None:
+    """A reviewed refusal, or None when the item was neither an over-refusal queue item nor judged one."""
+    task = resolved.task
+    if task.queue != "over_refusal" and resolved.verdict.value != "over_refusal":
+        return None
+    users = [m.content for m in task.interaction.messages if m.role.value == "user"]
+    return {
+        **_common(base),
+        "request": users[-1] if users else "",
+        "refusal": task.interaction.response,
+        "verdict": resolved.verdict.value,
+        "categories": list(resolved.categories),
+        "better_reply": resolved.corrected_response,
+    }
+
+
+def dataset_rows(resolved: ResolvedJudgment, *, split: str) -> dict[str, dict[str, Any]]:
+    """Every table's row for one resolved judgment: always safety_labels, the others when they apply."""
+    base = safety_label_row(resolved, split=split)
+    rows = {SAFETY_LABELS: base}
+    for table, build in (
+        (PREFERENCES, preference_row),
+        (DEMONSTRATIONS, demonstration_row),
+        (REFUSAL_AUDIT, refusal_audit_row),
+    ):
+        row = build(resolved, base)
+        if row is not None:
+            rows[table] = row
+    return rows

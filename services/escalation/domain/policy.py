@@ -20,6 +20,9 @@ DEFAULT_QUEUE_RULE = "default_queue"
 NO_RULE_MATCHED = "no_rule_matched"
 """The reason recorded when nothing matched and the interaction is not escalated."""
 
+CALIBRATION_RULE = "calibration_sample"
+"""The `rule` recorded when an unescalated interaction was drawn into the calibration sample."""
+
 # Queue names become Kafka topic names (review.tasks.<queue>.v1); rule names become metric labels.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
@@ -38,6 +41,12 @@ class QueueSpec(_Frozen):
     reviewers: int = Field(ge=1, description="Reviewers each task of this queue needs.")
     rubric_id: NonEmpty
     rubric_version: NonEmpty
+    hourly_budget: int | None = Field(
+        default=None, ge=0, description="Tasks per UTC hour; none: never budget-limited (urgent)."
+    )
+    dedup: bool = Field(
+        default=True, description="Near-duplicates beyond dedup.max_tasks_per_cluster are not reviewed."
+    )
 
 
 class RuleMatch(_Frozen):
@@ -67,11 +76,16 @@ class RuleMatch(_Frozen):
     min_candidates: int | None = Field(
         default=None, ge=1, description="The interaction carries at least this many candidates."
     )
+    languages: list[NonEmpty] | None = Field(
+        default=None,
+        min_length=1,
+        description="The interaction's language is one of these (case-insensitive).",
+    )
 
-    @field_validator("categories")
+    @field_validator("categories", "languages")
     @classmethod
     def _casefold(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else [category.casefold() for category in value]
+        return None if value is None else [item.casefold() for item in value]
 
     @cached_property
     def has_signal_conditions(self) -> bool:
@@ -121,6 +135,63 @@ class RiskWeights(_Frozen):
         return self.max_score + self.margin + self.user_report + self.block_action
 
 
+class ValueWeights(_Frozen):
+    """How much a label would teach: weighted mean of uncertainty (score near threshold) and risk."""
+
+    uncertainty: float = Field(default=0.6, ge=0.0, description="Closeness of a score to its threshold.")
+    risk: float = Field(default=0.4, ge=0.0, description="The interaction's risk score.")
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Self:
+        if self.uncertainty + self.risk <= 0.0:
+            raise ValueError("at least one value weight must be positive")
+        return self
+
+
+class SamplingSpec(_Frozen):
+    """Sampling of what the rules did not escalate, and the width of the uncertainty band."""
+
+    calibration_rate: UnitFloat = Field(
+        default=0.0, description="Share of unescalated interactions sent to the calibration queue."
+    )
+    calibration_queue: Identifier | None = Field(default=None, description="Queue of the calibration sample.")
+    calibration_salt: NonEmpty = Field(
+        default="calibration-v1", description="Key of the sampling hash; change it to draw a new sample."
+    )
+    uncertainty_width: float = Field(
+        default=0.15, gt=0.0, le=1.0, description="A score this far from its threshold has uncertainty 0."
+    )
+
+
+class DedupSpec(_Frozen):
+    """Near-duplicate detection on redacted text: MinHash over word shingles, banded (LSH)."""
+
+    enabled: bool = True
+    shingle_words: int = Field(default=3, ge=1, le=8, description="Words per shingle.")
+    bands: int = Field(default=20, ge=1, le=64, description="LSH bands; more bands: lower threshold.")
+    rows: int = Field(
+        default=5, ge=1, le=16, description="Signature values per band; more: higher threshold."
+    )
+    max_tasks_per_cluster: int = Field(
+        default=3, ge=1, description="Review tasks one cluster of near-duplicates may produce."
+    )
+
+    @model_validator(mode="after")
+    def _fits(self) -> Self:
+        if self.bands * self.rows > 256:
+            raise ValueError("rows: bands * rows is at most 256 (MinHash permutations)")
+        return self
+
+
+class WindowSpec(_Frozen):
+    """The ranking window of budgeted queues: items wait this long (or until this many) to be ranked."""
+
+    seconds: float = Field(
+        default=2.0, gt=0.0, le=300.0, description="Longest wait before a window is ranked."
+    )
+    max_items: int = Field(default=256, ge=1, le=10_000, description="A window this full is ranked at once.")
+
+
 class EscalationPolicy(_Frozen):
     """A versioned escalation policy; rules are tried in order and the first match wins."""
 
@@ -131,13 +202,17 @@ class EscalationPolicy(_Frozen):
     default_queue: Identifier | None = Field(
         default=None, description="Queue for interactions no rule matches; none: they are not escalated."
     )
+    value: ValueWeights = Field(default_factory=ValueWeights)
+    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    dedup: DedupSpec = Field(default_factory=DedupSpec)
+    window: WindowSpec = Field(default_factory=WindowSpec)
 
     @model_validator(mode="after")
     def _references(self) -> Self:
         # Raised as ValueError("<path>: <message>") so the loader can report the exact field.
         seen: set[str] = set()
         for index, rule in enumerate(self.rules):
-            if rule.name in (DEFAULT_QUEUE_RULE, NO_RULE_MATCHED):
+            if rule.name in (DEFAULT_QUEUE_RULE, NO_RULE_MATCHED, CALIBRATION_RULE):
                 raise ValueError(f"rules.{index}.name: {rule.name!r} is reserved")
             if rule.name in seen:
                 raise ValueError(f"rules.{index}.name: duplicate rule name {rule.name!r}")
@@ -146,7 +221,16 @@ class EscalationPolicy(_Frozen):
                 raise ValueError(f"rules.{index}.queue: unknown queue {rule.queue!r}")
         if self.default_queue is not None and self.default_queue not in self.queues:
             raise ValueError(f"default_queue: unknown queue {self.default_queue!r}")
+        calibration = self.sampling.calibration_queue
+        if calibration is not None and calibration not in self.queues:
+            raise ValueError(f"sampling.calibration_queue: unknown queue {calibration!r}")
+        if self.sampling.calibration_rate > 0.0 and calibration is None:
+            raise ValueError("sampling.calibration_queue: needed when calibration_rate > 0")
         return self
+
+    def budgeted(self, queue: str) -> bool:
+        """Whether a queue's tasks wait in a ranking window for its hourly budget."""
+        return self.queues[queue].hourly_budget is not None
 
 
 def load_escalation_policy(path: str | Path) -> EscalationPolicy:

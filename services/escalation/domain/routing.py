@@ -173,6 +173,8 @@ def _matches(
             return False
     if match.min_candidates is not None and len(interaction.candidates) < match.min_candidates:
         return False
+    if match.languages is not None and (interaction.language or "").casefold() not in match.languages:
+        return False
     if match.has_signal_conditions:
         return any(_signal_matches(match, fact) for fact in facts)
     return True

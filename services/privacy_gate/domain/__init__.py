@@ -1,6 +1,15 @@
 """Pure domain of the privacy gate: consent, detectors, redactor, pseudonyms and the gate decision."""
 
-from services.privacy_gate.domain.consent import GateOutcome, decide
+from services.privacy_gate.domain.consent import (
+    Admission,
+    ConsentChange,
+    ConsentDefault,
+    ConsentLedger,
+    ConsentState,
+    GateOutcome,
+    decide,
+    erasure_request,
+)
 from services.privacy_gate.domain.detectors import (
     DEFAULT_ANALYZER,
     Analyzer,
@@ -28,7 +37,12 @@ from services.runtime.pseudonyms import Pseudonymizer
 __all__ = [
     "DEFAULT_ANALYZER",
     "Action",
+    "Admission",
     "Analyzer",
+    "ConsentChange",
+    "ConsentDefault",
+    "ConsentLedger",
+    "ConsentState",
     "CreditCardDetector",
     "Detector",
     "EmailDetector",
@@ -45,6 +59,7 @@ __all__ = [
     "decide",
     "default_detectors",
     "detect",
+    "erasure_request",
     "gate",
     "load_redaction_policy",
     "luhn_valid",

@@ -118,6 +118,14 @@ class PatternDetector:
         return f"PatternDetector({self._entity_type})"
 
 
+def _url_userinfo(text: str, start: int) -> bool:
+    """True when ``start`` follows ``scheme://user:``: the '@' ends a URL's credentials, not an address."""
+    if start == 0 or text[start - 1] != ":":
+        return False
+    scheme = text.rfind("://", max(0, start - 200), start)
+    return scheme != -1 and not any(c.isspace() for c in text[scheme:start])
+
+
 class EmailDetector:
     """Email addresses, found from each '@': a dotted domain with a letters-only TLD after it, and
     the local part scanned back to the start of its token.
@@ -144,7 +152,7 @@ class EmailDetector:
                 start = at
                 while start > 0 and (_glued(text[start - 1]) or text[start - 1] in punctuation):
                     start -= 1
-                if start < at:
+                if start < at and not _url_userinfo(text, start):
                     yield Span(EntityType.EMAIL_ADDRESS, start, domain.end(), 1.0)
             at = text.find("@", at + 1)
 
@@ -226,7 +234,7 @@ class CreditCardDetector:
         digits = "".join(text[a:b] for a, b in groups)
         return (
             self._MIN_DIGITS <= len(digits) <= self._MAX_DIGITS
-            and digits[0] in self._FIRST_DIGITS
+            and (digits[0] in self._FIRST_DIGITS or (len(digits) == 15 and digits.startswith("1800")))
             and luhn_valid(digits)
         )
 
@@ -262,12 +270,80 @@ _PHONE = re.compile(
 _PHONE_CANDIDATES = re.compile(r"[+(0-9][0-9 ().\-\u00a0]{6,}[0-9]")
 
 
+# Phones written the way many countries do without a '+': two to five groups of digits, possibly an
+# area code in parentheses and an extension. Too loose on their own (tables, ids), so they count
+# only after a word that announces a phone number, or when written with a parenthesised area code.
+_LOOSE_PHONE = re.compile(
+    # At least two groups, or seven digits in a row: a lone year or count never matches.
+    r"(?:(?:\([0-9]{1,5}\)[ ]?)?[0-9]{2,5}(?:[ .\-][0-9]{2,5}){1,4}"
+    r"|\([0-9]{1,5}\)[ ]?[0-9]{5,10}|[0-9]{7,15})"
+    r"(?:[ ]?(?:x|ext\.?)[ ]?[0-9]{1,5})?"
+)
+_PHONE_CONTEXT = re.compile(
+    r"(?i)(?:phone|call|tel|mobile|cell|fax|reach|contact|number|whatsapp|text|sms|dial|ring)"
+    r"[^0-9\n]{0,25}$"
+)
+_DATE_LIKE = re.compile(r"[0-9]{4}[.\-][0-9]{2}[.\-][0-9]{2}|[0-9]{2}[.\-][0-9]{2}[.\-][0-9]{4}")
+
+
+class ContextPhoneDetector:
+    """Phone numbers in national formats, when the text around them says they are phone numbers."""
+
+    __slots__ = ()
+
+    @property
+    def entity_types(self) -> frozenset[EntityType]:
+        """Only PHONE_NUMBER."""
+        return frozenset((EntityType.PHONE_NUMBER,))
+
+    def detect(self, text: str) -> Iterator[Span]:
+        """Spans of announced phone numbers."""
+        size = len(text)
+        for match in _LOOSE_PHONE.finditer(text):
+            start, end = match.span()
+            if end - start < 7:
+                continue  # most matches are a year or a count: too short to hold 7 digits
+            digits = sum(c.isdigit() for c in text[start:end])
+            if not 7 <= digits <= 15:
+                continue
+            if (start > 0 and (_glued(text[start - 1]) or text[start - 1] in ".-/")) or (
+                end < size
+                and (_glued(text[end]) or (text[end] in "./" and text[end + 1 : end + 2].isdigit()))
+            ):
+                continue
+            if _DATE_LIKE.fullmatch(text, start, end):
+                continue
+            announced = _PHONE_CONTEXT.search(text, max(0, start - 40), start) is not None
+            after = text[end : end + 8].lower()
+            if (
+                announced
+                or after.startswith(("-office", "-fax", " (mobile", " (home", " (work"))
+                or (text[start] == "(" and digits >= 9)
+            ):
+                yield Span(EntityType.PHONE_NUMBER, start, end, 0.5)
+
+    def __repr__(self) -> str:
+        return "ContextPhoneDetector()"
+
+
 def default_detectors() -> list[Detector]:
-    """The detectors Flagstream runs today."""
+    """The detectors Flagstream runs today: one or more per entity type."""
+    # Imported here: those modules build on Span and EntityType above (one package, no cycle at use).
+    from services.privacy_gate.domain.credentials import CredentialDetector
+    from services.privacy_gate.domain.identifiers import IbanDetector, IpAddressDetector, UsSsnDetector
+    from services.privacy_gate.domain.people import PersonDetector, StreetAddressDetector
+
     return [
         EmailDetector(),
         CreditCardDetector(),
         PatternDetector(EntityType.PHONE_NUMBER, _PHONE, score=0.7, candidates=_PHONE_CANDIDATES),
+        ContextPhoneDetector(),
+        UsSsnDetector(),
+        IbanDetector(),
+        IpAddressDetector(),
+        CredentialDetector(),
+        PersonDetector(),
+        StreetAddressDetector(),
     ]
 
 

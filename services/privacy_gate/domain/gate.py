@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.contracts.models import FlaggedInteraction, RedactedInteraction
-from services.privacy_gate.domain.consent import GateOutcome, decide
+from services.contracts.models import ConsentScopes, FlaggedInteraction, RedactedInteraction
+from services.privacy_gate.domain.consent import ConsentChange, ConsentLedger, GateOutcome, decide
 from services.privacy_gate.domain.detectors import EntityType
 from services.privacy_gate.domain.redactor import Numbering, Redactor
 from services.runtime.pseudonyms import Pseudonymizer
@@ -23,6 +23,8 @@ class GateDecision:
     entity_counts: dict[str, int]
     """Entities found by type, also when a policy drops the event (empty when consent drops it)."""
     subject_pseudonym: str
+    consent_change: ConsentChange | None = None
+    """How the interaction's consent snapshot changed the ledger; withdrawn scopes mean erase."""
 
 
 class _InteractionRedaction:
@@ -36,11 +38,12 @@ class _InteractionRedaction:
         self.counts: Counter[str] = Counter()
         self.dropped: set[EntityType] = set()
 
-    def __call__(self, text: str) -> str:
-        result = self.redactor.redact_text(text, self.numbering)
-        self.counts.update(str(span.entity_type) for span in result.spans)
-        self.dropped.update(result.dropped_types)
-        return result.text
+    def __call__(self, texts: list[str]) -> list[str]:
+        results = self.redactor.redact_texts(texts, self.numbering)
+        for result in results:
+            self.counts.update(str(span.entity_type) for span in result.spans)
+            self.dropped.update(result.dropped_types)
+        return [result.text for result in results]
 
 
 def gate(
@@ -50,25 +53,50 @@ def gate(
     pseudonymizer: Pseudonymizer,
     source_fingerprint: str,
     now: datetime,
+    ledger: ConsentLedger | None = None,
 ) -> GateDecision:
-    """Apply consent and the redaction policy to one flagged interaction."""
+    """Apply consent and the redaction policy to one flagged interaction.
+
+    With a ``ledger``, consent is the latest of the ledger and the interaction's snapshot (and the
+    snapshot is recorded in it); without one, the snapshot alone decides.
+    """
     subject_pseudonym = pseudonymizer.pseudonymize(interaction.subject_id)
-    outcome, reason = decide(interaction.consent)
-    if outcome is GateOutcome.drop:
-        return GateDecision(outcome, reason, None, {}, subject_pseudonym)
+    change = None
+    if ledger is None:
+        consent: ConsentScopes | None = interaction.consent
+        outcome, reason = decide(interaction.consent)
+    else:
+        admission = ledger.admit(subject_pseudonym, interaction.consent)
+        consent, outcome, reason, change = (
+            admission.scopes,
+            admission.outcome,
+            admission.reason,
+            admission.change,
+        )
+    if outcome is GateOutcome.drop or consent is None:
+        return GateDecision(GateOutcome.drop, reason, None, {}, subject_pseudonym, change)
 
     redact = _InteractionRedaction(redactor)
-    messages = [m.model_copy(update={"content": redact(m.content)}) for m in interaction.messages]
-    response = redact(interaction.response)
-    candidates = [c.model_copy(update={"content": redact(c.content)}) for c in interaction.candidates]
+    # Every free-text field, in one pass: messages, response, candidates, the feedback comment.
     feedback = interaction.feedback
-    if feedback is not None and feedback.comment is not None:
-        feedback = feedback.model_copy(update={"comment": redact(feedback.comment)})
+    comment = [feedback.comment] if feedback is not None and feedback.comment is not None else []
+    texts = [
+        *(m.content for m in interaction.messages),
+        interaction.response,
+        *(c.content for c in interaction.candidates),
+        *comment,
+    ]
+    redacted_texts = iter(redact(texts))
+    messages = [m.model_copy(update={"content": next(redacted_texts)}) for m in interaction.messages]
+    response = next(redacted_texts)
+    candidates = [c.model_copy(update={"content": next(redacted_texts)}) for c in interaction.candidates]
+    if feedback is not None and comment:
+        feedback = feedback.model_copy(update={"comment": next(redacted_texts)})
     counts = dict(sorted(redact.counts.items()))
 
     if redact.dropped:
         first = min(redact.dropped)
-        return GateDecision(GateOutcome.drop, f"policy_drop:{first}", None, counts, subject_pseudonym)
+        return GateDecision(GateOutcome.drop, f"policy_drop:{first}", None, counts, subject_pseudonym, change)
 
     redacted = RedactedInteraction(
         interaction_id=interaction.interaction_id,
@@ -87,10 +115,10 @@ def gate(
         candidates=candidates,
         signals=interaction.signals,
         feedback=feedback,
-        consent=interaction.consent,
+        consent=consent,
         training_allowed=outcome is GateOutcome.keep,
         redaction_policy_version=redactor.policy.version,
         entities_redacted=counts,
         source_schema_fingerprint=source_fingerprint,
     )
-    return GateDecision(outcome, reason, redacted, counts, subject_pseudonym)
+    return GateDecision(outcome, reason, redacted, counts, subject_pseudonym, change)

@@ -1,5 +1,62 @@
-"""Pure review logic: checking judgments against their tasks and settling tasks."""
+"""Pure review logic: checking judgments, consensus and adjudication, gold tasks, agreement."""
 
-from services.review.domain.consensus import SINGLE, check_judgment, resolution_id_for, resolve
+from services.review.domain.agreement import AgreementWindow, krippendorff_alpha
+from services.review.domain.consensus import (
+    ADJUDICATED,
+    ADJUDICATION_QUEUE,
+    CONSENSUS,
+    SINGLE,
+    AdjudicationSpec,
+    Disagreement,
+    Outcome,
+    Pending,
+    Vote,
+    adjudication_task,
+    adjudication_task_id,
+    admit,
+    check_judgment,
+    majority,
+    resolution_id_for,
+    resolve,
+    tally,
+)
+from services.review.domain.policy import (
+    GOLD_SUBJECT,
+    GoldItem,
+    ReviewPolicy,
+    gold_answer,
+    gold_interaction_id,
+    gold_task_for,
+    load_review_policy,
+    score_gold,
+)
 
-__all__ = ["SINGLE", "check_judgment", "resolution_id_for", "resolve"]
+__all__ = [
+    "ADJUDICATED",
+    "ADJUDICATION_QUEUE",
+    "CONSENSUS",
+    "GOLD_SUBJECT",
+    "SINGLE",
+    "AdjudicationSpec",
+    "AgreementWindow",
+    "Disagreement",
+    "GoldItem",
+    "Outcome",
+    "Pending",
+    "ReviewPolicy",
+    "Vote",
+    "adjudication_task",
+    "adjudication_task_id",
+    "admit",
+    "check_judgment",
+    "gold_answer",
+    "gold_interaction_id",
+    "gold_task_for",
+    "krippendorff_alpha",
+    "load_review_policy",
+    "majority",
+    "resolution_id_for",
+    "resolve",
+    "score_gold",
+    "tally",
+]

@@ -44,7 +44,7 @@ def test_explain_adds_the_score_components(policy, interaction) -> None:
     assert set(decision["components"]) == {"max_score", "margin", "user_report", "block_action"}
     assert sum(decision["components"].values()) == pytest.approx(decision["risk_score"])
     assert decision["reason"] == "guardrail_enforced"
-    assert decision["policy_version"] == "escalation-2026.11.1"
+    assert decision["policy_version"] == "escalation-2026.11.2"
 
 
 def test_explain_gives_the_reason_when_nothing_matched(policy, interaction) -> None:
@@ -77,3 +77,21 @@ def test_output_is_lazy(policy, interaction) -> None:
         raise AssertionError("read past the first line")
 
     assert json.loads(next(route_lines(lines(), policy, explain=False)))["queue"] == "policy_review"
+
+
+def test_offline_routing_reproduces_the_calibration_sample_and_explains_value(policy, interaction) -> None:
+    benign = [
+        interaction([("none", 0.05, 0.6, "allow")], interaction_id=f"cal-{n}").model_dump_json()
+        for n in range(400)
+    ]
+    out = [json.loads(line) for line in route_lines(benign, policy, explain=True)]
+    sampled = [d for d in out if d["queue"] is not None]
+    assert sampled and all(d["queue"] == "calibration" and d["rule"] == "calibration_sample" for d in sampled)
+    assert all(d["calibration_sample"] is True for d in sampled)
+    assert len(sampled) < 40  # about 2 % of 400
+    again = [json.loads(line) for line in route_lines(benign, policy, explain=True)]
+    assert again == out  # the same event and policy give the same decision
+    enforced = interaction([("harassment", 0.9, 0.6, "flag")]).model_dump_json()
+    (decision,) = [json.loads(line) for line in route_lines([enforced], policy, explain=True)]
+    assert 0.0 <= decision["value"] <= 1.0
+    assert len(decision["dedup_keys"]) == policy.dedup.bands

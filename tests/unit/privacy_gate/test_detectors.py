@@ -88,7 +88,8 @@ def test_phone_positives(phone: str) -> None:
         "order ORD-12345678",
         "ISBN 978-3-16-148410-0",
         "ISBN 0-306-40615-2",
-        "server 192.168.100.200 and 10.0.0.1",
+        "version 10.0.0.1 and build 1.2.3.4",
+        "octets 256.1.1.1 and 01.02.03.04",
         "pi 3.14159265358979",
         "room 12345 code 555-2671",
         "id 123e4567-e89b-12d3-a456-426614174000",
@@ -228,9 +229,12 @@ def test_detectors_are_extensible() -> None:
 def test_detectors_declare_their_types() -> None:
     assert CreditCardDetector().entity_types == frozenset({CARD})
     assert EmailDetector().entity_types == frozenset({EMAIL})
-    assert Analyzer(default_detectors()).entity_types == frozenset({EMAIL, PHONE, CARD})
+    assert Analyzer(default_detectors()).entity_types == frozenset(EntityType)
     assert repr(Analyzer(default_detectors())) == (
-        "Analyzer([EmailDetector(), CreditCardDetector(), PatternDetector(PHONE_NUMBER)])"
+        "Analyzer([EmailDetector(), CreditCardDetector(), PatternDetector(PHONE_NUMBER), "
+        "ContextPhoneDetector(), UsSsnDetector(), "
+        "IbanDetector(), IpAddressDetector(), CredentialDetector(), PersonDetector(), "
+        "StreetAddressDetector()])"
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.privacy_gate.domain import (
+    DEFAULT_ANALYZER,
     EntityType,
     Numbering,
     RedactionPolicy,
@@ -36,8 +37,9 @@ def write(tmp_path: Path, body: str) -> Path:
 
 def test_shipped_policy_loads_and_covers_every_detected_type() -> None:
     loaded = load_redaction_policy(SHIPPED_POLICY)
-    assert loaded.version == "redaction-2026.11.1"
-    detected = {EntityType.EMAIL_ADDRESS, EntityType.PHONE_NUMBER, EntityType.CREDIT_CARD}
+    assert loaded.version == "redaction-2026.11.2"
+    detected = DEFAULT_ANALYZER.entity_types
+    assert detected == frozenset(EntityType)
     assert {t for t, action in loaded.entities.items() if action == "placeholder"} >= detected
 
 
@@ -175,3 +177,33 @@ def test_unicode_offsets_are_code_points() -> None:
 
 def test_redactor_repr_shows_policy_version_only() -> None:
     assert repr(PLACEHOLDERS) == "Redactor(policy='test-1')"
+
+
+def test_redact_texts_equals_field_by_field_redaction_on_demo_traffic() -> None:
+    import random
+    from datetime import UTC, datetime
+
+    from services.simulators.traffic import interaction
+
+    redactor = Redactor(load_redaction_policy(SHIPPED_POLICY))
+    rng = random.Random(11)
+    for _ in range(200):
+        item = interaction(rng, now=datetime(2026, 11, 1, tzinfo=UTC), text_canaries=("x@example.com",))
+        texts = [m.content for m in item.messages] + [item.response]
+        together = redactor.redact_texts(texts)
+        numbering = Numbering()
+        one_by_one = [redactor.redact_text(text, numbering) for text in texts]
+        assert [r.text for r in together] == [r.text for r in one_by_one]
+        assert [r.spans for r in together] == [r.spans for r in one_by_one]
+
+
+def test_redact_texts_clips_a_span_that_runs_across_fields() -> None:
+    redactor = Redactor(load_redaction_policy(SHIPPED_POLICY))
+    opened = "my key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq"
+    first, second, third = redactor.redact_texts([opened, "hG9w0BAQEFAASC and more", "a@example.com"])
+    # An open block runs to the end of the joined text: it is clipped to each field, never leaked.
+    assert first.text == "my key: <CREDENTIAL_1>"
+    assert second.text == "<CREDENTIAL_2>"
+    assert third.text == "<CREDENTIAL_3>"
+    assert [r.text for r in redactor.redact_texts(["a", "b"])] == ["a", "b"]
+    assert redactor.redact_texts([]) == []

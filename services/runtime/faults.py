@@ -1,0 +1,36 @@
+"""Test-only fault hooks for the reliability suite; inert unless their environment variables are set.
+
+FLAGSTREAM_FAULT_SLOW_ID=<id> makes a Faust stage hold any input record whose bytes contain <id>
+(an interaction id is stored verbatim in its Avro body) for FLAGSTREAM_FAULT_SLOW_SECONDS (default
+600) before handling it, after logging `fault hook: holding`. The record is in flight for that long:
+its offset is not committed, so a worker killed meanwhile processes it again after its restart.
+FLAGSTREAM_FAULT_SLOW_SERVICE limits the hook to one service (default privacy_gate).
+
+These are not settings: nothing reads them but this module, and an unset variable costs one `is None`
+test per record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+SLOW_ID_ENV = "FLAGSTREAM_FAULT_SLOW_ID"
+SLOW_SECONDS_ENV = "FLAGSTREAM_FAULT_SLOW_SECONDS"
+SLOW_SERVICE_ENV = "FLAGSTREAM_FAULT_SLOW_SERVICE"
+HOLDING = "fault hook: holding"
+
+SLOW_ID: bytes | None = os.environ.get(SLOW_ID_ENV, "").encode() or None
+SLOW_SECONDS = float(os.environ.get(SLOW_SECONDS_ENV) or 600.0)
+SLOW_SERVICE = os.environ.get(SLOW_SERVICE_ENV) or "privacy_gate"
+
+
+async def hold_if_slow(service: str, value: bytes) -> None:
+    """Sleep before handling the record the slow-id hook names (see the module docstring)."""
+    if SLOW_ID is None or service != SLOW_SERVICE or SLOW_ID not in value:
+        return
+    log.warning("%s %s for %.0f s (%s)", HOLDING, SLOW_ID.decode(), SLOW_SECONDS, service)
+    await asyncio.sleep(SLOW_SECONDS)

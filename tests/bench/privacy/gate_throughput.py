@@ -1,0 +1,230 @@
+"""Events/s of the privacy-gate worker through Kafka (Avro in, Avro out), and where its time goes.
+
+Run: make bench-privacy (after the detector benchmark), or
+     .venv/bin/python tests/bench/privacy/gate_throughput.py [--events N] [--runs R]
+Needs a broker (KAFKA_BOOTSTRAP_SERVERS or the local one). Not a pytest test.
+
+Method: N demo interactions (services.simulators.traffic, no malformed records) are produced to a
+fresh topic prefix *before* the gate starts, so the producer is not what is measured. One gate
+worker process (concurrency 1, as deployed) then drains them; its own /metrics say how many it has
+decided. The rate is counted from its first decision to its N-th (start-up and group join excluded).
+Each run uses a new prefix; the median of the runs is reported.
+
+Then, in this process on the same records, the per-event cost of each step the gate's handler
+takes (Avro decode, consent + redaction, Avro encode of the outputs), to show how much of the
+worker's time is the domain and how much is the Faust/Kafka loop around it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO_ROOT))
+
+from confluent_kafka.admin import AdminClient  # noqa: E402
+
+from services.contracts import FlaggedInteraction, default_codec, utcnow  # noqa: E402
+from services.local import scrape, total  # noqa: E402
+from services.privacy_gate.domain import (  # noqa: E402
+    ConsentLedger,
+    Pseudonymizer,
+    Redactor,
+    gate,
+    load_redaction_policy,
+)
+from services.runtime.audit import audit_event  # noqa: E402
+from services.runtime.kafka import make_producer  # noqa: E402
+from services.runtime.settings import Settings  # noqa: E402
+from services.runtime.topics import INTERACTIONS  # noqa: E402
+from services.runtime.worker import provision  # noqa: E402
+from services.simulators.traffic import generate  # noqa: E402
+
+KEY = "bench-gate-key-0123456789abcdef0123"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_once(events: int, bootstrap: str, seed: int) -> dict[str, float]:
+    """Produce ``events`` records, start one gate worker, time how fast it decides them."""
+    prefix = f"bench-gate-{uuid.uuid4().hex[:8]}-"
+    settings = Settings(
+        kafka_bootstrap_servers=bootstrap,
+        topic_prefix=prefix,
+        pseudonym_key=KEY,  # type: ignore[arg-type]
+        pseudonym_key_id="bench-1",
+    )
+    provision(settings)
+    producer = make_producer(settings, **{"linger.ms": 20, "batch.size": 1_000_000})
+    topic = settings.topic(INTERACTIONS)
+    for record in generate(events, seed=seed, malformed_rate=0.0, codec=default_codec()):
+        while True:
+            try:
+                producer.produce(topic, key=record.key, value=record.value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    assert producer.flush(120) == 0, "records not acknowledged"
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "FLAGSTREAM_TOPIC_PREFIX": prefix,
+        "FLAGSTREAM_PSEUDONYM_KEY": KEY,
+        "FLAGSTREAM_PSEUDONYM_KEY_ID": "bench-1",
+        "FLAGSTREAM_METRICS_PORT": str(port),
+        "FLAGSTREAM_LOG_LEVEL": "WARNING",
+    }
+    log = (REPO_ROOT / "bench" / "results" / f"gate-{prefix.rstrip('-')}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "worker", "privacy_gate"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    import psutil
+
+    worker = psutil.Process(process.pid)
+    first = None
+    first_cpu = 0.0
+    decided = 0.0
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"gate exited with {process.returncode}")
+            try:
+                decided = total(scrape(port), "flagstream_events_total")
+            except OSError:
+                decided = 0.0
+            now = time.monotonic()
+            if decided > 0 and first is None:
+                first = (now, decided)
+                first_cpu = sum(worker.cpu_times()[:2])
+            if decided >= events:
+                break
+            time.sleep(0.05)
+        done = time.monotonic()
+        cpu = sum(worker.cpu_times()[:2]) - first_cpu
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+        for future in admin.delete_topics(mine, operation_timeout=30).values():
+            future.result()
+    if first is None or decided < events:
+        raise RuntimeError(f"gate decided {decided} of {events} in time")
+    rate = (decided - first[1]) / (done - first[0])
+    # Per CPU-second of the worker: what one core would do if nothing else ran on the machine.
+    per_cpu = (decided - first[1]) / cpu if cpu > 0 else float("nan")
+    return {"events_per_second": rate, "events_per_cpu_second": per_cpu, "seconds": done - first[0]}
+
+
+def domain_costs(events: int, seed: int) -> dict[str, float]:
+    """Microseconds per event of each handler step, in this process, no Kafka."""
+    codec = default_codec()
+    records = [r.value for r in generate(events, seed=seed, malformed_rate=0.0, codec=codec)]
+    policy = load_redaction_policy(REPO_ROOT / "deploy" / "policies" / "redaction.yaml")
+    redactor = Redactor(policy)
+    pseudonymizer = Pseudonymizer(KEY.encode(), "bench-1")
+    ledger = ConsentLedger({})
+    fingerprint = codec.fingerprint_hex(FlaggedInteraction)
+
+    started = time.perf_counter()
+    decoded = [codec.decode(value, FlaggedInteraction) for value in records]
+    decode = time.perf_counter() - started
+
+    started = time.perf_counter()
+    decisions = [
+        gate(
+            item,
+            redactor=redactor,
+            pseudonymizer=pseudonymizer,
+            source_fingerprint=fingerprint,
+            now=utcnow(),
+            ledger=ledger,
+        )
+        for item in decoded
+    ]
+    decide = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for item, decision in zip(decoded, decisions, strict=True):
+        if decision.redacted is not None:
+            codec.encode(decision.redacted)
+        codec.encode(
+            audit_event(
+                "privacy_gate",
+                decision.outcome.value,
+                decision.reason,
+                interaction_id=item.interaction_id,
+                subject_pseudonym=decision.subject_pseudonym,
+            )
+        )
+    encode = time.perf_counter() - started
+    per = 1e6 / events
+    return {
+        "decode_us": decode * per,
+        "consent_and_redact_us": decide * per,
+        "encode_outputs_us": encode * per,
+        "domain_total_us": (decode + decide + encode) * per,
+        "domain_events_per_second": events / (decode + decide + encode),
+    }
+
+
+def main() -> None:
+    """Run the worker benchmark and the in-process breakdown; print and save both."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    bootstrap = Settings().kafka_bootstrap_servers
+
+    costs = domain_costs(min(args.events, 5_000), args.seed)
+    runs = [run_once(args.events, bootstrap, args.seed + i) for i in range(args.runs)]
+    rates = [r["events_per_second"] for r in runs]
+    median = statistics.median(rates)
+    per_cpu = statistics.median(r["events_per_cpu_second"] for r in runs)
+    lines = [
+        f"gate worker through Kafka, {args.events} events x {args.runs} runs: median {median:,.0f} events/s "
+        f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}); "
+        f"{per_cpu:,.0f} events per CPU-second of the worker",
+        f"in-process per event: decode {costs['decode_us']:.0f} us, consent+redact "
+        f"{costs['consent_and_redact_us']:.0f} us, encode outputs {costs['encode_outputs_us']:.0f} us = "
+        f"{costs['domain_total_us']:.0f} us ({costs['domain_events_per_second']:,.0f} events/s for the "
+        f"domain alone); the rest of the worker's {1e6 / median:.0f} us/event is the Faust/Kafka loop",
+    ]
+    print("\n".join(lines))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    payload = {"created": stamp, "args": {k: str(v) for k, v in vars(args).items()}, "runs": runs}
+    payload["median_events_per_second"] = median
+    payload["median_events_per_cpu_second"] = per_cpu
+    payload["domain_costs"] = costs
+    (args.out / f"privacy-gate-{stamp}.json").write_text(json.dumps(payload, indent=2))
+
+
+if __name__ == "__main__":
+    main()

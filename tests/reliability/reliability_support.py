@@ -1,0 +1,538 @@
+"""Machinery of the fault tests: their own broker, a fleet of worker processes, traffic, drain and stalls.
+
+Everything here kills by pid only, and every wait is bounded in time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+from reconcile import TERMINAL, Produced
+
+from services.contracts import AuditEvent, default_codec
+from services.runtime.kafka import make_consumer, make_producer
+from services.runtime.settings import REPO_ROOT, Settings
+from services.runtime.topics import (
+    AUDIT,
+    CONSENT,
+    ERASURES,
+    ESCALATION_CANDIDATES,
+    INTERACTIONS,
+    JUDGMENTS,
+    QUEUES,
+    REDACTED,
+    RESOLVED,
+    task_topic,
+)
+from services.simulators.traffic import Produced as Record
+from services.simulators.traffic import generate
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
+KAFKA_SH = REPO_ROOT / "scripts" / "kafka.sh"
+STALL_SECONDS = 60.0
+
+# Consumer groups (by service) and the topics whose lag they own.
+TASK_TOPICS = tuple(task_topic(q) for q in QUEUES)
+GROUP_TOPICS: dict[str, tuple[str, ...]] = {
+    "privacy_gate": (INTERACTIONS, CONSENT),
+    "escalation": (REDACTED, ESCALATION_CANDIDATES),
+    "review": (*TASK_TOPICS, JUDGMENTS),
+    "dataset_sink": (RESOLVED, ERASURES),
+    "simulated-reviewers": TASK_TOPICS,
+}
+TICKED = {ESCALATION_CANDIDATES}  # escalation's own timer writes ticks there: lag flickers, never settles
+
+
+class Stalled(AssertionError):
+    """Committed offsets did not move while lag was positive for STALL_SECONDS."""
+
+
+# The broker -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Broker:
+    """A broker of the reliability suite's own, managed through scripts/kafka.sh (never the shared one)."""
+
+    port: int
+    controller_port: int
+    directory: Path
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+        env |= {
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(self.controller_port),
+            "FLAGSTREAM_KAFKA_DIR": str(self.directory),
+        }
+        return env
+
+    def _script(self, command: str, timeout: float = 180.0) -> None:
+        subprocess.run([str(KAFKA_SH), command], env=self._env(), check=True, timeout=timeout)
+
+    def running(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+
+    def pid(self) -> int | None:
+        try:
+            return int((self.directory / "broker.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def up(self) -> None:
+        self._script("up")
+        wait_for(lambda: _reachable(self.bootstrap), 90, "the reliability broker to answer")
+
+    def down(self) -> None:
+        """Clean stop: SIGTERM, controlled shutdown (kafka.sh down)."""
+        self._script("down")
+
+    def kill(self) -> None:
+        """Hard stop: SIGKILL of the broker's pid, no shutdown at all."""
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not _alive(pid), 30, f"broker pid {pid} to die")
+
+    def restart(self, *, hard: bool, downtime: float = 5.0) -> None:
+        """Stop the broker (SIGKILL when hard, else clean), keep it down for `downtime`, start it again."""
+        self.kill() if hard else self.down()
+        time.sleep(downtime)
+        self.up()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    # a zombie (our own child not reaped yet) counts as dead
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _reachable(bootstrap: str) -> bool:
+    try:
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5)
+        return True
+    except KafkaException:
+        return False
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
+    """Poll until predicate() holds; fail naming `what` after the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+# The workers ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    """One service process."""
+
+    service: str
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    expected_exit: bool = False
+
+
+@dataclass
+class Fleet:
+    """Worker processes of one deployment: any number per service, killed and restarted by pid.
+
+    Workers run with their cwd in a scratch folder (Faust writes `<app id>-data/` there), metrics on
+    any free port, and a 10 s Faust session timeout so that a killed member leaves its group quickly.
+    `supervise()` restarts workers that died on their own (as a process supervisor would) and counts
+    those crashes.
+    """
+
+    env: Mapping[str, str]
+    run_dir: Path
+    workers: list[Worker] = field(default_factory=list)
+    started: int = 0
+    kills: int = 0
+    crashes: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    t0: float = field(default_factory=time.monotonic)
+
+    def note(self, what: str) -> None:
+        self.events.append(f"{time.monotonic() - self.t0:6.1f}s {what}")
+
+    def start(self, service: str, extra_env: Mapping[str, str] | None = None) -> Worker:
+        """Start one more worker of a service (or the simulated reviewers: service 'reviewers')."""
+        self.started += 1
+        name = f"{service}-{self.started}"
+        args = ["simulate-reviewers"] if service == "reviewers" else ["worker", service]
+        env = {
+            **os.environ,
+            **self.env,
+            "FLAGSTREAM_METRICS_PORT": "0",
+            "BROKER_SESSION_TIMEOUT": "10",
+            "BROKER_HEARTBEAT_INTERVAL": "1",
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.run_dir / f"{name}.log"
+        with log_path.open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.run_dir,
+            )
+        worker = Worker(service, name, process, log_path)
+        self.workers.append(worker)
+        return worker
+
+    def of(self, service: str) -> list[Worker]:
+        return [w for w in self.workers if w.service == service and w.process.poll() is None]
+
+    def kill(self, worker: Worker) -> None:
+        """SIGKILL one worker by pid and reap it."""
+        worker.expected_exit = True
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGKILL)
+            worker.process.wait(30)
+        self.kills += 1
+        self.note(f"SIGKILL {worker.name} (pid {worker.process.pid})")
+
+    def stop(self, worker: Worker, timeout: float = 45.0) -> None:
+        """SIGTERM one worker; SIGKILL it if it is still up after the timeout."""
+        worker.expected_exit = True
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
+            try:
+                worker.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait(30)
+        self.note(f"SIGTERM {worker.name}")
+
+    def kill_random(self, service: str, rng: random.Random, extra_env: Mapping[str, str] | None = None) -> Worker:
+        """SIGKILL a random live worker of a service and start its replacement."""
+        victim = rng.choice(self.of(service))
+        self.kill(victim)
+        replacement = self.start(service, extra_env)
+        self.note(f"restarted as {replacement.name}")
+        return replacement
+
+    def scale(self, service: str, count: int) -> None:
+        """Start or cleanly stop workers until `count` run."""
+        live = self.of(service)
+        while len(live) < count:
+            live.append(self.start(service))
+        for worker in live[count:]:
+            self.stop(worker)
+        self.note(f"scaled {service} to {count}")
+
+    def supervise(self) -> None:
+        """Restart any worker that exited without being told to, and record it as a crash."""
+        for worker in list(self.workers):
+            code = worker.process.poll()
+            if code is not None and not worker.expected_exit:
+                worker.expected_exit = True
+                self.crashes.append(f"{worker.name} exited {code}")
+                self.note(f"{worker.name} exited {code} on its own: restarting")
+                self.start(worker.service)
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            worker.expected_exit = True
+            if worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 45
+        for worker in self.workers:
+            try:
+                worker.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait(30)
+
+    def logs(self, service: str) -> str:
+        return "".join(w.log.read_text(errors="replace") for w in self.workers if w.service == service)
+
+
+# Traffic ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Traffic:
+    """Produces demo interactions (fresh ids) at a fixed rate in a thread; keeps what was acknowledged."""
+
+    settings: Settings
+    records: list[Record]
+    rate: float
+    extra: list[tuple[bytes, bytes, set[str]]] = field(default_factory=list)  # (key, value, reasons)
+    producer_overrides: Mapping[str, Any] = field(default_factory=dict)
+    produced: Produced = field(default_factory=Produced)
+    sent: int = 0
+    _thread: threading.Thread | None = None
+    _error: BaseException | None = None
+
+    @classmethod
+    def fresh(cls, settings: Settings, count: int, rate: float, **kwargs: Any) -> Traffic:
+        records = list(generate(count, malformed_rate=0.0, codec=default_codec()))
+        return cls(settings, records, rate, **kwargs)
+
+    def start(self) -> Traffic:
+        self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
+        self._thread.start()
+        return self
+
+    def done(self) -> bool:
+        return self._thread is not None and not self._thread.is_alive()
+
+    def join(self, timeout: float = 600.0) -> Produced:
+        assert self._thread is not None
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError(f"the producer did not finish in {timeout:.0f}s")
+        if self._error is not None:
+            raise self._error
+        return self.produced
+
+    def _run(self) -> None:
+        try:
+            self._produce()
+        except BaseException as exc:  # surfaced by join()
+            self._error = exc
+
+    def _produce(self) -> None:
+        producer = make_producer(self.settings, **self.producer_overrides)
+        topic = self.settings.topic(INTERACTIONS)
+        produced = self.produced
+        lock = threading.Lock()
+
+        def callback(record_id: str | None, key: str) -> Callable[[Any, Any], None]:
+            def delivered(err: Any, _msg: Any) -> None:
+                with lock:
+                    if record_id is None:  # a deliberately malformed record
+                        if err is None:
+                            produced.poison[key] = reasons[key]
+                        else:
+                            produced.poison_rejected[key] = str(err)
+                    elif err is None:
+                        produced.acked.add(record_id)
+                    else:
+                        produced.failed.add(record_id)
+
+            return delivered
+
+        reasons: dict[str, set[str]] = {}
+        items: list[tuple[bytes, bytes, str | None]] = [(r.key, r.value, r.interaction_id) for r in self.records]
+        # malformed records spread evenly through the valid ones
+        step = max(1, len(items) // (len(self.extra) + 1))
+        for n, (key, value, accepted) in enumerate(self.extra):
+            reasons[key.decode()] = accepted
+            items.insert(min(len(items), (n + 1) * step + n), (key, value, None))
+        started = time.monotonic()
+        for i, (key, value, record_id) in enumerate(items):
+            delay = started + i / self.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            on_delivery = callback(record_id, key.decode())
+            while True:
+                try:
+                    producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+                except KafkaException as exc:  # refused locally (e.g. larger than message.max.bytes)
+                    on_delivery(exc.args[0], None)
+                    break
+            producer.poll(0)
+            self.sent += 1
+        remaining = producer.flush(300)
+        if remaining:
+            raise AssertionError(f"{remaining} records neither delivered nor failed after 300 s")
+
+
+# Drain, lag and stalls --------------------------------------------------------------------------
+
+
+@dataclass
+class GroupState:
+    committed: int
+    lag: int
+
+
+@dataclass
+class Watch:
+    """Follows the audit topic and every consumer group's committed offsets and lag.
+
+    `check_stall()` fails the run when a group's committed offsets have not moved for STALL_SECONDS
+    while its lag stayed positive: the stall detector every fault test uses while waiting for drain.
+    """
+
+    settings: Settings
+    stall_seconds: float = STALL_SECONDS
+    terminal: set[str] = field(default_factory=set)
+    last_state: dict[str, GroupState] = field(default_factory=dict)
+    moved_at: dict[str, float] = field(default_factory=dict)
+    longest_stall: dict[str, float] = field(default_factory=dict)
+    _audit: Consumer | None = None
+
+    def __post_init__(self) -> None:
+        self.admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap_servers})
+        self.offsets = make_consumer(self.settings, f"{self.settings.topic_prefix}watch")
+        self.codec = default_codec()
+
+    def close(self) -> None:
+        for consumer in (self._audit, self.offsets):
+            if consumer is not None:
+                consumer.close()
+
+    def follow_audit(self) -> None:
+        """Read the audit records that arrived since the last call; remember terminal outcomes."""
+        if self._audit is None:
+            self._audit = make_consumer(self.settings, f"{self.settings.topic_prefix}audit-watch")
+            topic = self.settings.topic(AUDIT)
+            parts = self._audit.list_topics(topic, timeout=30).topics[topic].partitions
+            self._audit.assign([TopicPartition(topic, p, 0) for p in parts])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            batch = self._audit.consume(num_messages=2000, timeout=0.5)
+            if not batch:
+                return
+            for msg in batch:
+                if msg.error():
+                    continue
+                event = self.codec.decode(msg.value() or b"", AuditEvent)
+                if (event.service, event.decision) in TERMINAL and event.interaction_id:
+                    self.terminal.add(event.interaction_id)
+
+    def sample(self) -> dict[str, GroupState] | None:
+        """Committed offsets and lag of each group; None while the broker does not answer."""
+        try:
+            states = {}
+            for group, topics in GROUP_TOPICS.items():
+                full = self.settings.group(group)
+                future = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(full)])[full]
+                committed = {
+                    (tp.topic, tp.partition): tp.offset for tp in future.result(timeout=10).topic_partitions or []
+                }
+                total_committed = lag = 0
+                for topic in topics:
+                    name = self.settings.topic(topic)
+                    for partition in range(self.settings.partitions):
+                        _, high = self.offsets.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+                        done = max(0, committed.get((name, partition), 0))
+                        total_committed += done
+                        if topic not in TICKED:
+                            lag += max(0, high - done)
+                states[group] = GroupState(total_committed, lag)
+            return states
+        except (KafkaException, TimeoutError, Exception) as exc:  # noqa: BLE001 - a broker restart
+            log.info("offsets not readable now: %s", exc)
+            return None
+
+    def check_stall(self, now: float | None = None) -> dict[str, GroupState] | None:
+        """Sample the groups and raise Stalled when one made no progress with lag > 0 for too long."""
+        now = time.monotonic() if now is None else now
+        states = self.sample()
+        if states is None:
+            return None
+        for group, state in states.items():
+            before = self.last_state.get(group)
+            if before is None or state.committed != before.committed or state.lag == 0:
+                self.moved_at[group] = now
+            stalled_for = now - self.moved_at[group]
+            self.longest_stall[group] = max(self.longest_stall.get(group, 0.0), stalled_for)
+            if stalled_for >= self.stall_seconds:
+                raise Stalled(
+                    f"group {group}: committed offsets stuck at {state.committed} with lag {state.lag} "
+                    f"for {stalled_for:.0f}s"
+                )
+            self.last_state[group] = state
+        return states
+
+    def drain(
+        self,
+        acked: Iterable[str] | Callable[[], set[str]],
+        fleet: Fleet | None,
+        timeout: float = 600.0,
+        interval: float = 2.0,
+    ) -> float:
+        """Wait until every acked id has a terminal outcome and no group lags; the seconds it took.
+
+        Runs the stall detector on every tick and restarts crashed workers.
+        """
+        started = time.monotonic()
+        self.moved_at = {g: started for g in GROUP_TOPICS}
+        self.last_state = {}
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            if fleet is not None:
+                fleet.supervise()
+            self.follow_audit()
+            states = self.check_stall()
+            wanted = acked() if callable(acked) else set(acked)
+            if states is not None and wanted <= self.terminal and all(s.lag == 0 for s in states.values()):
+                return time.monotonic() - started
+            time.sleep(interval)
+        missing = set(acked() if callable(acked) else acked) - self.terminal
+        raise AssertionError(
+            f"not drained after {timeout:.0f}s: {len(missing)} ids without an outcome, lag {self.last_state}"
+        )
+
+    def wait_stable(self, fleet: Fleet, timeout: float = 180.0) -> None:
+        """Wait until each service group is Stable with exactly its live workers as members."""
+        expected = {s: len(fleet.of(s)) for s in SERVICES}
+
+        def stable() -> bool:
+            fleet.supervise()
+            try:
+                groups = [self.settings.group(s) for s in SERVICES]
+                described = self.admin.describe_consumer_groups(groups)
+                for service in SERVICES:
+                    group = described[self.settings.group(service)].result(timeout=10)
+                    if str(group.state.name) != "STABLE" or len(group.members) != expected[service]:
+                        return False
+                return True
+            except Exception:  # noqa: BLE001 - broker restarting
+                return False
+
+        wait_for(stable, timeout, f"stable consumer groups with {expected} members", interval=1.0)
+
+
+def interaction_ids(records: Iterable[Record]) -> list[str]:
+    return [r.interaction_id for r in records if r.interaction_id is not None]

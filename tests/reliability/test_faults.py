@@ -1,0 +1,264 @@
+"""Fault injection under load: every acknowledged id reconciled to one outcome, no Delta duplicates.
+
+Each test runs the four services and the simulated reviewers as processes on the suite's own broker,
+produces fresh interactions at a fixed rate while it injects its fault, waits for the groups to be
+stable and the pipeline to drain (the stall detector watching), then reconciles (reconcile.py).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from io import BytesIO
+
+import pytest
+from fastavro import schemaless_writer
+from reconcile import Report, reconcile, summary_table
+from reliability_support import SERVICES, Broker, Fleet, Traffic, Watch, interaction_ids
+
+from services.contracts import AuditEvent, FlaggedInteraction, default_codec, utcnow
+from services.runtime import faults
+from services.runtime.settings import Settings
+from services.simulators.traffic import generate
+
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(1200)]
+
+SETTLE_SECONDS = 5.0  # after drain, before reconciling: room for late replays to show up
+
+
+def start_pipeline(fleet: Fleet, workers: int = 1, gate_env: dict[str, str] | None = None) -> None:
+    for service in SERVICES:
+        for _ in range(workers):
+            fleet.start(service, gate_env if service == "privacy_gate" else None)
+    fleet.start("reviewers")
+
+
+def finish(
+    name: str,
+    settings: Settings,
+    fleet: Fleet,
+    traffic: Traffic,
+    started: float,
+    record_report: list[Report],
+    *,
+    check: bool = True,
+) -> Report:
+    """Wait for the producer, stable groups and drain; reconcile; record and check the report."""
+    produced = traffic.join()
+    fleet.note(f"producer done: {len(produced.acked)} acked, {len(produced.failed)} failed")
+    watch = Watch(settings)
+    try:
+        watch.wait_stable(fleet)
+        fleet.note("groups stable")
+        drain_seconds = watch.drain(lambda: produced.acked, fleet)
+        fleet.note(f"drained in {drain_seconds:.0f}s")
+        time.sleep(SETTLE_SECONDS)
+    finally:
+        watch.close()
+    report = reconcile(settings, produced, name=name)
+    report.wall_seconds = time.monotonic() - started
+    report.faults = fleet.events
+    report.notes |= {
+        "drain_seconds": round(drain_seconds, 1),
+        "kills": fleet.kills,
+        "crashes": fleet.crashes,
+        "longest_stall_seconds": {g: round(s, 1) for g, s in watch.longest_stall.items()},
+    }
+    record_report.append(report)
+    print(summary_table([report]))
+    if check:
+        assert not report.violations(), report.violations()
+    return report
+
+
+def during(traffic: Traffic, fleet: Fleet, steps: list[tuple[float, Callable[[], object]]]) -> None:
+    """Run each step at its offset (seconds since the traffic started), supervising meanwhile."""
+    started = time.monotonic()
+    for offset, step in steps:
+        while time.monotonic() - started < offset:
+            fleet.supervise()
+            time.sleep(0.2)
+        step()
+
+
+# SIGKILL of workers ----------------------------------------------------------------------------
+
+
+def sigkill_rounds(fleet: Fleet, rounds: int, gap: float, seed: int) -> list[tuple[float, Callable[[], object]]]:
+    rng = random.Random(seed)
+    steps: list[tuple[float, Callable[[], object]]] = []
+    at = 4.0
+    for _ in range(rounds):
+        order = list(SERVICES)
+        rng.shuffle(order)
+        for service in order:
+            steps.append((at, lambda s=service: fleet.kill_random(s, rng)))
+            at += gap
+    return steps
+
+
+def test_sigkill_each_service_under_load(
+    settings: Settings, fleet: Fleet, record_report: list[Report]
+) -> None:
+    """One worker per service; each is SIGKILLed twice under load and restarted at once."""
+    started = time.monotonic()
+    start_pipeline(fleet)
+    traffic = Traffic.fresh(settings, 2000, rate=60).start()
+    during(traffic, fleet, sigkill_rounds(fleet, rounds=2, gap=3.5, seed=7))
+    finish("sigkill_one_worker_each", settings, fleet, traffic, started, record_report)
+
+
+def test_sigkill_random_worker_of_two(settings: Settings, fleet: Fleet, record_report: list[Report]) -> None:
+    """Two workers per service; a random one of each is SIGKILLed three times under load."""
+    started = time.monotonic()
+    start_pipeline(fleet, workers=2)
+    traffic = Traffic.fresh(settings, 3000, rate=60).start()
+    during(traffic, fleet, sigkill_rounds(fleet, rounds=3, gap=3.5, seed=11))
+    finish("sigkill_random_of_two", settings, fleet, traffic, started, record_report)
+
+
+# The broker ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["clean", "hard"])
+def test_broker_restart_under_load(
+    hard: bool, broker: Broker, settings: Settings, fleet: Fleet, record_report: list[Report]
+) -> None:
+    """The broker restarts (SIGTERM, or SIGKILL) mid-run, down for 5 s; services reconnect or restart."""
+    started = time.monotonic()
+    start_pipeline(fleet)
+    traffic = Traffic.fresh(settings, 3000, rate=80).start()
+
+    def restart() -> None:
+        fleet.note(f"broker {'SIGKILL' if hard else 'clean stop'}")
+        broker.restart(hard=hard, downtime=5.0)
+        fleet.note("broker up again")
+
+    during(traffic, fleet, [(12.0, restart)])
+    finish(f"broker_restart_{'hard' if hard else 'clean'}", settings, fleet, traffic, started, record_report)
+
+
+# Rebalances ------------------------------------------------------------------------------------
+
+
+def test_scale_one_to_three_to_one(settings: Settings, fleet: Fleet, record_report: list[Report]) -> None:
+    """Every service scales 1 → 2 → 3 → 2 → 1 workers under load (clean starts and stops: rebalances)."""
+    started = time.monotonic()
+    start_pipeline(fleet)
+    traffic = Traffic.fresh(settings, 3000, rate=50).start()
+
+    def scale(count: int) -> Callable[[], None]:
+        def step() -> None:
+            for service in SERVICES:
+                fleet.scale(service, count)
+
+        return step
+
+    during(traffic, fleet, [(5.0, scale(2)), (15.0, scale(3)), (30.0, scale(2)), (42.0, scale(1))])
+    finish("scale_1_3_1", settings, fleet, traffic, started, record_report)
+
+
+# A slow event killed in flight -----------------------------------------------------------------
+
+
+def test_slow_event_killed_in_flight_is_processed_after_restart(
+    settings: Settings, fleet: Fleet, record_report: list[Report]
+) -> None:
+    """The gate holds one event (fault hook), is SIGKILLed holding it; its replacement processes it."""
+    started = time.monotonic()
+    traffic = Traffic.fresh(settings, 1000, rate=100)
+    slow_id = interaction_ids(traffic.records)[300]
+    start_pipeline(fleet, gate_env={faults.SLOW_ID_ENV: slow_id, faults.SLOW_SECONDS_ENV: "900"})
+    traffic.start()
+    gate = fleet.of("privacy_gate")[0]
+
+    def holding() -> bool:
+        return f"{faults.HOLDING} {slow_id}" in gate.log.read_text(errors="replace")
+
+    deadline = time.monotonic() + 180
+    while not holding() and time.monotonic() < deadline:
+        fleet.supervise()
+        time.sleep(0.5)
+    assert holding(), "the gate never reached the slow event"
+    time.sleep(3.0)  # the hold outlives a few commit intervals: the event's offset must stay uncommitted
+    fleet.note(f"gate holds {slow_id}")
+    fleet.kill(gate)
+    fleet.start("privacy_gate")  # no hook this time
+    fleet.note("gate restarted without the hook")
+    report = finish("slow_event_killed_in_flight", settings, fleet, traffic, started, record_report)
+    assert slow_id not in report.missing
+
+
+# Poison inputs ---------------------------------------------------------------------------------
+
+
+def poison_records() -> list[tuple[bytes, bytes, set[str]]]:
+    """(key, value, accepted dead-letter reasons) of each kind of malformed ingress record."""
+    codec = default_codec()
+    rng = random.Random(5)
+    samples = [codec.decode(r.value, FlaggedInteraction) for r in generate(50, seed=3, malformed_rate=0.0, codec=codec)]
+    valid = next(s for s in samples if s.consent.human_review and s.consent.training)  # the gate keeps it
+    encoded = codec.encode(valid)
+    # missing fields: the body of a writer whose schema lacks the last field (consent)
+    tail = BytesIO()
+    schema = codec.schema(FlaggedInteraction)
+    schemaless_writer(tail, schema["fields"][-1]["type"], valid.consent.model_dump())
+    missing_fields = encoded[: len(encoded) - len(tail.getvalue())]
+    # invalid UTF-8 inside a string of an otherwise valid record
+    marker = "Z" * 16
+    marked = codec.encode(valid.model_copy(update={"response": marker}))
+    invalid_utf8 = marked.replace(marker.encode(), b"\xff\xfe\xfd" + b"\x80" * 13)
+    wrong_schema = codec.encode(
+        AuditEvent(
+            event_id="x",
+            service="upstream",
+            decision="flag",
+            reason="misrouted",
+            policy_versions={},
+            occurred_at=utcnow(),
+        )
+    )
+    huge_text = ("All work and no play makes a very long response. " * 45_000)[:2_000_000]
+    huge_valid = codec.encode(valid.model_copy(update={"interaction_id": "poison-huge-valid", "response": huge_text}))
+    kinds: list[tuple[str, bytes, set[str]]] = [
+        ("random-bytes", b"\xff" + rng.randbytes(300), {"unknown_magic"}),
+        ("empty", b"", {"empty"}),
+        ("truncated-avro", encoded[: len(encoded) // 2], {"truncated"}),
+        ("truncated-header", encoded[:6], {"truncated"}),
+        ("wrong-schema", wrong_schema, {"schema_mismatch"}),
+        ("unknown-fingerprint", b"\xc3\x01" + rng.randbytes(8) + encoded[10:], {"unknown_fingerprint"}),
+        ("confluent-unknown-id", b"\x00\x00\x00\x30\x39" + encoded[10:], {"unknown_schema_id"}),
+        ("invalid-utf8", invalid_utf8, {"malformed_body"}),
+        ("missing-fields", missing_fields, {"truncated"}),
+        ("trailing-bytes", encoded + b"\x00\x01", {"trailing_bytes"}),
+        ("json", b'{"interaction_id": "json-is-not-the-contract"}', {"unknown_magic"}),
+        # 2 MB: incompressible bytes exceed the broker's message.max.bytes (1 MB) and are refused at
+        # produce time; a compressible valid record fits (lz4 batch well under 1 MB) and reaches the gate.
+        ("huge-random-2mb", b"\xff" + rng.randbytes(2_000_000), {"unknown_magic"}),
+        ("huge-valid-2mb", huge_valid, {"too_large"}),
+    ]
+    return [(f"poison-{kind}".encode(), value, reasons) for kind, value, reasons in kinds]
+
+
+def test_poison_inputs_are_dead_lettered_and_the_rest_flows(
+    settings: Settings, fleet: Fleet, record_report: list[Report]
+) -> None:
+    """Each kind of malformed record lands in the ingress DLQ with its reason; every valid one flows."""
+    started = time.monotonic()
+    start_pipeline(fleet)
+    traffic = Traffic.fresh(
+        settings,
+        800,
+        rate=150,
+        extra=poison_records(),
+        producer_overrides={"message.max.bytes": 4_000_000},
+    ).start()
+    report = finish("poison_inputs", settings, fleet, traffic, started, record_report, check=False)
+    rejected = report.poison_rejected
+    assert set(rejected) == {"poison-huge-random-2mb"}, rejected
+    assert "MSG_SIZE_TOO_LARGE" in rejected["poison-huge-random-2mb"] or "too large" in (
+        rejected["poison-huge-random-2mb"].lower()
+    )
+    assert not report.violations(), report.violations()
+    assert not fleet.crashes, fleet.crashes

@@ -1,0 +1,226 @@
+"""The sink loop on the in-memory writer: four tables, exactly once across them, erasure, gold and consent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sink_factories import EVENT_TIME, make_resolved
+
+from services.contracts import AuditEvent, default_codec
+from services.contracts.models import Candidate, ResolvedJudgment, Verdict
+from services.contracts.samples import sample_erasure_request
+from services.dataset_sink.app import TABLES, DatasetSink
+from services.dataset_sink.domain import ERASURE_LEDGER, LEDGER_SCHEMAS
+from services.dataset_sink.writer import InMemoryDatasetWriter
+from services.runtime.metrics import Metrics
+from services.runtime.settings import Settings
+from services.runtime.topics import AUDIT, ERASURES, RESOLVED
+
+CODEC = default_codec()
+
+
+@dataclass
+class FakeMessage:
+    _topic: str
+    _partition: int
+    _offset: int
+    _value: bytes
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return None
+
+    def error(self) -> None:
+        return None
+
+
+@dataclass
+class FakeProducer:
+    sent: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def produce(self, topic: str, value: bytes, **_: Any) -> None:
+        self.sent.append((topic, value))
+
+    def flush(self, *_: Any) -> int:
+        return 0
+
+    def audits(self) -> list[AuditEvent]:
+        return [CODEC.decode(v, AuditEvent) for t, v in self.sent if t.endswith(AUDIT)]
+
+
+@dataclass
+class FakeConsumer:
+    commits: list[list[Any]] = field(default_factory=list)
+
+    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
+        self.commits.append(offsets)
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> DatasetSink:
+    settings = Settings(data_dir=tmp_path, topic_prefix="t-", heldout_fraction=0.5)
+    return DatasetSink(
+        settings,
+        Metrics("dataset_sink"),
+        writer=InMemoryDatasetWriter("g"),
+        ledger=InMemoryDatasetWriter("g", schemas=LEDGER_SCHEMAS),
+        producer=FakeProducer(),
+    )
+
+
+def _feed(sink: DatasetSink, *records: tuple[str, int, int, Any]) -> None:
+    for topic, partition, offset, record in records:
+        sink._take(FakeMessage(f"t-{topic}", partition, offset, CODEC.encode(record)))
+    sink.flush(FakeConsumer())  # type: ignore[arg-type]
+
+
+def _rows(sink: DatasetSink, table: str) -> list[dict[str, Any]]:
+    writer = sink.writer
+    assert isinstance(writer, InMemoryDatasetWriter)
+    return writer.rows(table)
+
+
+def _preference(n: int) -> ResolvedJudgment:
+    resolved = make_resolved(n, corrected_response=None, verdict=Verdict.safe, preferred_candidate_id="c1")
+    interaction = resolved.task.interaction.model_copy(
+        update={"candidates": [Candidate(candidate_id="c1", content="A better answer.")]}
+    )
+    return resolved.model_copy(update={"task": resolved.task.model_copy(update={"interaction": interaction})})
+
+
+def _over_refusal(n: int) -> ResolvedJudgment:
+    resolved = make_resolved(n, verdict=Verdict.over_refusal, corrected_response="Here is how: ...")
+    return resolved.model_copy(update={"task": resolved.task.model_copy(update={"queue": "over_refusal"})})
+
+
+def test_each_judgment_lands_in_the_tables_it_belongs_to(sink: DatasetSink) -> None:
+    _feed(
+        sink,
+        (RESOLVED, 0, 0, make_resolved(1)),  # unsafe with a rewrite: labels, preference, demonstration
+        (RESOLVED, 0, 1, _preference(2)),  # a reviewer preference between candidates
+        (RESOLVED, 1, 0, _over_refusal(3)),  # a refusal judged an over-refusal
+        (RESOLVED, 1, 1, make_resolved(4, corrected_response=None, verdict=Verdict.safe)),  # a label only
+    )
+    ids = {t: sorted(r["interaction_id"] for r in _rows(sink, t)) for t in TABLES}
+    assert ids == {
+        "safety_labels": ["int-000001", "int-000002", "int-000003", "int-000004"],
+        "preferences": ["int-000001", "int-000002", "int-000003"],
+        "demonstrations": ["int-000001", "int-000003"],
+        "refusal_audit": ["int-000003"],
+    }
+    pref = {r["interaction_id"]: r for r in _rows(sink, "preferences")}
+    assert pref["int-000002"]["chosen"] == "A better answer."
+    assert pref["int-000002"]["pair_source"] == "reviewer_preference"
+    assert pref["int-000001"]["rejected"] == "Here is how to pick a lock: ..."
+    assert pref["int-000001"]["pair_source"] == "reviewer_correction"
+    demo = _rows(sink, "demonstrations")[0]
+    assert [(m["role"], m["train"]) for m in demo["messages"]] == [
+        ("system", False),
+        ("user", False),
+        ("assistant", True),
+    ]
+    refusal = _rows(sink, "refusal_audit")[0]
+    assert refusal["request"].startswith("My email is") and refusal["better_reply"] == "Here is how: ..."
+    # Every row of every table carries provenance and the same split as its safety label.
+    split = {r["resolution_id"]: r["split"] for r in _rows(sink, "safety_labels")}
+    for table in TABLES:
+        for row in _rows(sink, table):
+            assert row["split"] == split[row["resolution_id"]]
+            assert row["escalation_policy_version"] == "escalation-5"
+            assert row["decoder"]["temperature"] == 0.7
+            assert row["reviewer_pseudonyms"] == ["rev-a", "rev-b", "rev-c"]
+            assert row["consent_training"] is True
+    audits = sink.producer.audits()
+    assert sorted((a.decision, a.interaction_id) for a in audits) == [
+        ("written", f"int-00000{n}") for n in range(1, 5)
+    ]
+
+
+def test_replays_are_skipped_per_table_and_safety_labels_is_the_resume_point(sink: DatasetSink) -> None:
+    _feed(sink, (RESOLVED, 0, 0, make_resolved(1)), (RESOLVED, 0, 1, make_resolved(2)))
+    writer = sink.writer
+    assert isinstance(writer, InMemoryDatasetWriter)
+    # A crash mid-write: the next batch reached preferences and demonstrations, not safety_labels.
+    sink._take(FakeMessage("t-" + RESOLVED, 0, 2, CODEC.encode(make_resolved(3))))
+    for table in ("preferences", "demonstrations"):
+        sink._commit(table, sink.batch, {("t-" + RESOLVED, 0)})
+    sink.batch = []
+    assert writer.committed_offsets("safety_labels", "t-" + RESOLVED, [0]) == {0: 1}
+    # The restart replays the partition from the start: every table keeps each judgment once.
+    _feed(
+        sink,
+        (RESOLVED, 0, 0, make_resolved(1)),
+        (RESOLVED, 0, 1, make_resolved(2)),
+        (RESOLVED, 0, 2, make_resolved(3)),
+    )
+    for table in ("safety_labels", "preferences", "demonstrations"):
+        ids = [r["interaction_id"] for r in _rows(sink, table)]
+        assert sorted(ids) == ["int-000001", "int-000002", "int-000003"], table
+        assert writer.committed_offsets(table, "t-" + RESOLVED, [0]) == {0: 2}
+
+
+def test_gold_consentless_and_erased_subjects_are_not_written(sink: DatasetSink) -> None:
+    gold = make_resolved(1)
+    gold = gold.model_copy(update={"task": gold.task.model_copy(update={"is_gold": True})})
+    no_training = make_resolved(2)
+    no_training = no_training.model_copy(
+        update={
+            "task": no_training.task.model_copy(
+                update={
+                    "interaction": no_training.task.interaction.model_copy(update={"training_allowed": False})
+                }
+            )
+        }
+    )
+    _feed(sink, (RESOLVED, 0, 0, gold), (RESOLVED, 0, 1, no_training))
+    assert all(not _rows(sink, t) for t in TABLES)
+    reasons = sorted(a.reason for a in sink.producer.audits())
+    assert reasons == ["gold_task", "training_not_allowed"]
+
+
+def test_erasure_removes_the_subject_from_every_table_and_blocks_later_rows(sink: DatasetSink) -> None:
+    mine = [make_resolved(n) for n in (5, 5 + 97)]  # subject pseudonym is n % 97: the same subject
+    subject = mine[0].task.interaction.subject_pseudonym
+    assert mine[1].task.interaction.subject_pseudonym == subject
+    _feed(
+        sink,
+        (RESOLVED, 0, 0, mine[0]),
+        (RESOLVED, 0, 1, make_resolved(6)),
+        (RESOLVED, 0, 2, _over_refusal(5 + 2 * 97)),
+    )
+    assert any(r["subject_pseudonym"] == subject for t in TABLES for r in _rows(sink, t))
+    request = sample_erasure_request(subject_pseudonym=subject, requested_at=EVENT_TIME + timedelta(days=1))
+    _feed(sink, (ERASURES, 0, 0, request), (RESOLVED, 0, 3, mine[1]))
+    for table in TABLES:
+        assert not [r for r in _rows(sink, table) if r["subject_pseudonym"] == subject], table
+    assert [r["interaction_id"] for r in _rows(sink, "safety_labels")] == ["int-000006"]
+    ledger = sink.ledger
+    assert isinstance(ledger, InMemoryDatasetWriter)
+    (entry,) = ledger.rows(ERASURE_LEDGER)
+    assert subject not in str(entry)  # the ledger holds a hash, never the pseudonym
+    erased = [a for a in sink.producer.audits() if a.decision == "erased"]
+    assert len(erased) == 1 and erased[0].details["rows.safety_labels"] == "2"
+    not_written = [a for a in sink.producer.audits() if a.reason == "subject_erased"]
+    assert [a.interaction_id for a in not_written] == ["int-000102"]
+    # A judgment of the same subject about a later interaction (consent given again) is new data.
+    later = make_resolved(5 + 3 * 97, event_time=EVENT_TIME + timedelta(days=2))
+    _feed(sink, (RESOLVED, 0, 4, later))
+    assert [r["interaction_id"] for r in _rows(sink, "safety_labels")] == ["int-000006", "int-000296"]
+    # A replayed erasure is applied once.
+    _feed(sink, (ERASURES, 0, 0, request))
+    assert len(ledger.rows(ERASURE_LEDGER)) == 1

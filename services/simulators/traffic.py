@@ -7,6 +7,7 @@ described, not spelled out: the pipeline needs their shape, not their content.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
@@ -205,10 +206,9 @@ def interaction(
             rating=rng.choice((-1, 1, None)),
             comment=f"not what I asked, write to {email}{planted}",
         )
-    human_review = rng.random() < 0.9
-    training = human_review and rng.random() < 0.8
     event_time = now - timedelta(milliseconds=rng.randint(0, 60_000))
     subject = f"{id_canary}-{rng.randint(1, 50)}" if id_canary else f"user-{rng.randint(1, 5000)}"
+    consent = subject_consent(subject, now)
     return FlaggedInteraction(
         interaction_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         event_time=event_time,
@@ -231,11 +231,22 @@ def interaction(
         candidates=candidates,
         signals=signals,
         feedback=feedback,
-        consent=ConsentScopes(
-            human_review=human_review,
-            training=training,
-            updated_at=event_time - timedelta(days=rng.randint(1, 300)),
-        ),
+        consent=consent,
+    )
+
+
+def subject_consent(subject: str, now: datetime) -> ConsentScopes:
+    """A subject's consent, stable across their interactions as a consent service would keep it.
+
+    About 90% allow human review and 80% of those training; each subject set it once, days ago.
+    """
+    draw = int.from_bytes(hashlib.blake2b(subject.encode(), digest_size=8).digest(), "big")
+    human_review = draw % 100 < 90
+    training = human_review and (draw // 100) % 100 < 80
+    set_days_ago = 1 + (draw // 10_000) % 300
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return ConsentScopes(
+        human_review=human_review, training=training, updated_at=midnight - timedelta(days=set_days_ago)
     )
 
 

@@ -2,10 +2,11 @@
 
 A confluent-kafka consumer (not Faust: the Delta commit, not the Kafka offset, is the truth) of
 review.resolved.v1 and datasets.erasures.v1. Each batch is one Delta commit per table that has rows,
-each carrying a txn action per source partition; safety_labels, which every written judgment has a row
-in, commits last, so its txn versions are the resume point of review.resolved.v1 and the other tables
-skip what they already hold. Erasures delete the subjects' rows from every table (one commit per table),
-then land in the erasure ledger (a Delta table outside the dataset root, with its own txn actions).
+each carrying a txn action per source partition; the other tables commit in parallel, then
+safety_labels, which every written judgment has a row in, so its txn versions are the resume point of
+review.resolved.v1 and the other tables skip what they already hold. Erasures delete the subjects'
+rows from every table (one commit per table), then land in the erasure ledger (a Delta table outside
+the dataset root, with its own txn actions).
 See dataset_sink/writer.py for the protocol.
 
 Test-only fault hook: FLAGSTREAM_FAULT=<point>:<n> makes the process SIGKILL itself at <point> on the
@@ -24,6 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -64,7 +66,7 @@ from services.runtime.worker import provision
 SERVICE = "dataset_sink"
 TABLE = SAFETY_LABELS
 TABLES = (PREFERENCES, DEMONSTRATIONS, REFUSAL_AUDIT, SAFETY_LABELS)
-"""Commit order within a batch: safety_labels last (its txn versions are where a restart resumes)."""
+"""Every table; a batch commits the first three in parallel, then safety_labels (the resume point)."""
 MAX_COMMIT_ATTEMPTS = 5
 FAULT_ENV = "FLAGSTREAM_FAULT"
 
@@ -137,10 +139,15 @@ class DatasetSink:
         self.erased = ErasedSubjects()
         self.last_vacuum = time.monotonic()
         self.faults = _Faults(os.environ.get(FAULT_ENV))
+        self.pool = ThreadPoolExecutor(max_workers=len(TABLES) - 1, thread_name_prefix="delta-commit")
+        # Resolution ids already in safety_labels, and those of the current batch: review emits at least
+        # once, so the same resolution can arrive again at another offset, which the txn check cannot see.
+        self.written: set[str] = set()
+        self.in_batch: set[str] = set()
 
     def run(self, stop: threading.Event) -> None:
         """Consume until stop is set; the last batch is committed before returning."""
-        self.load_ledger()
+        self.load_state()
         consumer = make_consumer(self.settings, self.group)
         consumer.subscribe(
             [self.topic, self.erasure_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
@@ -160,6 +167,16 @@ class DatasetSink:
         finally:
             consumer.close()
             self.producer.flush(30)
+            self.pool.shutdown()
+
+    def load_state(self) -> None:
+        """What the tables already hold: applied erasures and written resolution ids.
+
+        Every resolution id of safety_labels is kept in memory (about 100 bytes each: ~1 GB per ten
+        million rows); past that, bound it to the ids of recent versions.
+        """
+        self.load_ledger()
+        self.written = self.writer.column_values(SAFETY_LABELS, "resolution_id")
 
     def load_ledger(self) -> None:
         """Every erasure applied so far (by this or another sink instance)."""
@@ -244,9 +261,13 @@ class DatasetSink:
         resolved = self._decode(msg, item, RESOLVED, ResolvedJudgment)
         if resolved is None:
             return
-        item.resolved = resolved
         task = resolved.task
         interaction = task.interaction
+        if resolved.resolution_id in self.written or resolved.resolution_id in self.in_batch:
+            item.reason = "duplicate_resolution"  # written (or decided) once already: no row, no audit
+            return
+        self.in_batch.add(resolved.resolution_id)
+        item.resolved = resolved
         if task.is_gold:
             item.decision, item.reason = "not_written", "gold_task"
         elif not interaction.training_allowed:
@@ -308,6 +329,8 @@ class DatasetSink:
         if not self.batch:
             return
         resolved = [i for i in self.batch if i.topic == self.topic]
+        if resolved:  # erasures another sink instance applied since this one started
+            self.load_ledger()
         for item in resolved:  # an erasure later in the batch covers this subject's earlier items too
             interaction = item.resolved.task.interaction if item.resolved else None
             if (
@@ -325,13 +348,28 @@ class DatasetSink:
                 self.producer.produce(self.settings.topic(AUDIT), value=self._audit(item))
         self.producer.flush(30)
         self.faults.reach("before_commit")
-        for table in TABLES:
-            if table == SAFETY_LABELS:
-                self.faults.reach("mid_write")
-            self._retry(f"commit to {table}", functools.partial(self._commit, table, resolved, positions))
+        # The other tables commit side by side (delta-rs does its I/O without the GIL), safety_labels
+        # after all of them: its txn versions say the whole batch is in.
+        others = [t for t in TABLES if t != SAFETY_LABELS]
+        list(
+            self.pool.map(
+                lambda table: self._retry(
+                    f"commit to {table}", functools.partial(self._commit, table, resolved, positions)
+                ),
+                others,
+            )
+        )
+        self.faults.reach("mid_write")
+        self._retry(
+            f"commit to {SAFETY_LABELS}", functools.partial(self._commit, SAFETY_LABELS, resolved, positions)
+        )
         for item in new:
             if item.decision is not None:
                 self.metrics.outcome(item.decision, TABLE if item.decision == "written" else item.reason)
+            elif item.reason == "duplicate_resolution":
+                self.metrics.outcome("duplicate", item.reason)
+        self.written.update(i.resolved.resolution_id for i in resolved if i.rows and i.resolved is not None)
+        self.in_batch.clear()
         erasures = [i for i in self.batch if i.topic == self.erasure_topic]
         if erasures:
             self._retry("erasure", lambda: self._erase(erasures))

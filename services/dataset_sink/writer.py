@@ -183,6 +183,10 @@ class DatasetWriter(ABC):
     def vacuum(self, table: str, retention_hours: int) -> int:
         """Physically remove files no version younger than the retention needs; how many were removed."""
 
+    @abstractmethod
+    def column_values(self, table: str, column: str) -> set[str]:
+        """The distinct values of a string column in the latest version (empty before the first write)."""
+
     def committed_positions(
         self, table: str, topic_partitions: Iterable[SourcePartition]
     ) -> dict[SourcePartition, int]:
@@ -323,6 +327,19 @@ class DeltaDatasetWriter(DatasetWriter):
             self._open.pop(table, None)
             raise RetryableError(f"vacuuming {table!r} failed: {exc}") from exc
 
+    def column_values(self, table: str, column: str) -> set[str]:
+        """The distinct values of a string column in the latest version."""
+        try:
+            delta = self._existing(table)
+            if delta is None:
+                return set()
+            delta.update_incremental()
+            values = delta.to_pyarrow_table(columns=[column]).column(column).cast(pa.string())
+        except (DeltaError, OSError) as exc:
+            self._open.pop(table, None)
+            raise RetryableError(f"reading {column!r} of {table!r} failed: {exc}") from exc
+        return {str(v) for v in pc.unique(values).to_pylist() if v is not None}
+
     def _existing(self, table: str) -> DeltaTable | None:
         """The cached handle of a table, None while it does not exist."""
         if table not in self._open:
@@ -436,6 +453,10 @@ class InMemoryDatasetWriter(DatasetWriter):
     def vacuum(self, table: str, retention_hours: int) -> int:
         """Nothing to remove: the twin keeps no files."""
         return 0
+
+    def column_values(self, table: str, column: str) -> set[str]:
+        """The distinct values of a column among the live rows."""
+        return {str(r[column]) for r in self.rows(table) if r.get(column) is not None}
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every live row of `table`: the rows written, in commit order, less the erased ones."""

@@ -1,7 +1,7 @@
 """Prometheus metrics of the services: one typed bundle per process, on an explicit registry.
 
-Label values are fixed vocabularies (service, outcome, reason codes, queue, entity type, table),
-never user data.
+Label values are fixed vocabularies (service, outcome, reason codes, queue, entity type, table) or
+reviewer pseudonyms (bounded by the reviewer workforce), never user data.
 """
 
 from __future__ import annotations
@@ -77,7 +77,10 @@ class Metrics:
             registry=r,
         )
         self.open_tasks = Gauge(
-            "flagstream_review_open_tasks", "Review tasks waiting for judgments, by queue.", ["queue"], registry=r
+            "flagstream_review_open_tasks",
+            "Review tasks waiting for judgments, by queue.",
+            ["queue"],
+            registry=r,
         )
         self.oldest_open_seconds = Gauge(
             "flagstream_review_oldest_open_task_seconds",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -26,6 +27,7 @@ import faust
 from confluent_kafka import KafkaError, KafkaException, Message
 from faust.exceptions import PartitionsMismatch
 from faust.sensors import Sensor
+from faust.streams import _current_event as current_event_var  # what tables read
 
 from services.contracts import AvroCodec, Record, default_codec
 from services.runtime import faults
@@ -141,12 +143,15 @@ class Stage:
         empty agent under load). `within` bounds the latency a sparse stream pays for it.
         """
         latency = self.metrics.latency.labels(self.service)
-        faust_stream = cast(Any, stream)  # take_events and _set_current_event are missing in the stubs
+        faust_stream = cast(Any, stream)  # take_events is missing in the stubs
         async for events in faust_stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
             for event in events:
                 # Faust tables write their changelog to the partition of the *current* event; in a
-                # batch Faust has moved on, so make each event current while it is processed.
-                faust_stream._set_current_event(event)
+                # batch Faust has moved on, so make each event current while it is processed. Only
+                # in this task's context variable: Stream.current_event belongs to the take buffer's
+                # reader task, which crashes ("Take buffer found current_event is None") or pairs the
+                # next value with a wrong event when another task overwrites it.
+                current_event_var.set(weakref.ref(event))
                 msg = event.message
                 inbound = Inbound(
                     topic=msg.topic,
@@ -159,7 +164,7 @@ class Stage:
                 started = time.perf_counter()
                 await self.process(inbound, handle)
                 latency.observe(time.perf_counter() - started)
-            faust_stream._set_current_event(None)
+            current_event_var.set(None)
             self.producer.poll(0)
 
     async def process(self, inbound: Inbound, handle: Handler) -> None:

@@ -63,7 +63,7 @@ class Gate:
         except OSError:
             return 0.0
 
-    def wait(self, outcomes: Mapping[str, float], timeout: float = 90.0) -> None:
+    def wait(self, outcomes: Mapping[str, float], timeout: float = 180.0) -> None:
         """Wait until each outcome has been counted at least the given number of times."""
         assert wait_until(
             lambda: all(self.count(o) >= n for o, n in outcomes.items()), timeout=timeout, interval=0.3

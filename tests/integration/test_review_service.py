@@ -127,7 +127,7 @@ def _resolved(settings: Settings) -> dict[str, ResolvedJudgment]:
 
 
 def _await(predicate: Callable[[], bool], what: str, review: Review) -> None:
-    assert wait_until(predicate, timeout=90, interval=0.5), f"{what}; log:\n{review.log.read_text()[-3000:]}"
+    assert wait_until(predicate, timeout=180, interval=0.5), f"{what}; log:\n{review.log.read_text()[-3000:]}"
 
 
 def test_consensus_adjudication_gold_and_bad_judgments(settings: Settings, review: Review) -> None:
@@ -246,5 +246,9 @@ def test_votes_survive_a_restart(settings: Settings, review: Review) -> None:
         return len(found) == 1 and next(iter(found.values())).method == "consensus"
 
     _await(resolved_once, "not resolved after restart", review)
-    assert review.metric("flagstream_events_total", outcome="duplicate_task") == 1
-    assert review.metric("flagstream_events_total", outcome="duplicate_judgment") == 1
+    (resolved,) = _resolved(settings).values()
+    assert len(resolved.reviewer_pseudonyms) == 2
+    # the resent task and first judgment are recognised (more than once if the stop came before the
+    # offsets were committed: at least once, deduplicated on ids)
+    assert review.metric("flagstream_events_total", outcome="duplicate_task") >= 1
+    assert review.metric("flagstream_events_total", outcome="duplicate_judgment") >= 1

@@ -7,8 +7,11 @@ started it. Fault tests restart it through the same script.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,19 +37,29 @@ def broker() -> Iterator[Broker]:
     started = not kafka.running()
     kafka.up()
     yield kafka
-    if started or not kafka.running():
+    if started:
         kafka.down()
 
 
 @pytest.fixture
-def settings(broker: Broker, tmp_path: Path) -> Iterator[Settings]:
+def run_dir(request: pytest.FixtureRequest) -> Path:
+    """var/reliability/runs/<test>: worker logs and the Delta tables of the last run of each test."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    path = REPORT_DIR / "runs" / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+@pytest.fixture
+def settings(broker: Broker, run_dir: Path) -> Iterator[Settings]:
     """An isolated deployment on the suite's broker: topic prefix, data folder, pseudonym key."""
     prefix = f"rel-{uuid.uuid4().hex[:8]}-"
     deployment = Settings(
         kafka_bootstrap_servers=broker.bootstrap,
         topic_prefix=prefix,
-        data_dir=tmp_path / "data",
-        pseudonym_key="reliability-test-key-0123456789abcdef",  # type: ignore[arg-type]
+        data_dir=run_dir / "data",
+        pseudonym_key="reliability-test-key-0123456789abcdef",
         pseudonym_key_id="rel-1",
         sink_batch_seconds=0.5,
     )
@@ -58,14 +71,12 @@ def settings(broker: Broker, tmp_path: Path) -> Iterator[Settings]:
     mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix)]
     if mine:
         for future in admin.delete_topics(mine, operation_timeout=60).values():
-            try:
+            with contextlib.suppress(Exception):  # best effort: the broker is the suite's own
                 future.result()
-            except Exception:  # noqa: BLE001 - best effort: the broker is the suite's own
-                pass
 
 
 @pytest.fixture
-def fleet(settings: Settings, tmp_path: Path) -> Iterator[Fleet]:
+def fleet(settings: Settings, run_dir: Path) -> Iterator[Fleet]:
     """Worker processes of the deployment; all stopped (by pid) at the end of the test."""
     assert settings.pseudonym_key is not None
     env = {
@@ -77,7 +88,7 @@ def fleet(settings: Settings, tmp_path: Path) -> Iterator[Fleet]:
         "FLAGSTREAM_SINK_BATCH_SECONDS": str(settings.sink_batch_seconds),
         "FLAGSTREAM_LOG_LEVEL": "INFO",
     }
-    workers = Fleet(env, tmp_path / "run")
+    workers = Fleet(env, run_dir / "workers")
     yield workers
     workers.stop_all()
 

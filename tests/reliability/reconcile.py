@@ -1,4 +1,4 @@
-"""The reconciler: account for every acknowledged interaction id across outcome topics, dead letters and Delta.
+"""The reconciler: account for every acknowledged interaction id in outcome topics, dead letters and Delta.
 
 Given what the producer had acknowledged (interaction ids, and the keys of deliberately malformed
 records), it reads the deployment's audit topic, every dead-letter topic, the intermediate topics and
@@ -145,9 +145,14 @@ class Report:
         if self.missing:
             found.append(f"{len(self.missing)} ids without a terminal outcome, e.g. {self.missing[:3]}")
         if self.conflicting:
-            found.append(f"{len(self.conflicting)} ids with several terminal outcomes: {_first(self.conflicting)}")
+            found.append(
+                f"{len(self.conflicting)} ids with several terminal outcomes: {_first(self.conflicting)}"
+            )
         if self.dead_lettered_valid:
-            found.append(f"{len(self.dead_lettered_valid)} valid acked ids dead-lettered, e.g. {self.dead_lettered_valid[:3]}")
+            found.append(
+                f"{len(self.dead_lettered_valid)} valid acked ids dead-lettered, "
+                f"e.g. {self.dead_lettered_valid[:3]}"
+            )
         if self.unexpected:
             found.append(f"{len(self.unexpected)} ids nobody produced, e.g. {self.unexpected[:3]}")
         if self.delta_duplicate_total:
@@ -158,7 +163,9 @@ class Report:
             found.append(f"{len(self.row_without_written)} Delta rows without a written audit")
         for topic in self.intermediate:
             if topic.duplicates and not topic.idempotent_downstream:
-                found.append(f"{topic.duplicates} duplicates in {topic.topic}, whose reader is not idempotent")
+                found.append(
+                    f"{topic.duplicates} duplicates in {topic.topic}, whose reader is not idempotent"
+                )
             if topic.unexpected:
                 found.append(f"{topic.unexpected} records of unknown ids in {topic.topic}")
         if self.poison_missing:
@@ -180,6 +187,8 @@ class Report:
             "unexpected": len(self.unexpected) + len(self.row_without_written),
             "dlq_valid": len(self.dead_lettered_valid),
             "dlq": sum(sum(r.values()) for r in self.dead_letters.values()),
+            "kills": self.notes.get("kills", 0),
+            "crashes": len(self.notes.get("crashes", [])),
             "wall_s": round(self.wall_seconds),
             "ok": not self.violations(),
         }
@@ -188,7 +197,13 @@ class Report:
         data = asdict(self)
         data["summary"] = self.row()
         data["violations"] = self.violations()
-        for key in ("missing", "unexpected", "dead_lettered_valid", "written_without_row", "row_without_written"):
+        for key in (
+            "missing",
+            "unexpected",
+            "dead_lettered_valid",
+            "written_without_row",
+            "row_without_written",
+        ):
             data[key] = data[key][:50]  # ids are random uuids; fifty say enough
         return data
 
@@ -215,6 +230,8 @@ COLUMNS = (
     "unexpected",
     "dlq",
     "dlq_valid",
+    "kills",
+    "crashes",
     "wall_s",
     "ok",
 )
@@ -255,7 +272,7 @@ def reconcile(settings: Settings, produced: Produced, *, name: str) -> Report:
             continue
         reasons: Counter[str] = Counter()
         for msg in read_topic(settings, settings.topic(spec.name), timeout=120):
-            headers = {k: (v or b"").decode(errors="replace") for k, v in msg.headers() or []}
+            headers = {str(k): _text(v) for k, v in list(msg.headers() or [])}
             reason = headers.get("dlq.error.reason", "?")
             reasons[reason] += 1
             key = (msg.key() or b"").decode(errors="replace")
@@ -288,6 +305,12 @@ def reconcile(settings: Settings, produced: Produced, *, name: str) -> Report:
     _reconcile_delta(settings, report, written)
     _reconcile_intermediate(settings, report, acked | produced.failed)
     return report
+
+
+def _text(value: str | bytes | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value or ""
 
 
 def _interaction_id_of(codec: Any, value: bytes) -> str | None:
@@ -351,7 +374,13 @@ def _reconcile_intermediate(settings: Settings, report: Report, known: set[str])
 
     count(REDACTED, [REDACTED], RedactedInteraction, lambda r: r.interaction_id, lambda r: r.interaction_id)
     count(ESCALATION_CANDIDATES, [ESCALATION_CANDIDATES], ReviewTask, lambda r: r.task_id, task_interaction)
-    count("review.tasks.*.v1", [task_topic(q) for q in QUEUES], ReviewTask, lambda r: r.task_id, task_interaction)
+    count(
+        "review.tasks.*.v1",
+        [task_topic(q) for q in QUEUES],
+        ReviewTask,
+        lambda r: r.task_id,
+        task_interaction,
+    )
     count(
         JUDGMENTS,
         [JUDGMENTS],
@@ -371,3 +400,17 @@ def _reconcile_intermediate(settings: Settings, report: Report, known: set[str])
 def timed(started: float) -> float:
     """Seconds since a monotonic start."""
     return time.monotonic() - started
+
+
+def main() -> None:
+    """Print the summary table of the last report of every fault under var/reliability/."""
+    rows = [
+        json.loads(path.read_text())["summary"]
+        for path in sorted(REPORT_DIR.glob("*.json"))
+        if path.name != "summary.json"
+    ]
+    print(summary_table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -46,6 +46,20 @@ SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
 KAFKA_SH = REPO_ROOT / "scripts" / "kafka.sh"
 STALL_SECONDS = 60.0
 
+SINK_REPLAY_BUG = (
+    "BUG (dataset_sink, issue 6): the sink dedupes by source offset (Delta txn) only, not by "
+    "resolution id. The review service re-emits a resolution when it dies between producing it and "
+    "committing its input (at least once); the sink then appends the same resolution twice to "
+    "safety_labels, preferences and demonstrations (seen in test_sigkill_each_service_under_load)."
+)
+GATE_PARTITIONS_BUG = (
+    "BUG (Faust table metadata; privacy_gate, issue 4, and Stage's TRANSIENT retries, runtime): after a "
+    "rebalance or at start, a worker's consumer metadata can report 0 partitions for a table's "
+    "changelog; every table write then raises PartitionsMismatch, Stage retries for ~6 s, re-raises, "
+    "the agent crashes and Faust restarts it into the same error, so the worker stays up but its "
+    "partitions stop (the stall detector fires). Not reproducible on demand: no strict xfail test."
+)
+
 # Consumer groups (by service) and the topics whose lag they own.
 TASK_TOPICS = tuple(task_topic(q) for q in QUEUES)
 GROUP_TOPICS: dict[str, tuple[str, ...]] = {
@@ -177,8 +191,9 @@ class Worker:
 class Fleet:
     """Worker processes of one deployment: any number per service, killed and restarted by pid.
 
-    Workers run with their cwd in a scratch folder (Faust writes `<app id>-data/` there), metrics on
-    any free port, and a 10 s Faust session timeout so that a killed member leaves its group quickly.
+    Workers run with their cwd in a scratch folder (Faust writes `<app id>-data/` there) and metrics on
+    any free port. Faust's default session timeout (60 s) is kept: with BROKER_SESSION_TIMEOUT=10 the
+    gate's table writes failed with PartitionsMismatch (GATE_PARTITIONS_BUG) in 2 of 3 tries.
     `supervise()` restarts workers that died on their own (as a process supervisor would) and counts
     those crashes.
     """
@@ -204,8 +219,6 @@ class Fleet:
             **os.environ,
             **self.env,
             "FLAGSTREAM_METRICS_PORT": "0",
-            "BROKER_SESSION_TIMEOUT": "10",
-            "BROKER_HEARTBEAT_INTERVAL": "1",
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
@@ -247,7 +260,9 @@ class Fleet:
                 worker.process.wait(30)
         self.note(f"SIGTERM {worker.name}")
 
-    def kill_random(self, service: str, rng: random.Random, extra_env: Mapping[str, str] | None = None) -> Worker:
+    def kill_random(
+        self, service: str, rng: random.Random, extra_env: Mapping[str, str] | None = None
+    ) -> Worker:
         """SIGKILL a random live worker of a service and start its replacement."""
         victim = rng.choice(self.of(service))
         self.kill(victim)
@@ -286,6 +301,9 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 worker.process.kill()
                 worker.process.wait(30)
+
+    def all_logs(self) -> str:
+        return "".join(w.log.read_text(errors="replace") for w in self.workers)
 
     def logs(self, service: str) -> str:
         return "".join(w.log.read_text(errors="replace") for w in self.workers if w.service == service)
@@ -358,7 +376,9 @@ class Traffic:
             return delivered
 
         reasons: dict[str, set[str]] = {}
-        items: list[tuple[bytes, bytes, str | None]] = [(r.key, r.value, r.interaction_id) for r in self.records]
+        items: list[tuple[bytes, bytes, str | None]] = [
+            (r.key, r.value, r.interaction_id) for r in self.records
+        ]
         # malformed records spread evenly through the valid ones
         step = max(1, len(items) // (len(self.extra) + 1))
         for n, (key, value, accepted) in enumerate(self.extra):
@@ -406,6 +426,7 @@ class Watch:
     settings: Settings
     stall_seconds: float = STALL_SECONDS
     terminal: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # any audit decision
     last_state: dict[str, GroupState] = field(default_factory=dict)
     moved_at: dict[str, float] = field(default_factory=dict)
     longest_stall: dict[str, float] = field(default_factory=dict)
@@ -437,6 +458,8 @@ class Watch:
                 if msg.error():
                     continue
                 event = self.codec.decode(msg.value() or b"", AuditEvent)
+                if event.interaction_id:
+                    self.seen.add(event.interaction_id)
                 if (event.service, event.decision) in TERMINAL and event.interaction_id:
                     self.terminal.add(event.interaction_id)
 
@@ -448,20 +471,23 @@ class Watch:
                 full = self.settings.group(group)
                 future = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(full)])[full]
                 committed = {
-                    (tp.topic, tp.partition): tp.offset for tp in future.result(timeout=10).topic_partitions or []
+                    (tp.topic, tp.partition): tp.offset
+                    for tp in future.result(timeout=10).topic_partitions or []
                 }
                 total_committed = lag = 0
                 for topic in topics:
                     name = self.settings.topic(topic)
                     for partition in range(self.settings.partitions):
-                        _, high = self.offsets.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+                        _, high = self.offsets.get_watermark_offsets(
+                            TopicPartition(name, partition), timeout=10
+                        )
                         done = max(0, committed.get((name, partition), 0))
                         total_committed += done
                         if topic not in TICKED:
                             lag += max(0, high - done)
                 states[group] = GroupState(total_committed, lag)
             return states
-        except (KafkaException, TimeoutError, Exception) as exc:  # noqa: BLE001 - a broker restart
+        except (KafkaException, TimeoutError, Exception) as exc:
             log.info("offsets not readable now: %s", exc)
             return None
 
@@ -489,7 +515,7 @@ class Watch:
         self,
         acked: Iterable[str] | Callable[[], set[str]],
         fleet: Fleet | None,
-        timeout: float = 600.0,
+        timeout: float = 420.0,
         interval: float = 2.0,
     ) -> float:
         """Wait until every acked id has a terminal outcome and no group lags; the seconds it took.
@@ -514,12 +540,16 @@ class Watch:
             f"not drained after {timeout:.0f}s: {len(missing)} ids without an outcome, lag {self.last_state}"
         )
 
-    def wait_stable(self, fleet: Fleet, timeout: float = 180.0) -> None:
-        """Wait until each service group is Stable with exactly its live workers as members."""
-        expected = {s: len(fleet.of(s)) for s in SERVICES}
+    def wait_stable(self, fleet: Fleet, timeout: float = 150.0) -> bool:
+        """Wait until each service group is Stable with exactly its live workers as members.
+
+        Returns False after the timeout instead of failing: the drain that follows, with its stall
+        detector, says what is wrong.
+        """
 
         def stable() -> bool:
             fleet.supervise()
+            expected = {s: len(fleet.of(s)) for s in SERVICES}
             try:
                 groups = [self.settings.group(s) for s in SERVICES]
                 described = self.admin.describe_consumer_groups(groups)
@@ -528,10 +558,15 @@ class Watch:
                     if str(group.state.name) != "STABLE" or len(group.members) != expected[service]:
                         return False
                 return True
-            except Exception:  # noqa: BLE001 - broker restarting
+            except Exception:  # broker restarting
                 return False
 
-        wait_for(stable, timeout, f"stable consumer groups with {expected} members", interval=1.0)
+        try:
+            wait_for(stable, timeout, "stable consumer groups", interval=1.0)
+            return True
+        except AssertionError:
+            fleet.note(f"groups not stable after {timeout:.0f}s; draining anyway")
+            return False
 
 
 def interaction_ids(records: Iterable[Record]) -> list[str]:

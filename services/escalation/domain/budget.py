@@ -85,10 +85,12 @@ class Allocator:
         out: list[Allocation] = []
         for candidate in rank(candidates):
             queue = candidate.queue
+            # Only reviewed items are indexed: a cluster matters once it has a reviewed member, and
+            # indexing every deferred item would cost `bands` state writes each for nothing.
             cluster_id: str | None = None
             if candidate.fingerprint is not None:
-                cluster_id = self.clusters.assign(queue, candidate.fingerprint).cluster_id
-                reviewed = self.cluster_tasks.get(f"{queue}|{cluster_id}") or 0
+                cluster_id = self.clusters.find(queue, candidate.fingerprint)
+                reviewed = 0 if cluster_id is None else self.cluster_tasks.get(f"{queue}|{cluster_id}") or 0
                 if reviewed >= self.policy.dedup.max_tasks_per_cluster:
                     out.append(
                         Allocation(candidate, Outcome.duplicate, cluster_id, hour, self.remaining(queue, now))
@@ -102,7 +104,8 @@ class Allocator:
                 key = f"{queue}|{hour}"
                 self.spent[key] = (self.spent.get(key) or 0) + 1
                 left -= 1
-            if cluster_id is not None:
+            if candidate.fingerprint is not None:
+                cluster_id = self.clusters.assign(queue, candidate.fingerprint).cluster_id
                 key = f"{queue}|{cluster_id}"
                 self.cluster_tasks[key] = (self.cluster_tasks.get(key) or 0) + 1
             out.append(Allocation(candidate, Outcome.routed, cluster_id, hour, left))

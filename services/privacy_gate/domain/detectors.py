@@ -274,9 +274,9 @@ _PHONE_CANDIDATES = re.compile(r"[+(0-9][0-9 ().\-\u00a0]{6,}[0-9]")
 # area code in parentheses and an extension. Too loose on their own (tables, ids), so they count
 # only after a word that announces a phone number, or when written with a parenthesised area code.
 _LOOSE_PHONE = re.compile(
-    # At least two groups, or seven digits in a row: a lone year or count never matches.
-    r"(?:(?:\([0-9]{1,5}\)[ ]?)?[0-9]{2,5}(?:[ .\-][0-9]{2,5}){1,4}"
-    r"|\([0-9]{1,5}\)[ ]?[0-9]{5,10}|[0-9]{7,15})"
+    # At least two groups: a lone year or count never matches, nor a bare run of digits (an order or
+    # tracking number after "number" is far more common than an unformatted phone).
+    r"(?:(?:\([0-9]{1,5}\)[ ]?)?[0-9]{2,5}(?:[ .\-][0-9]{2,5}){1,4}|\([0-9]{1,5}\)[ ]?[0-9]{5,10})"
     r"(?:[ ]?(?:x|ext\.?)[ ]?[0-9]{1,5})?"
 )
 _PHONE_CONTEXT = re.compile(
@@ -330,12 +330,18 @@ def default_detectors() -> list[Detector]:
     """The detectors Flagstream runs today: one or more per entity type."""
     # Imported here: those modules build on Span and EntityType above (one package, no cycle at use).
     from services.privacy_gate.domain.credentials import CredentialDetector
-    from services.privacy_gate.domain.identifiers import IbanDetector, IpAddressDetector, UsSsnDetector
+    from services.privacy_gate.domain.identifiers import (
+        AnnouncedMaestroDetector,
+        IbanDetector,
+        IpAddressDetector,
+        UsSsnDetector,
+    )
     from services.privacy_gate.domain.people import PersonDetector, StreetAddressDetector
 
     return [
         EmailDetector(),
         CreditCardDetector(),
+        AnnouncedMaestroDetector(),
         PatternDetector(EntityType.PHONE_NUMBER, _PHONE, score=0.7, candidates=_PHONE_CANDIDATES),
         ContextPhoneDetector(),
         UsSsnDetector(),

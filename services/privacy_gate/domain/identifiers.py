@@ -204,3 +204,37 @@ class IpAddressDetector:
 
     def __repr__(self) -> str:
         return "IpAddressDetector()"
+
+
+# ------------------------------------------------------------------------------ CREDIT_CARD (12)
+
+# Maestro cards can have 12 digits, where one 12-digit id in ten passes Luhn by chance: such a number
+# counts only when a card word comes shortly before it.
+_TWELVE = re.compile(r"[0-9]{12}")
+_CARD_CONTEXT = re.compile(r"(?i)\b(?:card|cc|maestro|debit|credit|visa|mastercard)\b[^0-9\n]{0,25}$")
+
+
+class AnnouncedMaestroDetector:
+    """12-digit Maestro numbers (first digits 50, 56-69) that pass Luhn, right after a card word."""
+
+    __slots__ = ()
+
+    @property
+    def entity_types(self) -> frozenset[EntityType]:
+        """Only CREDIT_CARD."""
+        return frozenset((EntityType.CREDIT_CARD,))
+
+    def detect(self, text: str) -> Iterator[Span]:
+        """Spans of announced 12-digit card numbers."""
+        from services.privacy_gate.domain.detectors import luhn_valid
+
+        for match in _TWELVE.finditer(text):
+            start, end = match.span()
+            digits = match.group()
+            if not _standalone(text, start, end) or not (digits[:2] == "50" or "56" <= digits[:2] <= "69"):
+                continue
+            if luhn_valid(digits) and _CARD_CONTEXT.search(text, max(0, start - 40), start):
+                yield Span(EntityType.CREDIT_CARD, start, end, 0.8)
+
+    def __repr__(self) -> str:
+        return "AnnouncedMaestroDetector()"

@@ -183,7 +183,7 @@ def _run_once(deployment: _Deployment, events: int, seed: int) -> tuple[float, f
     return events / (assessed_at - started), events / (decided_at - started)
 
 
-def _latency(deployment: _Deployment, count: int = 3000, rate: float = 300.0) -> dict[str, float]:
+def _latency(deployment: _Deployment, count: int = 1500, rate: float = 50.0) -> dict[str, float]:
     """Produce paced traffic; decision time of unbudgeted decisions = audit occurred_at - send time."""
     records = _records(count, seed=99)
     before = deployment.decided()

@@ -159,11 +159,14 @@ def test_replays_are_skipped_per_table_and_safety_labels_is_the_resume_point(sin
     sink._take(FakeMessage("t-" + RESOLVED, 0, 2, CODEC.encode(make_resolved(3))))
     for table in ("preferences", "demonstrations"):
         sink._commit(table, sink.batch, {("t-" + RESOLVED, 0)})
-    sink.batch = []
     assert writer.committed_offsets("safety_labels", "t-" + RESOLVED, [0]) == {0: 1}
-    # The restart replays the partition from the start: every table keeps each judgment once.
+    # The restarted sink replays the partition from the start: every table keeps each judgment once.
+    restarted = DatasetSink(
+        sink.settings, Metrics("dataset_sink"), writer=writer, ledger=sink.ledger, producer=FakeProducer()
+    )
+    restarted.load_state()
     _feed(
-        sink,
+        restarted,
         (RESOLVED, 0, 0, make_resolved(1)),
         (RESOLVED, 0, 1, make_resolved(2)),
         (RESOLVED, 0, 2, make_resolved(3)),
@@ -224,3 +227,39 @@ def test_erasure_removes_the_subject_from_every_table_and_blocks_later_rows(sink
     # A replayed erasure is applied once.
     _feed(sink, (ERASURES, 0, 0, request))
     assert len(ledger.rows(ERASURE_LEDGER)) == 1
+
+
+def test_fault_hook_is_inert_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.dataset_sink.app import _Faults
+
+    killed: list[int] = []
+    monkeypatch.setattr("os.kill", lambda pid, sig: killed.append(sig))
+    for point in ("before_commit", "mid_write", "after_delta_commit"):
+        _Faults(None).reach(point)
+    assert killed == []
+    hook = _Faults("mid_write:2")
+    hook.reach("before_commit")
+    hook.reach("mid_write")
+    assert killed == []
+    hook.reach("mid_write")
+    assert len(killed) == 1
+
+
+def test_a_resolution_emitted_twice_is_written_once_even_across_restarts(sink: DatasetSink) -> None:
+    # review is at least once: the same resolution can come back at a later offset
+    _feed(sink, (RESOLVED, 0, 0, make_resolved(1)), (RESOLVED, 0, 1, make_resolved(1)))
+    _feed(sink, (RESOLVED, 0, 2, make_resolved(1)), (RESOLVED, 0, 3, make_resolved(2)))
+    restarted = DatasetSink(
+        sink.settings,
+        Metrics("dataset_sink"),
+        writer=sink.writer,
+        ledger=sink.ledger,
+        producer=FakeProducer(),
+    )
+    restarted.load_state()
+    _feed(restarted, (RESOLVED, 0, 4, make_resolved(2)), (RESOLVED, 0, 5, make_resolved(1)))
+    for table in ("safety_labels", "preferences", "demonstrations"):
+        assert sorted(r["resolution_id"] for r in _rows(sink, table)) == ["res-000001", "res-000002"], table
+    written = [a.interaction_id for a in sink.producer.audits() if a.decision == "written"]
+    assert sorted(written) == ["int-000001", "int-000002"]
+    assert restarted.producer.audits() == []

@@ -231,8 +231,8 @@ def test_detectors_declare_their_types() -> None:
     assert EmailDetector().entity_types == frozenset({EMAIL})
     assert Analyzer(default_detectors()).entity_types == frozenset(EntityType)
     assert repr(Analyzer(default_detectors())) == (
-        "Analyzer([EmailDetector(), CreditCardDetector(), PatternDetector(PHONE_NUMBER), "
-        "ContextPhoneDetector(), UsSsnDetector(), "
+        "Analyzer([EmailDetector(), CreditCardDetector(), AnnouncedMaestroDetector(), "
+        "PatternDetector(PHONE_NUMBER), ContextPhoneDetector(), UsSsnDetector(), "
         "IbanDetector(), IpAddressDetector(), CredentialDetector(), PersonDetector(), "
         "StreetAddressDetector()])"
     )

@@ -303,3 +303,9 @@ def test_jcb_fifteen_digit_card() -> None:
 )
 def test_continental_street_addresses(address: str) -> None:
     assert of_type(f"The office is on {address}, second floor", LOC) == [address]
+
+
+def test_twelve_digit_maestro_needs_a_card_word() -> None:
+    assert of_type("charge my card 587662702899 today", EntityType.CREDIT_CARD) == ["587662702899"]
+    assert of_type("tracking 587662702899 today", EntityType.CREDIT_CARD) == []
+    assert of_type("card 587662702890 today", EntityType.CREDIT_CARD) == []  # fails Luhn

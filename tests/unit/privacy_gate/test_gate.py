@@ -292,3 +292,50 @@ def test_domain_imports_no_infrastructure() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# consent ledger
+
+
+def test_gate_with_a_ledger_decides_from_the_latest_state_and_records_it() -> None:
+    from datetime import timedelta
+
+    from services.privacy_gate.domain import ConsentLedger, ConsentState
+
+    subject = PSEUDONYMIZER.pseudonymize(SUBJECT_ID)
+    ledger = ConsentLedger({})
+    # A newer revocation in the ledger beats the interaction's older grant.
+    ledger.record(subject, ConsentState(False, False, NOW, "ledger"))
+    stale = interaction(
+        scopes=ConsentScopes(human_review=True, training=True, updated_at=NOW - timedelta(days=2))
+    )
+    dropped = gate(
+        stale,
+        redactor=REDACTOR,
+        pseudonymizer=PSEUDONYMIZER,
+        source_fingerprint=FINGERPRINT,
+        now=NOW,
+        ledger=ledger,
+    )
+    assert (dropped.outcome, dropped.reason, dropped.redacted) == (
+        GateOutcome.drop,
+        "no_human_review_consent",
+        None,
+    )
+    assert dropped.entity_counts == {}  # consent drops before anything is read
+
+    # A training-only grant set later than the revocation: kept, marked, with the effective scopes.
+    later = NOW + timedelta(hours=1)
+    fresh = interaction(scopes=ConsentScopes(human_review=True, training=False, updated_at=later))
+    kept = gate(
+        fresh,
+        redactor=REDACTOR,
+        pseudonymizer=PSEUDONYMIZER,
+        source_fingerprint=FINGERPRINT,
+        now=NOW,
+        ledger=ledger,
+    )
+    assert kept.outcome is GateOutcome.keep_no_training and kept.redacted is not None
+    assert not kept.redacted.training_allowed
+    assert kept.redacted.consent == ConsentScopes(human_review=True, training=False, updated_at=later)
+    assert ledger.get(subject) == ConsentState(True, False, later, "snapshot")

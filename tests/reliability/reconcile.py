@@ -73,9 +73,9 @@ IDEMPOTENT: dict[str, tuple[bool, str]] = {
     "review.tasks.*.v1": (True, "review skips task ids in its settled/open tables"),
     JUDGMENTS: (True, "review admits one vote per judgment id and reviewer"),
     RESOLVED: (
-        False,
-        "the dataset sink dedupes by source offset (Delta txn), not by resolution id: the same "
-        "resolution at two offsets would be two rows",
+        True,
+        "the dataset sink skips resolution ids safety_labels or the current batch already holds "
+        "(and source offsets its Delta txn already holds)",
     ),
 }
 
@@ -190,7 +190,7 @@ class Report:
             "kills": self.notes.get("kills", 0),
             "crashes": len(self.notes.get("crashes", [])),
             "wall_s": round(self.wall_seconds),
-            "ok": not self.violations(),
+            "ok": not self.violations() and "drain_failure" not in self.notes,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -46,12 +46,6 @@ SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
 KAFKA_SH = REPO_ROOT / "scripts" / "kafka.sh"
 STALL_SECONDS = 60.0
 
-SINK_REPLAY_BUG = (
-    "BUG (dataset_sink, issue 6): the sink dedupes by source offset (Delta txn) only, not by "
-    "resolution id. The review service re-emits a resolution when it dies between producing it and "
-    "committing its input (at least once); the sink then appends the same resolution twice to "
-    "safety_labels, preferences and demonstrations (seen in test_sigkill_each_service_under_load)."
-)
 GATE_PARTITIONS_BUG = (
     "BUG (Faust table metadata; privacy_gate, issue 4, and Stage's TRANSIENT retries, runtime): after a "
     "rebalance or at start, a worker's consumer metadata can report 0 partitions for a table's "

@@ -19,7 +19,6 @@ from reconcile import Report, reconcile, summary_table
 from reliability_support import (
     GATE_PARTITIONS_BUG,
     SERVICES,
-    SINK_REPLAY_BUG,
     Broker,
     Fleet,
     Traffic,
@@ -28,10 +27,8 @@ from reliability_support import (
 )
 
 from services.contracts import AuditEvent, FlaggedInteraction, default_codec, utcnow
-from services.dataset_sink.domain import SAFETY_LABELS
 from services.runtime import faults
 from services.runtime.settings import Settings
-from services.runtime.topics import RESOLVED
 from services.simulators.traffic import generate
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(1200)]
@@ -60,17 +57,18 @@ def finish(
     produced = traffic.join()
     fleet.note(f"producer done: {len(produced.acked)} acked, {len(produced.failed)} failed")
     watch = Watch(settings)
+    drain_failure: AssertionError | None = None
+    drain_seconds = -1.0
     try:
         if watch.wait_stable(fleet):
             fleet.note("groups stable")
         try:
             drain_seconds = watch.drain(lambda: produced.acked, fleet)
-        except AssertionError as exc:  # Stalled, or not drained in time
-            if "Crashed reason=PartitionsMismatch" in fleet.all_logs():
-                pytest.xfail(f"{GATE_PARTITIONS_BUG} Here: {exc}")
-            raise
-        fleet.note(f"drained in {drain_seconds:.0f}s")
-        time.sleep(SETTLE_SECONDS)
+            fleet.note(f"drained in {drain_seconds:.0f}s")
+            time.sleep(SETTLE_SECONDS)
+        except AssertionError as exc:  # Stalled, or not drained in time: reconcile what is there
+            drain_failure = exc
+            fleet.note(f"drain failed: {exc}")
     finally:
         watch.close()
     report = reconcile(settings, produced, name=name)
@@ -82,6 +80,13 @@ def finish(
         "crashes": fleet.crashes,
         "longest_stall_seconds": {g: round(s, 1) for g, s in watch.longest_stall.items()},
     }
+    if drain_failure is not None:
+        report.notes["drain_failure"] = str(drain_failure)
+        record_report.append(report)
+        print(summary_table([report]))
+        if "Crashed reason=PartitionsMismatch" in fleet.all_logs():
+            pytest.xfail(f"{GATE_PARTITIONS_BUG} Here: {drain_failure}")
+        raise AssertionError(f"{drain_failure}; reconciliation: {report.violations()}")
     record_report.append(report)
     print(summary_table([report]))
     if check:
@@ -90,23 +95,9 @@ def finish(
 
 
 def check_report(report: Report) -> None:
-    """Fail on any violation, except the known sink replay bug, which makes the test xfail."""
+    """Fail on any violation of the guarantees."""
     violations = report.violations()
-    if violations and only_the_sink_replay_bug(report):
-        pytest.xfail(f"{SINK_REPLAY_BUG} Here: {violations}")
     assert not violations, violations
-
-
-def only_the_sink_replay_bug(report: Report) -> bool:
-    """Whether every violation is a Delta duplicate of a resolution the review service replayed."""
-    replayed = next((t.duplicates for t in report.intermediate if t.topic == RESOLVED), 0)
-    others = [
-        v
-        for v in report.violations()
-        if not v.startswith("duplicate Delta rows")
-        and not v.endswith(f"{RESOLVED}, whose reader is not idempotent")
-    ]
-    return not others and 0 < report.delta_duplicates.get(SAFETY_LABELS, 0) <= replayed
 
 
 def during(traffic: Traffic, fleet: Fleet, steps: list[tuple[float, Callable[[], object]]]) -> None:
@@ -148,6 +139,14 @@ def test_sigkill_each_service_under_load(
     finish("sigkill_one_worker_each", settings, fleet, traffic, started, record_report)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG (review, two workers): after SIGKILL-driven rebalances the review group is Stable and no "
+        "worker crashed, yet its committed offsets stay stuck with lag 5 for 60+ s (stall detector; "
+        "failed in 2 of 2 runs; cause not found yet)"
+    ),
+)
 def test_sigkill_random_worker_of_two(settings: Settings, fleet: Fleet, record_report: list[Report]) -> None:
     """Two workers per service; a random one of each is SIGKILLed twice under load."""
     started = time.monotonic()
@@ -181,6 +180,15 @@ def test_broker_restart_under_load(
 # Rebalances ------------------------------------------------------------------------------------
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG (review state across a clean scale-down 3 -> 2 -> 1): a routed urgent task and both its "
+        "judgments were consumed and committed by the review group, but it never resolved: no "
+        "resolution, no adjudication, no outcome (1 of 3,000 missing; the first run stalled on "
+        "PartitionsMismatch instead; failed in 2 of 2 runs)"
+    ),
+)
 def test_scale_one_to_three_to_one(settings: Settings, fleet: Fleet, record_report: list[Report]) -> None:
     """Every service scales 1 → 2 → 3 → 2 → 1 workers under load (clean starts and stops: rebalances)."""
     started = time.monotonic()

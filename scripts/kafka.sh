@@ -31,6 +31,10 @@ fetch_jars() {
   touch "$LIBS/.stamp"
 }
 
+# Whether the broker logged its start after byte offset $1 of the log. (No `grep -q`: it exits at
+# the first match, tail dies of SIGPIPE, and pipefail turns the match into a failure.)
+started_since() { tail -c +$(($1 + 1)) "$LOG" 2>/dev/null | grep -c "Kafka Server started" >/dev/null; }
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 up() {
@@ -56,12 +60,14 @@ up() {
       --ignore-formatted >> "$LOG" 2>&1
   fi
   say "starting on 127.0.0.1:$PORT (log: $LOG)"
+  local log_start=0  # the log is appended to: only lines written by this start count as "started"
+  [[ -f "$LOG" ]] && log_start=$(wc -c < "$LOG")
   nohup java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$ROOT/deploy/kafka/log4j2.yaml" \
     -cp "$cp" kafka.Kafka "$VAR/server.properties" >> "$LOG" 2>&1 &
   echo $! > "$PIDFILE"
   local deadline=$((SECONDS + 90))
-  until grep -q "Kafka Server started" "$LOG" 2>/dev/null && port_open "$PORT"; do
+  until started_since "$log_start" && port_open "$PORT"; do
     if ! running; then say "broker exited during start; last log lines:"; tail -n 30 "$LOG" >&2; rm -f "$PIDFILE"; return 1; fi
     if (( SECONDS > deadline )); then say "not ready after 90 s"; down; return 1; fi
     sleep 0.5

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import faust
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -41,6 +42,7 @@ from services.runtime.topics import AUDIT, RESTRICTED, dlq
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
+EXIT_CRASH = 70  # EX_SOFTWARE: the worker stopped itself; restart it
 DLQ_VALUE_PREFIX = 256 * 1024
 """Bytes of an oversized record kept in its dead letter (see Stage.dead_letter)."""
 BATCH_MAX = 500
@@ -162,7 +164,10 @@ class Stage:
                     headers=_headers(msg.headers),
                 )
                 started = time.perf_counter()
-                await self.process(inbound, handle)
+                try:
+                    await self.process(inbound, handle)
+                except Exception as exc:  # retries exhausted or a fatal error: crash, don't wedge
+                    self.crash(exc)
                 latency.observe(time.perf_counter() - started)
             current_event_var.set(None)
             self.producer.poll(0)
@@ -220,6 +225,14 @@ class Stage:
         if err is not None:
             self._undelivered.append(f"{msg.topic()}: {err}")
 
+    def crash(self, exc: BaseException) -> NoReturn:
+        """End the process now, without committing: the supervisor restarts it and it resumes from
+        the last committed offsets (at least once). Letting the exception reach Faust instead leaves
+        the worker wedged: its consumer waits forever for the crashed agent and ignores SIGTERM."""
+        log.critical("%s: stopping the worker after %s: %s", self.service, type(exc).__name__, exc)
+        logging.shutdown()
+        os._exit(EXIT_CRASH)
+
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every output handed to the producer is acknowledged; raise if one is not."""
         remaining = self.producer.flush(timeout)
@@ -275,5 +288,8 @@ class DeliveryBarrier(Sensor):
 
     def on_commit_initiated(self, consumer: Any) -> Any:
         """Called synchronously before Faust reads the acked offsets it commits."""
-        self.stage.flush()
+        try:
+            self.stage.flush()
+        except FatalError as exc:
+            self.stage.crash(exc)
         return super().on_commit_initiated(consumer)

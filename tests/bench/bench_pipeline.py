@@ -171,9 +171,27 @@ class MemorySampler:
     interval: float = 0.5
     samples: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
+    cpu_start: dict[str, float] = field(default_factory=dict)
+
+    def processes(self) -> dict[str, psutil.Process]:
+        found = {name: psutil.Process(p.pid) for name, p in self.stack.processes.items()}
+        broker = REPO_ROOT / "var" / "kafka" / "broker.pid"
+        if broker.exists():  # the local broker shares the two cores: count its CPU too
+            found["kafka_broker"] = psutil.Process(int(broker.read_text()))
+        return found
+
+    def cpu_seconds(self) -> dict[str, float]:
+        out = {}
+        for name, process in self.processes().items():
+            try:
+                times = process.cpu_times()
+                out[name] = times.user + times.system
+            except psutil.Error:
+                continue
+        return out
 
     def run(self) -> None:
-        processes = {name: psutil.Process(p.pid) for name, p in self.stack.processes.items()}
+        processes = {name: p for name, p in self.processes().items() if name != "kafka_broker"}
         started = time.monotonic()
         while not self.stop.is_set():
             for name, process in processes.items():
@@ -237,6 +255,7 @@ def capacity(
     stack.start(("simulated_reviewers", ["simulate-reviewers"]))
     sampler = MemorySampler(stack)
     threading.Thread(target=sampler.run, daemon=True).start()
+    cpu_before = sampler.cpu_seconds()
 
     def tick() -> None:
         stack.check()
@@ -251,6 +270,8 @@ def capacity(
     last = series.points[-1][1]
     first_gate = next(t for t, p in series.points if p.gated > 0)
     through_escalation = next(t for t, p in series.points if p.gated >= n and escalated(p) >= p.passed_gate)
+    cpu_after = sampler.cpu_seconds()
+    cpu_ms_per_event = {name: (cpu_after[name] - cpu_before.get(name, 0.0)) * 1000 / n for name in cpu_after}
     gate_total, kept = last.gated, last.passed_gate
     resolved = last.review.get("resolved", 0)
     return {
@@ -263,6 +284,7 @@ def capacity(
             "review": series.rate(lambda p: p.review.get("resolved", 0), resolved),
             "dataset_sink": series.rate(lambda p: p.rows + p.sink.get("not_written", 0), resolved),
         },
+        "cpu_ms_per_event": cpu_ms_per_event,
         "sampler": sampler,
     }
 
@@ -409,6 +431,8 @@ def main() -> None:
     for stage, eps in cap["stages_eps"].items():
         print(f"{'  stage ' + stage + ' (events/s)':40} {eps:>12.0f}")
     print(f"{'pipeline / baseline':40} {cap['e2e_eps'] / base['eps']:>12.3f}")
+    for name, ms in sorted(cap["cpu_ms_per_event"].items(), key=lambda kv: -kv[1]):
+        print(f"{'  CPU ms per input event: ' + name:40} {ms:>12.2f}")
     for rate, r in lat.items():
         print(
             f"{'latency @' + rate + '/s p50 / p99 / p99.9 (ms)':40} "

@@ -27,7 +27,10 @@ fetch_jars() {
   if [[ -f "$LIBS/.stamp" && "$LIBS/.stamp" -nt "$POM" ]]; then return; fi
   say "fetching Apache Kafka jars with Maven (cached in ~/.m2 after the first run)"
   rm -rf "$LIBS"; mkdir -p "$LIBS"
-  mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$LIBS" -DincludeScope=runtime
+  if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$LIBS" \
+      -DincludeScope=runtime > "$VAR/maven.log" 2>&1; then
+    say "Maven could not fetch the jars:"; tail -n 40 "$VAR/maven.log" >&2; return 1
+  fi
   touch "$LIBS/.stamp"
 }
 

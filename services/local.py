@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -216,3 +217,25 @@ def interrupted() -> threading.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     return stop
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (metrics ports of test and bench deployments)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def deployment_env(settings: Settings, log_level: str = "INFO") -> dict[str, str]:
+    """The environment that makes a child process use these settings (prefix, data, key, broker)."""
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "FLAGSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "FLAGSTREAM_DATA_DIR": str(settings.data_dir),
+        "FLAGSTREAM_PSEUDONYM_KEY_ID": settings.pseudonym_key_id,
+        "FLAGSTREAM_SINK_BATCH_SECONDS": str(settings.sink_batch_seconds),
+        "FLAGSTREAM_LOG_LEVEL": log_level,
+    }
+    if settings.pseudonym_key is not None:
+        env["FLAGSTREAM_PSEUDONYM_KEY"] = settings.pseudonym_key.get_secret_value()
+    return env

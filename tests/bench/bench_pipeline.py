@@ -34,7 +34,7 @@ import psutil
 from confluent_kafka import Consumer, Producer
 
 from services.contracts import ReviewTask, default_codec
-from services.local import SERVICES, LocalStack, Progress, wait_until
+from services.local import SERVICES, LocalStack, Progress, deployment_env, free_port, wait_until
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import INTERACTIONS, QUEUES, task_topic
@@ -45,14 +45,6 @@ RESULTS = REPO_ROOT / "bench" / "results"
 PRODUCED_AT = "flagstream.produced_at_ms"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def bench_settings(run_id: str) -> Settings:
     return Settings(
         topic_prefix=f"bench-{run_id}-",
@@ -61,18 +53,6 @@ def bench_settings(run_id: str) -> Settings:
         pseudonym_key_id="bench-1",
         log_level="WARNING",
     )
-
-
-def child_env(settings: Settings) -> dict[str, str]:
-    assert settings.pseudonym_key is not None
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "FLAGSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "FLAGSTREAM_DATA_DIR": str(settings.data_dir),
-        "FLAGSTREAM_PSEUDONYM_KEY": settings.pseudonym_key.get_secret_value(),
-        "FLAGSTREAM_PSEUDONYM_KEY_ID": settings.pseudonym_key_id,
-        "FLAGSTREAM_LOG_LEVEL": "WARNING",
-    }
 
 
 def produce(producer: Producer, topic: str, records: list[Produced], rate: float = 0.0) -> float:
@@ -390,7 +370,12 @@ def main() -> None:
     print(f"baseline passthrough: {base['eps']:.0f} events/s", flush=True)
 
     ports = {name: free_port() for name in SERVICES}
-    stack = LocalStack(settings, log_dir=settings.data_dir / "log", env=child_env(settings), ports=ports)
+    stack = LocalStack(
+        settings,
+        log_dir=settings.data_dir / "log",
+        env=deployment_env(settings, log_level="WARNING"),
+        ports=ports,
+    )
     try:
         cap = capacity(settings, records, stack, ports)
         sampler: MemorySampler = cap.pop("sampler")

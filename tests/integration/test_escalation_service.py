@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import collections
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -13,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from confluent_kafka import KafkaException
-from integration_support import ServiceProcess
+from integration_support import env_of, free_port
 
 from services.contracts import (
     AuditEvent,
@@ -110,15 +114,47 @@ def produce(settings: Settings, items: Sequence[RedactedInteraction]) -> None:
     assert producer.flush(30) == 0
 
 
-class Escalation(ServiceProcess):
+class Escalation:
     """One escalation worker process, restartable, with its own metrics port."""
 
     def __init__(self, settings: Settings, policy: Path, log: Path) -> None:
-        super().__init__("escalation", settings, log, {"FLAGSTREAM_ESCALATION_POLICY": str(policy)})
+        self.settings, self.policy, self.log = settings, policy, log
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Escalation:
+        env = {
+            **os.environ,
+            **env_of(self.settings),
+            "FLAGSTREAM_ESCALATION_POLICY": str(self.policy),
+            "FLAGSTREAM_METRICS_PORT": str(self.port),
+        }
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "worker", "escalation"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO_ROOT,
+            )
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
 
     def outcomes(self) -> dict[str, float]:
         assert self.process is not None and self.process.poll() is None, self.log.read_text()[-3000:]
-        return by_label(self.samples(), "flagstream_events_total", "outcome")
+        try:
+            return by_label(scrape(self.port), "flagstream_events_total", "outcome")
+        except OSError:
+            return {}
 
 
 @pytest.fixture

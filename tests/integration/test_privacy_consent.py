@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -11,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from integration_support import ServiceProcess
+from integration_support import env_of, free_port
 
 from services.contracts import (
     AuditEvent,
@@ -22,10 +24,10 @@ from services.contracts import (
     RedactedInteraction,
     default_codec,
 )
-from services.local import wait_until
+from services.local import scrape, total, wait_until
 from services.runtime.kafka import make_producer, read_topic
 from services.runtime.pseudonyms import Pseudonymizer
-from services.runtime.settings import Settings
+from services.runtime.settings import REPO_ROOT, Settings
 from services.simulators.traffic import interaction
 
 pytestmark = pytest.mark.integration
@@ -35,21 +37,31 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 EVENTS = "flagstream_events_total"
 
 
-class Gate(ServiceProcess):
-    """One privacy-gate worker process with its own metrics port, started at once."""
-
-    process: subprocess.Popen[bytes]
+class Gate:
+    """One privacy-gate worker process with its own metrics port."""
 
     def __init__(self, settings: Settings, log: Path, extra_env: Mapping[str, str] | None = None) -> None:
-        super().__init__("privacy_gate", settings, log, extra_env)
         self.settings = settings
-        self.start()
+        self.port = free_port()
+        env = {**os.environ, **env_of(settings), **(extra_env or {})}
+        env["FLAGSTREAM_METRICS_PORT"] = str(self.port)
+        self._log = log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "worker", "privacy_gate"],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO_ROOT,
+        )
 
     def count(self, outcome: str) -> float:
         """The gate's events_total for one outcome (0 while it is not up)."""
         if self.process.poll() is not None:
             raise RuntimeError(f"the gate exited with {self.process.returncode}")
-        return self.metric(EVENTS, outcome=outcome)
+        try:
+            return total(scrape(self.port), EVENTS, outcome=outcome)
+        except OSError:
+            return 0.0
 
     def wait(self, outcomes: Mapping[str, float], timeout: float = 180.0) -> None:
         """Wait until each outcome has been counted at least the given number of times."""
@@ -57,9 +69,16 @@ class Gate(ServiceProcess):
             lambda: all(self.count(o) >= n for o, n in outcomes.items()), timeout=timeout, interval=0.3
         ), {o: self.count(o) for o in outcomes}
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self) -> None:
         """SIGTERM, so Faust commits its offsets and flushes the changelog."""
-        super().stop(timeout)
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
 
 
 @pytest.fixture

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
-from integration_support import ServiceProcess
+from integration_support import env_of, free_port
 
 from services.contracts import Judgment, ResolvedJudgment, ReviewTask, Verdict, default_codec, utcnow
 from services.contracts.samples import sample_judgment, sample_redacted_interaction, sample_review_task
-from services.local import scrape, wait_until
+from services.local import scrape, total, wait_until
 from services.review.domain import adjudication_task_id, resolution_id_for
 from services.runtime.kafka import make_producer, read_topic
 from services.runtime.settings import REPO_ROOT, Settings
@@ -21,16 +25,44 @@ from services.runtime.topics import JUDGMENTS, RESOLVED, dlq, task_topic
 CODEC = default_codec()
 
 
-class Review(ServiceProcess):
+class Review:
     """The review worker as a child process."""
 
     def __init__(self, settings: Settings, tmp_path: Path, policy: Path) -> None:
-        super().__init__(
-            "review", settings, tmp_path / "review.log", {"FLAGSTREAM_REVIEW_POLICY": str(policy)}
-        )
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            **env_of(settings),
+            "FLAGSTREAM_METRICS_PORT": str(self.port),
+            "FLAGSTREAM_REVIEW_POLICY": str(policy),
+        }
+        self.log = tmp_path / "review.log"
+        self.process: subprocess.Popen[bytes] | None = None
 
-    def stop(self, timeout: float = 30.0) -> None:
-        super().stop(timeout)
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "worker", "review"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=REPO_ROOT,
+            )
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def metric(self, name: str, **labels: str) -> float:
+        try:
+            return total(scrape(self.port), name, **labels)
+        except OSError:
+            return 0.0
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import datasets as hf_datasets
 import pytest
 from confluent_kafka import TopicPartition
 from deltalake import DeltaTable
-from integration_support import ServiceProcess
+from integration_support import env_of, free_port
 
 from services.contracts import AuditEvent, ResolvedJudgment, default_codec
 from services.contracts.samples import (
@@ -24,7 +25,7 @@ from services.contracts.samples import (
 )
 from services.dataset_sink.app import TABLES
 from services.dataset_sink.writer import app_id, read_table
-from services.local import wait_until
+from services.local import scrape, total, wait_until
 from services.runtime.kafka import make_consumer, make_producer, read_topic
 from services.runtime.pseudonyms import Pseudonymizer
 from services.runtime.settings import REPO_ROOT, Settings
@@ -34,13 +35,42 @@ CODEC = default_codec()
 CANARY = "okapi-canary-5519 is my neighbour"
 
 
-class Sink(ServiceProcess):
+class Sink:
     """`flagstream worker dataset_sink` as a child process."""
 
     def __init__(self, settings: Settings, log: Path, **env: str) -> None:
-        super().__init__("dataset_sink", settings, log, env)
+        self.port = free_port()
+        self.env = {**os.environ, **env_of(settings), "FLAGSTREAM_METRICS_PORT": str(self.port), **env}
         if "FLAGSTREAM_FAULT" not in env:  # never inherit a fault from the test runner's environment
             self.env.pop("FLAGSTREAM_FAULT", None)
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Sink:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "worker", "dataset_sink"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=REPO_ROOT,
+            )
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def metric(self, name: str, **labels: str) -> float:
+        try:
+            return total(scrape(self.port), name, **labels)
+        except OSError:
+            return 0.0
 
 
 def judgment(n: int, subject: str, text: str = "") -> ResolvedJudgment:

@@ -144,8 +144,6 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
         """The task and/or audit event of one allocated candidate, and its bookkeeping."""
         candidate, outcome = allocation.candidate, allocation.outcome
         queue, task_id, rule = candidate.queue, candidate.task_id, meta["rule"]
-        decided[task_id] = [queue, outcome.value, now]
-        state.remember(queue, task_id, now)
         details = {
             "queue": queue,
             "task_id": task_id,
@@ -188,37 +186,53 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
         )
         return [*sent, stage.audit(event)]
 
-    def decide(
+    async def decide(
         queue: str, candidates: list[Candidate], raws: dict[str, tuple[bytes, dict[str, Any]]], now: float
-    ) -> list[Outbound]:
+    ) -> None:
+        """Allocate candidates, deliver their tasks and audit events, and only then record them.
+
+        The order is what makes a crash safe: outputs reach the broker before `decided` (and, for a
+        window, the removal from `window_pending`) is written, so a worker that dies in between
+        decides the same candidates again after restart (duplicate tasks, which review drops by
+        task id) instead of finding them recorded as sent when they were not. A crash can charge a
+        budget twice for the candidates it replays: it errs towards fewer labels, never lost ones.
+        """
         allocations = allocator.allocate(candidates, datetime.fromtimestamp(now, UTC))
         out: list[Outbound] = []
         for allocation in allocations:
             raw, meta = raws[allocation.candidate.task_id]
             out += outputs(allocation, raw, meta, now)
+        await stage.deliver(out)
+        for allocation in allocations:
+            task_id = allocation.candidate.task_id
+            decided[task_id] = [queue, allocation.outcome.value, now]
+            state.remember(queue, task_id, now)
+            pending.pop(task_id, None)
         remaining = allocator.remaining(queue, datetime.fromtimestamp(now, UTC))
         if remaining is not None:
             metrics.escalation_budget_remaining.labels(queue).set(remaining)
         for task_id in state.expired(queue, now - DECIDED_RETENTION_SECONDS):
             decided.pop(task_id, None)
-        return out
 
-    def flush(queue: str, now: float) -> list[Outbound]:
+    async def close_window(queue: str, now: float) -> None:
         window = state.window(queue)
         candidates = window.drain()
         raws: dict[str, tuple[bytes, dict[str, Any]]] = {}
         for candidate in candidates:
-            entry = pending.pop(candidate.task_id, None)
+            if decided.get(candidate.task_id) is not None:
+                # decided and delivered by a worker that stopped before removing it from the window
+                pending.pop(candidate.task_id, None)
+                continue
+            entry = pending.get(candidate.task_id)
             if entry is not None:
                 raws[candidate.task_id] = (base64.b64decode(entry["t"]), entry["m"])
-        missing = [c.task_id for c in candidates if c.task_id not in raws]
+        missing = [c.task_id for c in candidates if c.task_id not in raws and decided.get(c.task_id) is None]
         if missing:  # the mirror is rebuilt from the table, so this would be a bug: say so loudly
             log.error(
                 "escalation: %d window items had no table entry, e.g. task %s", len(missing), missing[0]
             )
-            candidates = [c for c in candidates if c.task_id in raws]
         metrics.escalation_window.labels(queue).set(0)
-        return decide(queue, candidates, raws, now)
+        await decide(queue, [c for c in candidates if c.task_id in raws], raws, now)
 
     async def handle_candidate(inbound: Inbound) -> Sequence[Outbound]:
         queue = (inbound.key or b"").decode()
@@ -228,7 +242,9 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
             state.rebuild(pending, _assigned(app, settings.topic(ESCALATION_CANDIDATES)))
         now = time.time()
         if inbound.headers.get(KIND) == TICK:
-            return flush(queue, now) if state.window(queue).due(now) else []
+            if state.window(queue).due(now):
+                await close_window(queue, now)
+            return []
         task_id = inbound.headers[TASK_ID].decode()
         if decided.get(task_id) is not None:  # a replay of a candidate already allocated
             metrics.outcome("replayed", queue)
@@ -243,7 +259,8 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
         )
         meta = json.loads(inbound.headers[META])
         if not policy.budgeted(queue):
-            return decide(queue, [candidate], {task_id: (inbound.value, meta)}, now)
+            await decide(queue, [candidate], {task_id: (inbound.value, meta)}, now)
+            return []
         window = state.window(queue)
         if window.add(candidate):
             pending[task_id] = {
@@ -256,7 +273,9 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
                 "m": meta,
             }
             metrics.escalation_window.labels(queue).set(len(window.items))
-        return flush(queue, now) if window.due(now) else []
+        if window.due(now):
+            await close_window(queue, now)
+        return []
 
     @app.agent(stage.topic(REDACTED), name="assess")
     async def assess_agent(stream: faust.StreamT[bytes]) -> None:

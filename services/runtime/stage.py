@@ -49,8 +49,9 @@ BATCH_MAX = 500
 BATCH_WITHIN_SECONDS = 0.01
 
 # Failures of the infrastructure, not of the record: retry the same record, never dead-letter it.
-# Faust raises PartitionsMismatch while a table's changelog metadata is still arriving at start.
-TRANSIENT = (RetryableError, PartitionsMismatch)
+TRANSIENT = (RetryableError,)
+# Failures of the deployment: no record can be processed, so stop the worker (never dead-letter).
+FATAL = (FatalError, PartitionsMismatch)
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,41 @@ class Inbound:
 Handler = Callable[[Inbound], Awaitable[Sequence[Outbound]]]
 
 
+class Table(faust.Table[Any, Any]):
+    """A Faust table whose co-partitioning check trusts only metadata that has arrived.
+
+    Before writing, Faust compares the partition counts of the event's topic and of the table's
+    changelog as the consumer's group metadata snapshot has them. That snapshot lists a changelog
+    with 0 partitions until the client has fetched its metadata (at start, and after some
+    rebalances, for up to `metadata.max.age.ms`), and Faust raised `PartitionsMismatch` on every
+    write meanwhile: the worker crashed and restarted into the same error. An unknown count (0) is
+    not a mismatch: this check only compares two known counts, and only caches a passed check.
+    Every topic, changelogs included, is created with `settings.partitions` before the worker
+    starts (`worker.provision`), so a real mismatch means a topic was changed by hand: it stays
+    fatal.
+    """
+
+    def _verify_source_topic_partitions(self, source_topic: str) -> None:
+        if source_topic in self._verified_source_topics_for_partitions:
+            return
+        consumer = self.app.consumer
+        source_n = consumer.topic_partitions(source_topic)
+        change_n = consumer.topic_partitions(self.changelog_topic_name)
+        if not source_n or not change_n:
+            return  # metadata not there yet: check again at the next write
+        if source_n != change_n:
+            raise PartitionsMismatch(
+                f"table {self.name}: {source_topic} has {source_n} partitions but its changelog "
+                f"{self.changelog_topic_name} has {change_n}; they must be co-partitioned"
+            )
+        self._verified_source_topics_for_partitions.add(source_topic)
+
+
 def create_app(service: str, settings: Settings, **options: Any) -> faust.App:
     """A Faust app for one service: its own consumer group, topics declared elsewhere (the registry)."""
     return faust.App(
         settings.group(service),
+        Table=Table,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         web_enabled=False,
@@ -188,6 +220,8 @@ class Stage:
             except DeadLetterError as exc:
                 await self.dead_letter(inbound, origin, exc, exc.reason)
                 return
+            except FATAL:
+                raise  # Stage.run stops the worker
             except TRANSIENT as exc:
                 if attempt == MAX_RETRIES:
                     raise
@@ -208,6 +242,17 @@ class Stage:
         for out in outputs:
             self._produce(self.settings.topic(out.topic), out.value, out.key, out.headers)
         self.producer.poll(0)
+
+    async def deliver(self, outputs: Sequence[Outbound], timeout: float = 30.0) -> None:
+        """Send outbound records and wait until the broker has acknowledged them all.
+
+        For a handler whose state change must not become durable before its outputs are: a table
+        update written first and a crash before the delivery barrier would lose the outputs for
+        good (the table says they were sent). Raises FatalError (the worker stops) if one is not
+        delivered within `timeout`.
+        """
+        await self.send(outputs)
+        await asyncio.get_running_loop().run_in_executor(None, self.flush, timeout)
 
     def _produce(
         self, topic: str, value: bytes, key: bytes | None, headers: Sequence[tuple[str, bytes]]

@@ -111,6 +111,26 @@ def _registry() -> tuple[TopicSpec, ...]:
     return tuple(specs)
 
 
+def changelog_specs(settings: Settings, changelogs: Iterable[str]) -> tuple[TopicSpec, ...]:
+    """Specs of Faust table changelog topics (full names, under this deployment's prefix).
+
+    Faust would create them itself when its worker starts, but then the consumer's first metadata
+    snapshot can lack them; created with the registry beforehand, they exist before any member joins.
+    """
+    specs = []
+    for name in changelogs:
+        if not name.startswith(settings.topic_prefix):
+            raise ValueError(f"changelog {name} is not under the prefix {settings.topic_prefix!r}")
+        specs.append(
+            TopicSpec(
+                name.removeprefix(settings.topic_prefix),
+                "A Faust table's changelog (the table's state, compacted).",
+                compacted=True,
+            )
+        )
+    return tuple(specs)
+
+
 REGISTRY: tuple[TopicSpec, ...] = _registry()
 BY_NAME = {spec.name: spec for spec in REGISTRY}
 RESTRICTED = frozenset(spec.name for spec in REGISTRY if spec.restricted)

@@ -10,16 +10,16 @@ import faust
 from services.runtime.errors import RetryableError
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
-from services.runtime.topics import create_topics
+from services.runtime.topics import REGISTRY, TopicSpec, changelog_specs, create_topics
 
 log = logging.getLogger(__name__)
 
 
-def provision(settings: Settings, attempts: int = 30) -> None:
-    """Create the registry's topics, waiting for the broker to come up if it is starting."""
+def provision(settings: Settings, attempts: int = 30, extra: tuple[TopicSpec, ...] = ()) -> None:
+    """Create the registry's topics (and `extra` ones), waiting for the broker if it is starting."""
     for attempt in range(1, attempts + 1):
         try:
-            create_topics(settings)
+            create_topics(settings, (*REGISTRY, *extra))
             return
         except RetryableError as exc:
             if attempt == attempts:
@@ -29,8 +29,10 @@ def provision(settings: Settings, attempts: int = 30) -> None:
 
 
 def run_faust(app: faust.App, metrics: Metrics, settings: Settings) -> None:
-    """Provision, serve metrics, and run the app's agents until SIGTERM/SIGINT."""
-    provision(settings)
+    """Provision (the registry and the app's table changelogs), serve metrics, run the agents until
+    SIGTERM/SIGINT."""
+    changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+    provision(settings, extra=changelog_specs(settings, changelogs))
     port = metrics.serve(settings.metrics_port)
     log.info("%s: metrics on http://127.0.0.1:%d/metrics", metrics.service, port)
     worker = faust.Worker(

@@ -65,6 +65,22 @@ def _glued(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
+def glued_before(text: str, start: int, also: str = "") -> bool:
+    """True when the character before ``start`` joins a match there to a longer token.
+
+    Text that went through JSON or a log line twice holds escaped line breaks ("\\n", "\\t", "\\r"
+    as a backslash and a letter): the letter of such an escape is a break, not part of a word.
+    """
+    if start == 0:
+        return False
+    before = text[start - 1]
+    if before in also:
+        return True
+    if not (before.isalnum() or before == "_"):
+        return False
+    return not (before in "nrt" and start >= 2 and text[start - 2] == "\\")
+
+
 class PatternDetector:
     """A precise regular expression, run only inside the regions a cheap candidate regex finds.
 
@@ -252,42 +268,126 @@ def luhn_valid(digits: str) -> bool:
     return (kept + doubled) % 10 == 0
 
 
-# Phones, four shapes. [0-9] rather than \d: \d would also match digits of other scripts.
+# Phones. [0-9] rather than \d: \d would also match digits of other scripts.
 _SEP = r"[ \u00a0.\-]"
+_EXTENSION = r"(?:[ ]?(?:x|ext\.?|extn\.?)[ ]?[0-9]{1,5})?"
+# Not inside a longer token; an escaped line break ("\n" as two characters) is a break.
+_OPENS = r"(?:(?<![\w+./-])|(?<=\\[nrt]))"
 _PHONE = re.compile(
-    r"(?<![\w+./-])(?:"
-    # International, E.164: '+', country code, 7-15 digits in all, up to two of " .-()" between digits.
-    r"\+[0-9](?:[ \u00a0.\-()]{0,2}[0-9]){6,14}"
-    # North American: optional 1, area code (in parentheses or not), exchange, line number.
-    r"|(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ \u00a0]?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}"
+    rf"{_OPENS}(?:"
+    # International: '+' or the 00 dialling prefix, country code, 7-15 digits in all, up to two of
+    # " .-()" between digits.
+    r"(?:\+|00(?=[1-9]))[0-9](?:[ \u00a0.\-()]{0,2}[0-9]){6,14}"
+    # North American: optional 1, area code (in parentheses or not), exchange, line number, extension.
+    rf"|(?:1[ .\-]?)?(?:\([2-9][0-9]{{2}}\)[ \u00a0]?|[2-9][0-9]{{2}}[ .\-])[0-9]{{3}}[ .\-][0-9]{{4}}{_EXTENSION}"
     # National with trunk prefix 0 and separators: 020 7946 0958, 030 12345678, 07700 900123.
     rf"|0[0-9]{{1,4}}{_SEP}[0-9]{{3,4}}{_SEP}?[0-9]{{3,4}}"
     # National in pairs: 06 12 34 56 78.
     r"|0[1-9](?:[ .\-][0-9]{2}){4}"
     r")(?![\w]|[./-][0-9])"
 )
-# Every phone above is at least 8 characters of these, starts with '+', '(' or a digit, ends in a digit.
-_PHONE_CANDIDATES = re.compile(r"[+(0-9][0-9 ().\-\u00a0]{6,}[0-9]")
+# Every phone (both patterns) is at least 6 characters of these, starts with '+', '(' or a digit and
+# ends in a digit; both patterns run only inside these regions, so text without digits costs nothing.
+_PHONE_CANDIDATES = re.compile(r"[+(0-9][0-9 ().\-\u00a0xet]{4,}[0-9]")
 
-
-# Phones written the way many countries do without a '+': two to five groups of digits, possibly an
-# area code in parentheses and an extension. Too loose on their own (tables, ids), so they count
-# only after a word that announces a phone number, or when written with a parenthesised area code.
+# Phones written the way many countries do without a '+': groups of digits, possibly an area code
+# in parentheses and an extension, or one bare run. Too loose on their own (tables, ids, amounts),
+# so each needs a phone word around it or a shape only phone numbers have (see PhoneDetector).
 _LOOSE_PHONE = re.compile(
-    # At least two groups: a lone year or count never matches, nor a bare run of digits (an order or
-    # tracking number after "number" is far more common than an unformatted phone).
-    r"(?:(?:\([0-9]{1,5}\)[ ]?)?[0-9]{2,5}(?:[ .\-][0-9]{2,5}){1,4}|\([0-9]{1,5}\)[ ]?[0-9]{5,10})"
+    r"(?:(?:\([0-9]{1,5}\)[ ]?)?[0-9]{1,5}(?:[ .\-][0-9]{2,8}){1,4}|\([0-9]{1,5}\)[ ]?[0-9]{5,10}"
+    r"|[0-9]{6,15})"
     r"(?:[ ]?(?:x|ext\.?)[ ]?[0-9]{1,5})?"
 )
-_PHONE_CONTEXT = re.compile(
-    r"(?i)(?:phone|call|tel|mobile|cell|fax|reach|contact|number|whatsapp|text|sms|dial|ring)"
-    r"[^0-9\n]{0,25}$"
+_GROUPS = re.compile(r"[0-9]+")
+# Words that say the number after them is a phone number (prefixes: "calling", "telephone"); the
+# weak ones ("number", "contact", "reach") only vouch for grouped digits: an order or tracking number
+# after "number" is more common than an unformatted phone.
+_STRONG_PHONE_PREFIXES = (
+    *("phone", "call", "tel", "mobile", "cell", "whatsapp", "dial", "landline", "hotline"),
+    *("voicemail", "answering", "smartphone", "iphone"),
+)
+_STRONG_PHONE_WORDS = frozenset(("ph", "mob", "fax", "sms", "desk", "text me", "ring me", "message to"))
+_STRONG_PHONE_WORDS |= frozenset(("messages to",))
+_WEAK_PHONE_PREFIXES = ("number", "contact", "reach", "text", "ring")
+# Only for unannounced numbers: words after which digit groups are ids, amounts or measures.
+_NOT_PHONE_WORDS = frozenset(
+    (
+        *("order", "invoice", "inv", "ref", "reference", "tracking", "isbn", "issn", "id", "account"),
+        *("acct", "policy", "ticket", "case", "version", "ver", "build", "serial", "sku", "item", "part"),
+        *("model", "offset", "code", "zip", "postcode", "postal", "total", "amount", "price", "cost"),
+        *("balance", "sum", "population", "budget", "revenue", "salary", "pin", "otp", "receipt"),
+        *("transaction", "txn", "badge", "room", "page", "pages", "chapter", "vol", "volume", "no", "nr"),
+        *("usd", "eur", "gbp", "chf", "apt", "apartment", "suite", "ste", "unit", "floor", "box"),
+    )
+)
+_LETTERS = re.compile(r"[^\W\d_]+")
+_CUT = str.maketrans(dict.fromkeys("0123456789\n", "\x00"))
+
+
+def _words_before(text: str, start: int, reach: int = 36) -> list[str]:
+    """Lower-cased words in the ``reach`` characters before ``start``, after its last digit or line break.
+
+    An escaped line break ("\\n" as two characters) separates words but does not cut: "Phone:\\n"
+    announces the number on the next line as a real line break would not.
+    """
+    window = text[max(0, start - reach) : start].replace("\\n", " ").translate(_CUT)
+    zone = window[window.rfind("\x00") + 1 :].lower()
+    return _LETTERS.findall(zone) if zone.strip() else []
+
+
+def _phone_words(words: list[str]) -> tuple[bool, bool]:
+    """(strong, weak): whether the words before a number announce a phone number."""
+    strong = weak = False
+    for i, word in enumerate(words):
+        if word in _STRONG_PHONE_WORDS or word.startswith(_STRONG_PHONE_PREFIXES):
+            strong = True
+        elif i + 1 < len(words) and f"{word} {words[i + 1]}" in _STRONG_PHONE_WORDS:
+            strong = True
+        elif word.startswith(_WEAK_PHONE_PREFIXES):
+            weak = True
+    return strong, weak
+
+
+_PHONE_AFTER = re.compile(
+    r"(?i)[ ]?[-(]?[ ]?(?:office|fax|mobile|cell|home|work|tel|phone|landline|desk|direct|main)\b"
+)
+_NOT_PHONE_AFTER = re.compile(
+    r"(?i)[ ]?(?:[%€$£¥]|(?:units?|people|persons|users|items|times|years|km|mi|kg|lbs?|m|mm|cm|g|mb|gb"
+    r"|kb|tb|bytes|eur|usd|gbp|chf|dollars|euros|pounds|votes|views|downloads|rows|records|copies|tons"
+    r"|miles|meters|metres|steps|points|pts)\b"
+    # A house number: the street follows (a capitalised word, another number, rue, via, ul. ...).
+    r"|[ ]+(?:[A-Z0-9\u00c0-\u00de\u0370-\u03ff\u0400-\u042f]|(?:rue|via|ul|calle|rua|avenida|str)\b))"
 )
 _DATE_LIKE = re.compile(r"[0-9]{4}[.\-][0-9]{2}[.\-][0-9]{2}|[0-9]{2}[.\-][0-9]{2}[.\-][0-9]{4}")
 
 
-class ContextPhoneDetector:
-    """Phone numbers in national formats, when the text around them says they are phone numbers."""
+def _in_digit_run(text: str, start: int) -> bool:
+    """True when a digit group ends right before ``start``: the match is the tail of a longer number."""
+    return start >= 2 and text[start - 1] in " .-\u00a0" and text[start - 2].isdigit()
+
+
+def _phone_shaped(text: str, start: int, end: int) -> bool:
+    """True when unannounced digit groups are written as only phone numbers are.
+
+    8-12 digits in two to five groups; a first group of two or more digits (``1 234 567`` is an
+    amount); dots only with three groups or more, not all pairs (``12.345678``, ``01.02.03.04``); two equal groups
+    only with a trunk 0 (``1998-2004``, ``1234-5678`` are ranges); not all years.
+    """
+    groups = _GROUPS.findall(text, start, end)
+    digits = sum(map(len, groups))
+    if not 8 <= digits <= 12 or not 2 <= len(groups) <= 5 or len(groups[0]) < 2:
+        return False
+    if "." in text[start:end] and (len(groups) < 3 or (len(groups) < 5 and max(map(len, groups)) < 3)):
+        return False  # a decimal, a version or a dotted octet list
+    if len(groups) == 2 and len(groups[0]) == len(groups[1]) and groups[0][0] != "0":
+        return False
+    return not all(len(g) == 4 and g[:2] in ("19", "20") for g in groups)
+
+
+class PhoneDetector:
+    """Phone numbers: international, North American and trunk-0 national formats anywhere; other
+    national groupings when a phone word is near or when written as only phones are.
+    """
 
     __slots__ = ()
 
@@ -297,33 +397,56 @@ class ContextPhoneDetector:
         return frozenset((EntityType.PHONE_NUMBER,))
 
     def detect(self, text: str) -> Iterator[Span]:
-        """Spans of announced phone numbers."""
+        """Spans of phone numbers."""
         size = len(text)
-        for match in _LOOSE_PHONE.finditer(text):
-            start, end = match.span()
-            if end - start < 7:
-                continue  # most matches are a year or a count: too short to hold 7 digits
-            digits = sum(c.isdigit() for c in text[start:end])
-            if not 7 <= digits <= 15:
-                continue
-            if (start > 0 and (_glued(text[start - 1]) or text[start - 1] in ".-/")) or (
-                end < size
-                and (_glued(text[end]) or (text[end] in "./" and text[end + 1 : end + 2].isdigit()))
-            ):
-                continue
-            if _DATE_LIKE.fullmatch(text, start, end):
-                continue
-            announced = _PHONE_CONTEXT.search(text, max(0, start - 40), start) is not None
-            after = text[end : end + 8].lower()
-            if (
-                announced
-                or after.startswith(("-office", "-fax", " (mobile", " (home", " (work"))
-                or (text[start] == "(" and digits >= 9)
-            ):
-                yield Span(EntityType.PHONE_NUMBER, start, end, 0.5)
+        for region in _PHONE_CANDIDATES.finditer(text):
+            start, end = region.span()
+            # The patterns see two characters past the region for their assertions only.
+            stop = min(size, end + 2)
+            for match in _PHONE.finditer(text, start, stop):
+                if match.end() <= end and not _in_digit_run(text, match.start()):
+                    yield Span(EntityType.PHONE_NUMBER, match.start(), match.end(), 0.7)
+            for match in _LOOSE_PHONE.finditer(text, start, end):
+                span = self._loose(text, match.start(), match.end())
+                if span is not None:
+                    yield span
+
+    @staticmethod
+    def _loose(text: str, start: int, end: int) -> Span | None:
+        """The loosely written phone number at text[start:end], if its context or shape says so."""
+        size = len(text)
+        if end - start < 6:
+            return None  # most matches are a year or a count: too short to hold 6 digits
+        if glued_before(text, start, ".-/") or _in_digit_run(text, start):
+            return None
+        if end < size and (
+            _glued(text[end]) or (text[end] in "./-" and text[end + 1 : end + 2].isdigit())
+        ):
+            return None
+        digits = sum(c.isdigit() for c in text[start:end])
+        if digits > 15 or _DATE_LIKE.fullmatch(text, start, end):
+            return None
+        grouped = not text[start:end].isdigit()
+        words = _words_before(text, start)
+        strong, weak = _phone_words(words)
+        strong = strong or _PHONE_AFTER.match(text, end) is not None
+        if (
+            (strong and (digits >= 7 or (grouped and digits >= 6)))
+            or (grouped and digits >= 7 and (weak or (text[start] == "(" and digits >= 9)))
+            or (
+                grouped
+                and text[start] != "("
+                and _phone_shaped(text, start, end)
+                and not any(word in _NOT_PHONE_WORDS for word in words)
+                and not any(c in "#$€£¥" for c in text[max(0, start - 24) : start])
+                and _NOT_PHONE_AFTER.match(text, end) is None
+            )
+        ):
+            return Span(EntityType.PHONE_NUMBER, start, end, 0.5)
+        return None
 
     def __repr__(self) -> str:
-        return "ContextPhoneDetector()"
+        return "PhoneDetector()"
 
 
 def default_detectors() -> list[Detector]:
@@ -342,8 +465,7 @@ def default_detectors() -> list[Detector]:
         EmailDetector(),
         CreditCardDetector(),
         AnnouncedMaestroDetector(),
-        PatternDetector(EntityType.PHONE_NUMBER, _PHONE, score=0.7, candidates=_PHONE_CANDIDATES),
-        ContextPhoneDetector(),
+        PhoneDetector(),
         UsSsnDetector(),
         IbanDetector(),
         IpAddressDetector(),

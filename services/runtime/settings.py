@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     vacuum_interval_seconds: float = Field(
         3600.0, gt=0, description="The dataset sink vacuums its tables this often (and after erasures)."
     )
+    commit_stall_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A Faust worker whose committed offset on a partition with lag has not moved for this "
+        "long, while no event is in its handler, stops itself (exit 70) to be restarted.",
+    )
     log_level: str = Field("INFO", description="Log level of the services.")
 
     @cached_property

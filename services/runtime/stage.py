@@ -37,7 +37,7 @@ from services.runtime.errors import DeadLetterError, FatalError, RetryableError,
 from services.runtime.kafka import make_producer
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
-from services.runtime.topics import AUDIT, RESTRICTED, dlq
+from services.runtime.topics import AUDIT, BY_NAME, RESTRICTED, dlq
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ MAX_RETRIES = 5
 EXIT_CRASH = 70  # EX_SOFTWARE: the worker stopped itself; restart it
 DLQ_VALUE_PREFIX = 256 * 1024
 """Bytes of an oversized record kept in its dead letter (see Stage.dead_letter)."""
+WATCHDOG_INTERVAL_SECONDS = 5.0
 BATCH_MAX = 500
 BATCH_WITHIN_SECONDS = 0.01
 
@@ -150,6 +151,12 @@ class Stage:
         self.producer = make_producer(settings)
         self._undelivered: list[str] = []
         app.sensors.add(DeliveryBarrier(self))
+        compacted = {settings.topic(spec.name) for spec in BY_NAME.values() if spec.compacted}
+        self.offsets = OffsetGuard(app, skip_topics=compacted)
+        self.busy_since: float | None = None
+        """monotonic() when the event now in the handler started; None between events."""
+        self.watchdog = CommitWatchdog(self, settings.commit_stall_seconds)
+        app.timer(interval=WATCHDOG_INTERVAL_SECONDS)(self.watchdog.check)
 
     def topic(self, name: str) -> faust.TopicT:
         """The raw-bytes Faust topic for a registry name (prefixed for this deployment)."""
@@ -187,6 +194,10 @@ class Stage:
                 # next value with a wrong event when another task overwrites it.
                 current_event_var.set(weakref.ref(event))
                 msg = event.message
+                try:
+                    self.offsets.check(msg.tp, msg.offset)
+                except FatalError as exc:
+                    self.crash(exc)
                 inbound = Inbound(
                     topic=msg.topic,
                     partition=msg.partition,
@@ -196,10 +207,12 @@ class Stage:
                     headers=_headers(msg.headers),
                 )
                 started = time.perf_counter()
+                self.busy_since = time.monotonic()
                 try:
                     await self.process(inbound, handle)
                 except Exception as exc:  # retries exhausted or a fatal error: crash, don't wedge
                     self.crash(exc)
+                self.busy_since = None
                 latency.observe(time.perf_counter() - started)
             current_event_var.set(None)
             self.producer.poll(0)
@@ -322,6 +335,111 @@ def _headers(raw: Any) -> dict[str, bytes]:
         return {}
     items = raw.items() if isinstance(raw, Mapping) else raw
     return {str(k): (v if isinstance(v, bytes) else str(v).encode()) for k, v in items}
+
+
+class OffsetGuard:
+    """Stops the worker when Faust hands a stage an event past a hole in its partition.
+
+    Faust's fetch loop can drop records around a rebalance: a fetch started before the rebalance
+    finishes after Faust has sought back to the committed offsets, and stores its own, later read
+    offset over the seek, so the records in between are filtered as already read (faust-streaming
+    issues #216, #221 describe the family). Faust then either never commits that partition again
+    (its commit waits for the hole: the stall the reliability suite found with two review workers) or,
+    when the hole is one record, commits past it (the lost task of the scale-down test).
+
+    Records of a non-compacted topic have consecutive offsets, so the stage checks each partition's
+    offsets: the first record after a (re)assignment must be at the offset Faust sought to (its
+    committed offset) or earlier, and every later one must follow the one before. A hole stops the
+    worker before anything after it is acknowledged; its replacement starts at the committed offset
+    and reads the records Faust dropped.
+    """
+
+    def __init__(self, app: faust.App, skip_topics: set[str]) -> None:
+        self.app = app
+        self.skip_topics = skip_topics
+        self._generation: int | None = None
+        self._next: dict[Any, int] = {}
+
+    def check(self, tp: Any, offset: int) -> None:
+        """Raise FatalError if `offset` is past the next offset expected on `tp`."""
+        if tp.topic in self.skip_topics:
+            return
+        generation = self.app.consumer_generation_id
+        if generation != self._generation:
+            self._generation = generation
+            self._next.clear()
+        expected = self._next.get(tp)
+        if expected is None:  # first record since the assignment: Faust sought to the committed offset
+            expected = cast(Any, self.app.consumer)._committed_offset.get(tp)
+        if expected is not None and offset > expected:
+            raise FatalError(
+                f"{tp.topic}[{tp.partition}]: record at offset {offset} but {expected} was next; "
+                f"{offset - expected} records were dropped by the consumer; restarting at the "
+                f"committed offset to read them"
+            )
+        self._next[tp] = offset + 1
+
+
+class CommitWatchdog:
+    """Stops a worker whose commits stopped on a partition that has records to read.
+
+    The reliability suite found Faust workers that, after rebalances, stay in the group with lag > 0
+    and never commit again (with two review workers and SIGKILLs), while nothing is in their handler.
+    A worker cannot read what its own consumer lost track of, but its replacement starts at the
+    committed offset: so, like a liveness probe, the worker ends itself (exit 70, nothing committed)
+    and is restarted. A stall while an event is in the handler is that event's own slowness (it is
+    logged, not ended: the event would be slow again after a restart).
+    """
+
+    def __init__(self, stage: Stage, stall_seconds: float) -> None:
+        self.stage = stage
+        self.stall_seconds = stall_seconds
+        self._since: dict[Any, tuple[int, float]] = {}
+
+    async def check(self) -> None:
+        """Called by a Faust timer: crash if a stream partition's commits have stalled."""
+        app = self.stage.app
+        consumer = cast(Any, app.consumer)
+        if app.rebalancing or not app.flow_control.is_active():
+            self._since.clear()  # a rebalance or recovery in progress is not a stall
+            return
+        now = time.monotonic()
+        assigned = {tp for tp in consumer.assignment() if not tp.topic.endswith("-changelog")}
+        for tp in list(self._since):
+            if tp not in assigned:
+                del self._since[tp]
+        for tp in assigned:
+            committed = consumer._committed_offset.get(tp)
+            try:
+                end = consumer.highwater(tp)
+            except Exception:  # no fetch for it yet
+                continue
+            if committed is None or end is None or end <= committed:
+                self._since.pop(tp, None)
+                continue
+            seen = self._since.get(tp)
+            if seen is None or seen[0] != committed:
+                self._since[tp] = (committed, now)
+                continue
+            stalled = now - seen[1]
+            if stalled < self.stall_seconds:
+                continue
+            acked = sorted(consumer._acked.get(tp) or [])
+            state = (
+                f"{tp.topic}[{tp.partition}]: committed offset {committed} for {stalled:.0f}s with "
+                f"end offset {end}; acked {acked[:3]}{'…' if len(acked) > 3 else ''} "
+                f"({len(acked)}), read offset {consumer._read_offset.get(tp)}"
+            )
+            busy = self.stage.busy_since
+            if busy is not None and now - busy >= self.stall_seconds:
+                log.warning(
+                    "%s: an event has been in the handler for %.0fs; %s",
+                    self.stage.service,
+                    now - busy,
+                    state,
+                )
+                continue
+            self.stage.crash(FatalError(f"commits stalled: {state}"))
 
 
 class DeliveryBarrier(Sensor):

@@ -130,6 +130,8 @@ class Report:
     poison_wrong_reason: dict[str, str] = field(default_factory=dict)
     poison_rejected: dict[str, str] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    trace: dict[str, list[str]] = field(default_factory=dict)
+    """Where each missing id was last seen: topic[partition]@offset of its records, non-terminal audits."""
 
     @property
     def delta_duplicate_total(self) -> int:
@@ -205,6 +207,7 @@ class Report:
             "row_without_written",
         ):
             data[key] = data[key][:50]  # ids are random uuids; fifty say enough
+        data["trace"] = dict(list(self.trace.items())[:50])
         return data
 
     def write(self, directory: Path = REPORT_DIR) -> Path:
@@ -255,8 +258,11 @@ def reconcile(settings: Settings, produced: Produced, *, name: str) -> Report:
     outcome_counts: Counter[str] = Counter()
     dead_valid: set[str] = set()
 
+    audits: dict[str, list[str]] = defaultdict(list)
     for msg in read_topic(settings, settings.topic(AUDIT), timeout=120):
         event = codec.decode(msg.value() or b"", AuditEvent)
+        if event.interaction_id:
+            audits[event.interaction_id].append(f"audit {event.service}:{event.decision}:{event.reason}")
         if (event.service, event.decision) not in TERMINAL or not event.interaction_id:
             continue
         if event.event_id in seen_events:
@@ -295,6 +301,7 @@ def reconcile(settings: Settings, produced: Produced, *, name: str) -> Report:
 
     report.outcomes = dict(sorted(outcome_counts.items()))
     report.missing = sorted(acked - set(terminal))
+    report.trace = {i: list(audits.get(i, [])) for i in report.missing}
     report.conflicting = {i: sorted(f"{s}:{d}" for s, d in o) for i, o in terminal.items() if len(o) > 1}
     foreign = set(terminal) - acked
     report.unacked_but_processed = len(foreign & produced.failed)
@@ -362,6 +369,8 @@ def _reconcile_intermediate(settings: Settings, report: Report, known: set[str])
                     continue  # gold tasks are nobody's data
                 if interaction not in known:
                     unexpected += 1
+                if interaction in report.trace:
+                    report.trace[interaction].append(f"{topic}[{msg.partition()}]@{msg.offset()}")
                 ids[id_of(record)] += 1
         idempotent, why = IDEMPOTENT[topic_label]
         records = sum(ids.values())

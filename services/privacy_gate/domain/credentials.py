@@ -105,14 +105,34 @@ class CredentialDetector:
                 yield Span(kind, match.start("value"), match.end("value"), 0.9)
         lowered = text.lower()
         if any(hint in lowered for hint in _SECRET_HINTS):
-            yield from self._assignments(text)
+            yield from self._assignments(text, lowered)
         if "bearer" in lowered or "token" in lowered:
             for match in _BEARER.finditer(text):
                 yield Span(kind, match.start("value"), match.end("value"), 0.9)
 
     @staticmethod
-    def _assignments(text: str) -> Iterator[Span]:
-        for match in _ASSIGNMENT.finditer(text):
+    def _assignments(text: str, lowered: str) -> Iterator[Span]:
+        # The pattern starts with a lookbehind, so the regex engine would try it at every position:
+        # run it only in windows around the secret names the text holds.
+        windows: list[tuple[int, int]] = []
+        for hint in _SECRET_HINTS:
+            at = lowered.find(hint)
+            while at != -1:
+                windows.append((max(0, at - 20), min(len(text), at + 260)))
+                at = lowered.find(hint, at + 1)
+        windows.sort()
+        merged: list[tuple[int, int]] = []
+        for start, end in windows:
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        for start, end in merged:
+            yield from CredentialDetector._assignments_in(text, start, end)
+
+    @staticmethod
+    def _assignments_in(text: str, window_start: int, window_end: int) -> Iterator[Span]:
+        for match in _ASSIGNMENT.finditer(text, window_start, window_end):
             group = next(g for g in ("dq", "sq", "bare") if match.group(g) is not None)
             start, end = match.span(group)
             value = text[start:end]

@@ -66,19 +66,25 @@ def _glued(char: str) -> bool:
 
 
 def glued_before(text: str, start: int, also: str = "") -> bool:
-    """True when the character before ``start`` joins a match there to a longer token.
-
-    Text that went through JSON or a log line twice holds escaped line breaks ("\\n", "\\t", "\\r"
-    as a backslash and a letter): the letter of such an escape is a break, not part of a word.
-    """
+    """True when the character before ``start`` joins a match there to a longer token."""
     if start == 0:
         return False
     before = text[start - 1]
-    if before in also:
-        return True
-    if not (before.isalnum() or before == "_"):
-        return False
-    return not (before in "nrt" and start >= 2 and text[start - 2] == "\\")
+    return before.isalnum() or before == "_" or before in also
+
+
+# Text that went through JSON or a log line twice holds escaped line breaks: a backslash and a letter.
+# The analyzer shows detectors a copy where each is a space and the control character it stands for,
+# which has the same length, so spans index the original text unchanged.
+_ESCAPED_BREAKS = (("\\n", " \n"), ("\\r", " \r"), ("\\t", " \t"))
+
+
+def unescape_breaks(text: str) -> str:
+    """``text`` with escaped line breaks and tabs turned into real ones, offsets unchanged."""
+    if "\\" in text:
+        for escaped, real in _ESCAPED_BREAKS:
+            text = text.replace(escaped, real)
+    return text
 
 
 class PatternDetector:
@@ -271,13 +277,14 @@ def luhn_valid(digits: str) -> bool:
 # Phones. [0-9] rather than \d: \d would also match digits of other scripts.
 _SEP = r"[ \u00a0.\-]"
 _EXTENSION = r"(?:[ ]?(?:x|ext\.?|extn\.?)[ ]?[0-9]{1,5})?"
-# Not inside a longer token; an escaped line break ("\n" as two characters) is a break.
-_OPENS = r"(?:(?<![\w+./-])|(?<=\\[nrt]))"
+# Not inside a longer token.
+_OPENS = r"(?<![\w+./-])"
 _PHONE = re.compile(
     rf"{_OPENS}(?:"
     # International: '+' or the 00 dialling prefix, country code, 7-15 digits in all, up to two of
-    # " .-()" between digits.
-    r"(?:\+|00(?=[1-9]))[0-9](?:[ \u00a0.\-()]{0,2}[0-9]){6,14}"
+    # " .-()" between digits. After 00 the country code must be set off ("0044 20 ...", "001-878-..."):
+    # zero-padded ids ("009421410527") are more common than an unformatted 00 number.
+    r"(?:\+|00(?=[1-9][0-9]{0,2}[ \u00a0.\-(]))[0-9](?:[ \u00a0.\-()]{0,2}[0-9]){6,14}"
     # North American: optional 1, area code (in parentheses or not), exchange, line number, extension.
     rf"|(?:1[ .\-]?)?(?:\([2-9][0-9]{{2}}\)[ \u00a0]?|[2-9][0-9]{{2}}[ .\-])[0-9]{{3}}[ .\-][0-9]{{4}}{_EXTENSION}"
     # National with trunk prefix 0 and separators: 020 7946 0958, 030 12345678, 07700 900123.
@@ -316,22 +323,24 @@ _NOT_PHONE_WORDS = frozenset(
         *("acct", "policy", "ticket", "case", "version", "ver", "build", "serial", "sku", "item", "part"),
         *("model", "offset", "code", "zip", "postcode", "postal", "total", "amount", "price", "cost"),
         *("balance", "sum", "population", "budget", "revenue", "salary", "pin", "otp", "receipt"),
-        *("transaction", "txn", "badge", "room", "page", "pages", "chapter", "vol", "volume", "no", "nr"),
+        *("transaction", "txn", "badge", "room", "page", "pages", "chapter", "vol", "volume"),
         *("usd", "eur", "gbp", "chf", "apt", "apartment", "suite", "ste", "unit", "floor", "box"),
     )
 )
+# "#", currency signs and "No." / "Nr." before unannounced digit groups: an id or an amount.
+_NOT_PHONE_MARKS = re.compile(r"[#$€£¥]|\b[Nn][or]\.")
 _LETTERS = re.compile(r"[^\W\d_]+")
-_CUT = str.maketrans(dict.fromkeys("0123456789\n", "\x00"))
+_CUT = str.maketrans(dict.fromkeys("0123456789", "\x00"))
 
 
 def _words_before(text: str, start: int, reach: int = 36) -> list[str]:
-    """Lower-cased words in the ``reach`` characters before ``start``, after its last digit or line break.
+    """Lower-cased words in the ``reach`` characters before ``start``, after its last digit.
 
-    An escaped line break ("\\n" as two characters) separates words but does not cut: "Phone:\\n"
-    announces the number on the next line as a real line break would not.
+    One line break does not cut ("Phone:" on the line above announces the number); a blank line does.
     """
-    window = text[max(0, start - reach) : start].replace("\\n", " ").translate(_CUT)
-    zone = window[window.rfind("\x00") + 1 :].lower()
+    window = text[max(0, start - reach) : start].translate(_CUT)
+    zone = window[window.rfind("\x00") + 1 :]
+    zone = zone[zone.rfind("\n\n") + 1 :].lower()
     return _LETTERS.findall(zone) if zone.strip() else []
 
 
@@ -356,7 +365,7 @@ _NOT_PHONE_AFTER = re.compile(
     r"|kb|tb|bytes|eur|usd|gbp|chf|dollars|euros|pounds|votes|views|downloads|rows|records|copies|tons"
     r"|miles|meters|metres|steps|points|pts)\b"
     # A house number: the street follows (a capitalised word, another number, rue, via, ul. ...).
-    r"|[ ]+(?:[A-Z0-9\u00c0-\u00de\u0370-\u03ff\u0400-\u042f]|(?:rue|via|ul|calle|rua|avenida|str)\b))"
+    r"|[ ]+(?:(?-i:[A-Z0-9\u00c0-\u00de\u0370-\u03ff\u0400-\u042f])|(?:rue|via|ul|calle|rua|avenida|str)\b))"
 )
 _DATE_LIKE = re.compile(r"[0-9]{4}[.\-][0-9]{2}[.\-][0-9]{2}|[0-9]{2}[.\-][0-9]{2}[.\-][0-9]{4}")
 
@@ -371,7 +380,8 @@ def _phone_shaped(text: str, start: int, end: int) -> bool:
 
     8-12 digits in two to five groups; a first group of two or more digits (``1 234 567`` is an
     amount); dots only with three groups or more, not all pairs (``12.345678``, ``01.02.03.04``); two equal groups
-    only with a trunk 0 (``1998-2004``, ``1234-5678`` are ranges); not all years.
+    only with a trunk 0 (``1998-2004``, ``1234-5678`` are ranges); three groups or more of at most
+    four digits; not all years.
     """
     groups = _GROUPS.findall(text, start, end)
     digits = sum(map(len, groups))
@@ -381,6 +391,8 @@ def _phone_shaped(text: str, start: int, end: int) -> bool:
         return False  # a decimal, a version or a dotted octet list
     if len(groups) == 2 and len(groups[0]) == len(groups[1]) and groups[0][0] != "0":
         return False
+    if len(groups) > 2 and max(map(len, groups)) > 4:
+        return False  # "415-555-26710": a known layout with a digit too many
     return not all(len(g) == 4 and g[:2] in ("19", "20") for g in groups)
 
 
@@ -438,7 +450,7 @@ class PhoneDetector:
                 and text[start] != "("
                 and _phone_shaped(text, start, end)
                 and not any(word in _NOT_PHONE_WORDS for word in words)
-                and not any(c in "#$€£¥" for c in text[max(0, start - 24) : start])
+                and not _NOT_PHONE_MARKS.search(text, max(0, start - 24), start)
                 and _NOT_PHONE_AFTER.match(text, end) is None
             )
         ):
@@ -493,6 +505,7 @@ class Analyzer:
         highest-scoring, then the first). Covering the union rather than dropping the loser means a
         partial overlap never leaves part of an entity in clear text.
         """
+        text = unescape_breaks(text)
         found = [span for detector in self._detectors for span in detector.detect(text)]
         if len(found) < 2:
             return found

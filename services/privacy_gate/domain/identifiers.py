@@ -214,6 +214,14 @@ _TWELVE = re.compile(r"[0-9]{12}")
 _CARD_CONTEXT = re.compile(r"(?i)\b(?:card|cc|maestro|debit|credit|visa|mastercard)\b[^0-9\n]{0,25}$")
 
 
+# Every card word above in its usual casings ("MasterCard" holds "Card").
+_CARD_HINTS = tuple(
+    variant
+    for word in ("card", "cc", "maestro", "debit", "credit", "visa")
+    for variant in (word, word.capitalize(), word.upper())
+)
+
+
 class AnnouncedMaestroDetector:
     """12-digit Maestro numbers (first digits 50, 56-69) that pass Luhn, right after a card word."""
 
@@ -228,6 +236,9 @@ class AnnouncedMaestroDetector:
         """Spans of announced 12-digit card numbers."""
         from services.privacy_gate.domain.detectors import luhn_valid
 
+        # The card word is rarer than twelve digits: look for it first.
+        if not any(word in text for word in _CARD_HINTS):
+            return
         for match in _TWELVE.finditer(text):
             start, end = match.span()
             digits = match.group()

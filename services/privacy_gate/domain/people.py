@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 
-from services.privacy_gate.domain.detectors import EntityType, Span
+from services.privacy_gate.domain.detectors import EntityType, Span, glued_before
 
 # Given names that are also everyday English words: they start a PERSON only after a cue or title.
 _AMBIGUOUS_WORDS = """
@@ -36,56 +36,117 @@ _AMBIGUOUS_WORDS = """
     Tiny To Today Tom Top Town True Tu Under Unity Up Us Van Via Victor Vine Violet Wade Walker Ward
     Was We Well West White Will Win Winter With Wolf Wood Yes You Young Your Hi Hey Hello Dear Ave Apt
     Via Ste Rue Sir Lady Lord Mister Madam Santa San Saint Mount Fort Port Cape Lord God Jesus Allah
-    Oh Carry France Princess Royal Al El Na Des Ok Okay Yeah Sorry Thanks
+    Oh Carry France Princess Royal Al El Na Des Ok Okay Yeah Sorry Thanks Here Mine Go
 """
 _AMBIGUOUS = frozenset(_AMBIGUOUS_WORDS.split())
 # Capitalised words that never continue a name (a sentence's next word, a weekday, a month...).
 _NEVER_SURNAME_WORDS = """
     Street St Avenue Ave Road Rd Inc Ltd LLC Corp Company University Hospital Bank School College
     Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February July October November
-    December Mr Mrs Ms Dr Prof Thanks Thank Hello Hi Hey Dear Regards Best Sincerely
+    December Mr Mrs Ms Dr Prof Thanks Thank Hello Hi Hey Dear Regards Best Sincerely Apt Apartment
+    Suite Unit Floor Room Box
 """
-_NOT_SURNAMES = _AMBIGUOUS | frozenset(_NEVER_SURNAME_WORDS.split())
+_NEVER_SURNAMES = frozenset(_NEVER_SURNAME_WORDS.split())
+_NOT_SURNAMES = _AMBIGUOUS | _NEVER_SURNAMES
 _TITLES = frozenset(
     "mr mrs ms miss mx dr prof sir madam dame lord lady rev fr capt sgt judge".split()  # noqa: SIM905
 )
 # Words after which a capitalised unknown word is a name: "my name is X", "Dear X", "Hi X,".
-_CUES = ("my name is", "my name's", "name is", "call me", "named", "called", "signed", "i'm", "i am")
+_CUES = ("my name is", "my name's", "name is", "call me", "named", "called", "signed", "i'm", "i am", "name")
 _GREETINGS = ("dear", "hi", "hello", "hey", "thanks", "thank you", "cheers", "regards", "sincerely")
 _CUE_ENDINGS = frozenset(phrase.rsplit(None, 1)[-1] for phrase in _CUES + _GREETINGS)
+# The last two characters a title or cue word (with its punctuation) can leave before the space in
+# front of a name: most capitalised words are settled by this one lookup, without cutting out the
+# word before them.
+_CUE_TAILS = frozenset(
+    (word + mark)[-2:] for word in _TITLES | _CUE_ENDINGS for mark in ("", ".", ",", ":", "?") if word
+)
+_QUOTES = " \"'\u201c\u2018"
 _TAIL = r"[^\W\d_'\u2019\-]*(?:['\u2019\-][^\W\d_]+)*"
 _WORD = rf"[^\W\d_]{_TAIL}"
-# Capitalised words only: a character set first, so the regex engine skips lower-case text fast.
-_CAPITALISED = re.compile(rf"[A-ZÀ-ÖØ-Þ]{_TAIL}")
-_INITIAL = re.compile(r" [A-Z]\.(?= [A-Z])")
+# Words that may be capitalised: a character set first, so the regex engine skips lower-case text
+# fast. The set also holds the lower-case letters of Latin Extended-A (Ł, Ž, Ś sit among them), so
+# the first letter is checked with isupper.
+_UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u017f\u0386-\u03ab\u0400-\u042f"
+_CAPITALISED = re.compile(rf"[{_UPPER}]{_TAIL}")
+# A middle initial, with or without its full stop: "James R. Smith", "Mónika Z Göröncsér".
+_INITIAL = re.compile(rf" [A-Z]\.?(?= [{_UPPER}])")
 _NEXT_WORD = re.compile(rf" (?:(?:van|von|de|del|da|di|le|la|bin|al)[ \-])?({_WORD})")
+_POSSESSIVE = ("'s", "\u2019s")
+# Surname shapes: endings that mark a family name in many languages (Kowalski, Petrova, Jónsdóttir,
+# Papadopoulos, Ivanenko, Hansen, Gomez ...). A capitalised word that is not a known word, followed by
+# one of these, is a name even with no cue: "Marik Kwiatkowski", "Khasanbek Rushisvili".
+_SURNAME_ENDINGS = (
+    *("ski", "ska", "sky", "skaya", "ova", "eva", "ovich", "evich", "enko", "chuk", "czuk", "czyk"),
+    *("wicz", "vić", "vic", "ić", "escu", "eanu", "sson", "ssen", "sen", "son", "dóttir", "dottir"),
+    *("poulos", "opoulou", "idis", "akis", "oglu", "oğlu", "yan", "shvili", "svili", "dze", "stein"),
+    *("mann", "ez", "ov", "ev"),
+)
+# English words with those endings that are not surnames, when capitalised in a title or heading.
+_NOT_SURNAME_SHAPES = frozenset(
+    (
+        *("Person", "Lesson", "Season", "Reason", "Poison", "Prison", "Comparison", "Crimson", "Unison"),
+        *("Garrison", "Treason", "Liaison", "Venison", "Mason", "Chosen", "Dozen", "Citizen", "Linen"),
+        *("Frozen", "Woven", "Even", "Seven", "Eleven", "Heaven", "Oven", "Raven", "Haven", "Wizard"),
+        *("Sky", "Whisky", "Husky", "Risky", "Frisky", "Pesky", "Topic", "Relic", "Panic", "Attic"),
+    )
+)
 
 
 @cache
 def given_names() -> frozenset[str]:
-    """The first-name lexicon, capitalised; read once from the installed gender-guesser data."""
+    """The first-name lexicon, capitalised; read once from the installed gender-guesser data.
+
+    The file is UTF-8 (as gender-guesser itself reads it); each entry is a gender code and a name,
+    '+' joining the parts of compound names ("Anne+Marie" is also written "Anne-Marie"). Lines that
+    start with '=' pair short and long forms and hold no new name.
+    """
     data = resources.files("gender_guesser").joinpath("data/nam_dict.txt").read_bytes()
     names = set()
-    for line in data.decode("iso-8859-1").splitlines():
-        if line.startswith("#") or len(line) < 30:
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        if line.startswith(("#", "=")):
             continue
-        name = line[3:29].strip()
-        # '+' marks spelling variants with a space or a dash; '<' an escaped non-Latin-1 letter.
-        if len(name) >= 2 and name.isalpha() and name[0].isupper():
+        parts = line.split(None, 2)
+        if len(parts) < 2:
+            continue
+        name = parts[1].replace("+", "-")
+        if len(name) >= 2 and name.replace("-", "").isalpha() and name[0].isupper():
             names.add(name)
     return frozenset(names - _NOT_SURNAMES)
 
 
-def _glued(char: str) -> bool:
-    return char.isalnum() or char == "_"
+_NAME_KINDS = ("last", "first", "full", "sur", "given", "family", "middle", "maiden")
+_NAME_AFTER = re.compile(rf"[{_UPPER}]{_TAIL} [{_UPPER}]{_TAIL}(?:$|[^\w\-])")
+
+
+def _names_a_person(text: str, start: int, before: str) -> bool:
+    """After a bare "name" ("Name: X", "the name X"): a person when a kind of name comes before it
+    ("last name? Kamińska") or two capitalised words follow ("Name: Giovana Almeida"); a package or
+    a file has a name too ("Name: MarkupSafe").
+    """
+    if before[:-4].rstrip().endswith(_NAME_KINDS):
+        return True
+    return _NAME_AFTER.match(text, start) is not None
 
 
 def _is_name_word(word: str) -> bool:
     return len(word) >= 2 and word[0].isupper() and not word.isupper() and word not in _NOT_SURNAMES
 
 
+def _surname_shaped(word: str) -> bool:
+    return (
+        len(word) >= 5
+        and word.endswith(_SURNAME_ENDINGS)
+        and not word.endswith(("person", "Person"))
+        and word not in _NOT_SURNAME_SHAPES
+        and _is_name_word(word)
+    )
+
+
 class PersonDetector:
-    """Names of people: known given names with their surnames, and capitalised words after titles or cues."""
+    """Names of people: known given names with their surnames, capitalised words after titles or cues,
+    and an unknown capitalised word followed by a surname-shaped one.
+    """
 
     __slots__ = ("_given",)
 
@@ -100,32 +161,62 @@ class PersonDetector:
     def detect(self, text: str) -> Iterator[Span]:
         """Spans of person names."""
         given = self._given
+        matches = list(_CAPITALISED.finditer(text))
+        last = len(matches) - 1
         cursor = 0
-        for match in _CAPITALISED.finditer(text):
+        for index, match in enumerate(matches):
             start, word = match.start(), match.group()
-            if start < cursor or (start > 0 and (_glued(text[start - 1]) or text[start - 1] in "@.'-")):
+            if start < cursor or (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@.'-")):
                 continue
-            if word in given:
+            if word[0] > "\u00ff" and not word[0].isupper():
+                continue
+            possessive = word.endswith(_POSSESSIVE)
+            if possessive:
+                word = word[:-2]  # "Hartmann's address": the name without its 's
+            if word in given or ("-" in word and all(part in given for part in word.split("-"))):
                 score = 0.6
-            elif _is_name_word(word) and (score := self._cued(text, start)) > 0:
+            elif (
+                start < 3
+                or text[start - 1] != " "
+                or text[start - 3 : start - 1].lower() in _CUE_TAILS
+                or text[start - 2] in _QUOTES
+            ) and (score := self._cued(text, start, word)) > 0:
                 pass
+            elif (
+                not possessive
+                and index < last
+                and matches[index + 1].start() == match.end() + 1
+                and text[match.end()] == " "
+                and _surname_shaped(matches[index + 1].group())
+                and _is_name_word(word)
+            ):
+                score = 0.5  # an unknown word before a surname-shaped one: "Marik Kwiatkowski"
             else:
                 continue
-            cursor = self._extend(text, match.end())
+            end = start + len(word)
+            cursor = end if possessive else self._extend(text, end)
             yield Span(EntityType.PERSON, start, cursor, score)
 
     @staticmethod
-    def _cued(text: str, start: int) -> float:
+    def _cued(text: str, start: int, word: str) -> float:
         """Confidence that the unknown capitalised word at ``start`` is a name, from the words before it."""
-        before = text[max(0, start - 16) : start].lower().rstrip()
-        last = before.rsplit(None, 1)[-1].rstrip(".,:") if before else ""
+        # Runs for most capitalised words, so it cuts out the word before with a few slices.
+        before = text[start - 14 if start > 14 else 0 : start]
+        trimmed = before.rstrip(" \"'\u201c\u2018")
+        if len(trimmed) == len(before) or not trimmed:
+            return 0.0  # no space before: the start of the text or of a token
+        end = start - len(before) + len(trimmed)
+        last = trimmed[max(trimmed.rfind(" "), trimmed.rfind("\n")) + 1 :].lower().rstrip(".,:?")
         if last in _TITLES:
-            return 0.8
-        if last not in _CUE_ENDINGS:
+            # "Mr. Grant" too: after a title even a word that is also a common word is a name.
+            return 0.8 if len(word) >= 2 and not word.isupper() and word not in _NEVER_SURNAMES else 0.0
+        if last not in _CUE_ENDINGS or not _is_name_word(word):
             return 0.0  # the common case, settled by one set lookup
-        before = before.rstrip(",:")
+        before = text[max(0, start - 16) : end].lower().rstrip(",:?")
         for cue in _CUES:
             if before.endswith(cue) and (len(before) == len(cue) or not before[-len(cue) - 1].isalnum()):
+                if cue == "name" and not _names_a_person(text, start, before):
+                    return 0.0
                 return 0.7
         for greeting in _GREETINGS:
             if before.endswith(greeting) and (
@@ -158,49 +249,167 @@ class PersonDetector:
         return "PersonDetector()"
 
 
-_SUFFIXES = (
-    "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Square|Sq|Terrace|Way"
-    "|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Trl|Crescent|Close|Row|Alley|Walk|Plaza|Loop|Path|Pike"
-    "|Crossing|Xing|Expressway|Freeway|Turnpike|Run|Mews|Grove|Gardens|Hill|Hills|Heights|Park|Ridge|View"
-    "|Villages?|Vista|Point|Port|Pass|Mall|Landing|Junction|Harbor|Glen|Fields?|Estates?|Creek|Cove"
-    "|Center|Centre|Causeway|Bypass|Brooks?|Bridge|Branch|Bend|Bay|Spur|Springs?|Station|Summit|Track"
-    "|Union|Valley|Wells?|Green|Gateway|Forge|Ford|Falls|Extension|Divide|Dale|Commons?|Club|Cliffs?"
-    "|Camp|Canyon|Cape|Burgs?|Mill|Meadows?|Manor|Lakes?|Knolls?|Islands?|Inlet|Haven|Orchard|Oval"
-    "|Shores?|Squares?|Stream|Throughway|Tunnel|Via|Viaduct|Ville|Wall|Ways"
+# Street suffixes (USPS Publication 28 and their usual abbreviations), matched as whole words with a
+# set lookup; a plural form ("Meadows", "Junctions") counts as its singular.
+_STREET_SUFFIXES = frozenset(
+    """
+    Alley Annex Arcade Avenue Bayou Beach Bend Bluff Bottom Boulevard Branch Bridge Brook Burg Bypass
+    Camp Canyon Cape Causeway Center Centre Circle Cliff Close Club Common Corner Course Court Cove
+    Creek Crescent Crest Crossing Crossroad Curve Dale Dam Divide Drive Estate Expressway Extension
+    Fall Ferry Field Flat Ford Forge Fork Freeway Garden Gateway Glen Green Grove Harbor Harbour Haven
+    Heights Highway Hill Hollow Inlet Island Isle Junction Knoll Lake Landing Lane Lock Lodge Loop
+    Mall Manor Meadow Mews Mill Motorway Mountain Neck Orchard Oval Overpass Parade Park Parkway Pass
+    Passage Path Pike Place Plain Plaza Point Port Prairie Ramp Ranch Rapid Rest Ridge Road Route Row
+    Run Shoal Shore Skyway Spring Spur Square Station Stravenue Stream Street Summit Terrace
+    Throughway Trace Track Trafficway Trail Tunnel Turnpike Underpass Union Valley Viaduct View
+    Village Ville Vista Walk Wall Way Well Wharf Wynd
+    St Ave Av Rd Blvd Ln Dr Ct Pl Sq Ter Terr Pkwy Hwy Cir Trl Xing Expy Fwy Tpke Cres Aly Cswy Ctr
+    Hts Jct Mnr Mt Pt Rdg Sta Strm Trce Vw Vlg Vis
+    """.split()
 )
-_UNIT = r"(?:,?\s+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Floor|Fl\.?|Room|Rm\.?|#)\s*[A-Za-z0-9\-]{1,6})"
-_CITY_STATE_ZIP = (
-    r"(?:,?[ \n]+[A-Z][\w'\u2019\-]+(?:[ ][A-Z][\w'\u2019\-]+){0,2}"  # city
-    r"(?:,?[ ]+(?:[A-Z]{2}|[A-Z][a-z]+(?:[ ][A-Z][a-z]+)?))?"  # state
-    # US ZIP code or UK postcode
-    r"(?:,?[ ]+[0-9]{5}(?:-[0-9]{4})?|,?[ ]+[A-Z]{1,2}[0-9][A-Z0-9]?[ ][0-9][A-Z]{2}))?"
-)
-_STREET = re.compile(
-    rf"[0-9]{{1,6}}[A-Za-z]?(?:-[0-9]{{1,4}})?[ ]+(?:[NSEW]\.?[ ]+)?"
-    # Street words: capitalised, or an ordinal (5th Avenue); never bare digits, so tables stay fast.
-    rf"(?:(?:[A-Z][\w'\u2019\-]*|[0-9]{{1,3}}(?:st|nd|rd|th))[ ]+){{1,4}}?"
-    rf"(?:{_SUFFIXES})\b\.?(?:[ ]+(?:N|S|E|W|NE|NW|SE|SW)\b)?{_UNIT}?{_CITY_STATE_ZIP}"
-)
-# Continental style: the street word first (Via Roma 12) or a compound suffix (Hauptstraße 5).
-# Continental style: the street word first (Via Roma 12) or a compound suffix (Hauptstraße 5). Found
-# from each house number back: numbers are few, so this is cheaper than a regex over every word.
+_DIRECTIONS = frozenset("N S E W NE NW SE SW N. S. E. W.".split())  # noqa: SIM905
+# Words that start a street name in continental forms: "Via Roma 12", "ul. Grochowa 80", "Avda. Rio Nalon 58".
 _STREET_FIRST_WORDS = frozenset(
     (
-        *("Via", "Viale", "Piazza", "Corso", "Largo", "Rua", "Rue", "Avenue", "Avenida", "Av.", "Calle"),
-        *("Carrer", "Plaza", "Praça", "Strada", "Ulica", "Ul."),
+        *("Via", "Viale", "Vicolo", "Piazza", "Piazzale", "Corso", "Largo", "Rua", "R.", "Rue", "Avenue"),
+        *("Avenida", "Av.", "Avda.", "Calle", "C/", "Carrer", "Camino", "Paseo", "Plaza", "Praça"),
+        *("Travessa", "Alameda", "Estrada", "Rodovia", "Strada", "Ulica", "Ul.", "ul.", "al.", "Aleja"),
+        *("Boulevard", "Bd", "Bd.", "Chemin", "Impasse", "Allée", "Quai", "Place", "Ruta", "Carretera"),
+        *("rue", "via", "calle", "rua", "avenida", "av.", "avda.", "ul."),
     )
 )
-_STREET_PARTICLES = frozenset("de da do dos das del della di du des la le".split())  # noqa: SIM905
+# Lower-case words inside street names: particles, and street words written in lower case in many
+# languages ("Stensås terrasse 38", "Martin Linges veg 149", "46 rue Nationale", "Teréz krt. 56").
+_STREET_PARTICLES = frozenset(
+    """
+    de da do dos das del della di du des la le las los van von der den ten het y e i
+    rue via calle str str. veg vei vegen gate gata gatan gade vej terrasse útja utca út u. krt. tér
+    weg straße strasse laan straat plein allé allée katu tie
+    """.split()
+)
 _COMPOUND_SUFFIXES = (
     *("straße", "strasse", "str.", "gasse", "weg", "platz", "allee", "ring", "damm", "vej", "gade"),
-    *("veien", "gatan", "vägen", "laan", "straat", "plein", "utca", "ulica", "braut", "gata", "katu", "tie"),
+    *("veien", "vegen", "gatan", "gata", "vägen", "laan", "straat", "plein", "gracht", "kade", "singel"),
+    *("utca", "út", "ulica", "braut", "katu", "tie", "polku", "gränd", "stræde", "stig", "sträte"),
 )
-_HOUSE_NUMBER = re.compile(r" [0-9]{1,5}[a-zA-Z]?\b")
-_PO_BOX = re.compile(r"\bP\.?\s?O\.?\s?Box\s+[0-9]{1,6}\b")
+_HOUSE_NUMBER = re.compile(r"[0-9]{1,6}[A-Za-z]?(?:-[0-9]{1,4})?(?= )")
+# The words after a house number, up to six: street words, particles, ordinals, a closing number.
+_STREET_WORDS = re.compile(
+    r"(?:[ ](?:[^\W\d_][\w'\u2019\-]*\.?|[0-9]{1,3}(?:st|nd|rd|th)\b|[0-9]{1,5}[A-Za-z]?\b\.?|C/)){1,7}"
+)
+_TOKEN = re.compile(r"\S+")
+# One more line or comma-separated part of an address block: a unit, "City, ST 12345", "Country 12345",
+# a UK postcode. Parts are separated by a line break (or an escaped one), a comma or two spaces.
+_BREAK = r"(?:,?[ ]*\n[ ]*(?:[^\w\s]{1,3}[ ]*)?|,[ ]*|[ ]{2,})"
+_PLACE_WORD = r"[^\W\d_][\w'\u2019\-.]*"
+_UNIT = r"(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Floor|Fl\.?|Room|Rm\.?|#)[ ]*[A-Za-z0-9\-]{1,6}"
+_POSTCODE = r"(?:[0-9]{4,6}(?:-[0-9]{4})?|[A-Z]{1,2}[0-9][A-Z0-9]?[ ][0-9][A-Z]{2})"
+_BLOCK_PART = re.compile(
+    rf"{_BREAK}(?:{_UNIT}|{_PLACE_WORD}(?:[ ]{_PLACE_WORD}){{0,3}}(?:,?[ ]+[A-Z]{{2}})?(?:,?[ ]+{_POSTCODE})?"
+    rf"|{_POSTCODE})(?=[ ]*(?:$|\n|[.,;?!)]|[ ]{{2}}))"
+)
+_SAME_LINE_UNIT = re.compile(rf",?[ ]+{_UNIT}\b")
+_CITY_STATE_ZIP = re.compile(
+    rf"[ ]+{_PLACE_WORD}(?:[ ]{_PLACE_WORD}){{0,2}},?[ ]+(?:[A-Z]{{2}}[ ]+)?[0-9]{{5}}(?:-[0-9]{{4}})?\b"
+)
+_SECONDARY = re.compile(r"(?:Apt\.|Apartment|Suite|Ste\.)[ ]?[0-9]{1,5}[A-Za-z]?\b")
+# Both start with literals (no \b first), so the regex engine skips to them fast; the word boundary
+# before them is checked in Python.
+_PO_BOX = re.compile(r"P\.?\s?O\.?\s?Box\s+[0-9]{1,6}\b")
+# US military mail: "Unit 8670 Box 8540 DPO AA 07519", "PSC 0943, Box 9335 APO AE 71952".
+_MILITARY = re.compile(
+    r"(?:(?:Unit|PSC|CMR)[ ][0-9]{3,5},?[ ]Box[ ][0-9]{3,5}|(?:USNS|USNV|USS|USCGC)[ ][^\W\d_][\w\-]*)"
+    r"\s+[ADF]PO[ ]A[AEP][ ][0-9]{5}\b"
+)
+
+
+def _compound_street(word: str) -> bool:
+    """True for a capitalised compound street name: "Hauptstraße", "Hindsholmvej"; not "Spring"."""
+    if not word[:1].isupper():
+        return False
+    lowered = word.lower()
+    if not lowered.endswith(_COMPOUND_SUFFIXES):
+        return False  # the common case, settled by one call
+    return any(lowered.endswith(suffix) and len(word) >= len(suffix) + 3 for suffix in _COMPOUND_SUFFIXES)
+
+
+def _is_year(number: str) -> bool:
+    return len(number) == 4 and number[:2] in ("19", "20")
+
+
+# Capitalised words of headlines ("5 Musicians Of The 70s"), never of a street between two numbers.
+_HEADLINE_WORDS = frozenset("Of The And For To In On With You Your A An Is Are Top Best Ways Things".split())  # noqa: SIM905
+_NUMBER_TOKEN = re.compile(r"[0-9]{1,5}[A-Za-z]?\.?")
+# Abbreviations keep their full stop ("Baker St."); a full word's full stop ends the sentence.
+_ABBREVIATIONS = frozenset(w for w in _STREET_SUFFIXES if len(w) <= 4 and w not in ("Way", "Lane", "Road"))
+
+
+def _is_suffix(word: str) -> bool:
+    return word in _STREET_SUFFIXES or (word[-1:] == "s" and word[:-1] in _STREET_SUFFIXES)
+
+
+def _word_end(token: tuple[int, int, str]) -> int:
+    """Where a street word ends: without a comma, and without a full stop unless it abbreviates."""
+    start, end, word = token
+    if word.endswith(","):
+        end, word = end - 1, word[:-1]
+    if word.endswith(".") and word[:-1] not in _ABBREVIATIONS and word not in _STREET_FIRST_WORDS:
+        end -= 1
+    return end
+
+
+def _street_end(tokens: list[tuple[int, int, str]], number: str) -> int | None:
+    """Where the street that follows a house number ends, from the words after it; None if no street.
+
+    US and UK style: street words then a suffix ("Main Street", "5th Ave", "Baker St."). Continental:
+    a street word first, then a number ("Via Roma 12", "ul. Grochowa 80"), or a compound suffix
+    ("Hauptstraße 5", "Hindsholmvej 75"). Or capitalised words between two numbers ("9003 Vabaduse 21"),
+    when the first is not a year.
+    """
+    first = tokens[0][2]
+    words = 0
+    # "46 rue Nationale, PARIS": after a street word, the capitalised words are the street.
+    fallback = None
+    for index, token in enumerate(tokens):
+        word = token[2].rstrip(",")
+        if _NUMBER_TOKEN.fullmatch(word):
+            # A closing number: "Via Roma 12", "Hauptstraße 5", "Vabaduse 21"; not "The 70s".
+            if words == 0 or word.endswith("0s"):
+                return fallback
+            before = tokens[index - 1][2].rstrip(",")
+            if not (first in _STREET_FIRST_WORDS or _compound_street(before)) and (
+                _is_year(number) or words > 5 or any(t[2] in _HEADLINE_WORDS for t in tokens[:index])
+            ):
+                return fallback
+            # "Otakaari 17 St.": a suffix may follow the number.
+            if index + 1 < len(tokens) and _is_suffix(tokens[index + 1][2].rstrip(".,")):
+                return _word_end(tokens[index + 1])
+            return _word_end(token)
+        bare = word.rstrip(".")
+        if bare in _CALENDAR:
+            return None  # "27 Nov 2026", "31 March 2009": a date
+        if index > 0 and words > 0 and _is_suffix(bare):
+            # The suffix ends the street: "Main Street", also with a trailing direction ("Avenue NW").
+            if not word.endswith(".") or bare in _ABBREVIATIONS:
+                following = tokens[index + 1] if index + 1 < len(tokens) else None
+                if following is not None and following[2].rstrip(".,") in _DIRECTIONS:
+                    return following[0] + len(following[2].rstrip(".,"))
+            return _word_end(token)
+        if word[0].isupper() or word in _STREET_FIRST_WORDS or word[0].isdigit():
+            words += 1
+            if word[0].isupper() and words >= 2 and first in _STREET_FIRST_WORDS:
+                fallback = _word_end(token)
+        elif word not in _STREET_PARTICLES:
+            return fallback
+        if token[2].endswith(",") or (word.endswith(".") and bare not in _ABBREVIATIONS and index > 0):
+            return fallback  # the street would run over a comma or a sentence's end without a suffix
+    return fallback
 
 
 class StreetAddressDetector:
-    """Street addresses (number, street, suffix, then unit, city, state, postcode) and P.O. boxes."""
+    """Street addresses (number, street, suffix or continental form, then the unit, city, state,
+    postcode and country parts that follow), secondary units, P.O. boxes and US military addresses.
+    """
 
     __slots__ = ()
 
@@ -211,35 +420,88 @@ class StreetAddressDetector:
 
     def detect(self, text: str) -> Iterator[Span]:
         """Spans of addresses."""
-        for match in _STREET.finditer(text):
-            if match.start() > 0 and _glued(text[match.start() - 1]):
+        cursor = 0
+        for number in _HOUSE_NUMBER.finditer(text):
+            start = number.start()
+            if start < cursor or glued_before(text, start, ".,:/-#$€£"):
                 continue
-            end = match.end()
-            while text[end - 1] in ", ":
-                end -= 1
-            yield Span(EntityType.LOCATION, match.start(), end, 0.7)
+            words = _STREET_WORDS.match(text, number.end())
+            if words is None:
+                continue
+            tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text, words.start(), words.end())]
+            if tokens[0][2][0].isdigit() and len(tokens) > 1 and not tokens[0][2][-1:].isalpha():
+                # Two numbers first ("1601 1024 Union Lane"): the street starts at the second.
+                end = _street_end(tokens[1:], tokens[0][2])
+            else:
+                end = _street_end(tokens, number.group())
+            if end is None or _after_unit_word(text, start):
+                continue
+            cursor = self._block_end(text, end)
+            yield Span(EntityType.LOCATION, start, cursor, 0.7)
+            yield from _and_street(text, end)
+        for cue in _street_cues(text):
+            if cue.end() < cursor:
+                continue
+            words = _STREET_WORDS.match(text, cue.end() - 1)
+            if words is None or not text[cue.end()].isupper():
+                continue
+            tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text, words.start(), words.end())]
+            end = _street_end(tokens, "")
+            if end is not None and tokens[0][2] not in _CALENDAR:
+                yield Span(EntityType.LOCATION, cue.end(), self._block_end(text, end), 0.6)
+                yield from _and_street(text, end)
         yield from self._continental(text)
+        if "Apt." in text or "Suite" in text or "Apartment" in text or "Ste." in text:
+            for match in _SECONDARY.finditer(text):
+                # "Suite 674" on its own line or after a comma is a unit; "Cello Suite 1" is music.
+                if not glued_before(text, match.start()) and (
+                    match.group()[0] == "A" or _starts_part(text, match.start())
+                ):
+                    yield Span(EntityType.LOCATION, match.start(), self._block_end(text, match.end()), 0.6)
         if "Box" in text:
             for match in _PO_BOX.finditer(text):
-                yield Span(EntityType.LOCATION, match.start(), match.end(), 0.8)
+                if not glued_before(text, match.start()):
+                    yield Span(EntityType.LOCATION, match.start(), self._block_end(text, match.end()), 0.8)
+        if "PO A" in text:
+            for match in _MILITARY.finditer(text):
+                if not glued_before(text, match.start()):
+                    yield Span(EntityType.LOCATION, match.start(), match.end(), 0.8)
+
+    @staticmethod
+    def _block_end(text: str, end: int) -> int:
+        """Extend an address over the unit, city, state, postcode and country parts after it."""
+        unit = _SAME_LINE_UNIT.match(text, end)
+        if unit is not None:
+            end = unit.end()
+        city = _CITY_STATE_ZIP.match(text, end)
+        if city is not None:
+            return city.end()
+        for _ in range(4):
+            part = _BLOCK_PART.match(text, end)
+            if part is None:
+                break
+            end = part.end()
+        return end
 
     @staticmethod
     def _continental(text: str) -> Iterator[Span]:
-        for number in _HOUSE_NUMBER.finditer(text):
-            words = text[max(0, number.start() - 60) : number.start()].rstrip(",").split(" ")
-            if len(words) < 1 or not words[-1]:
+        """Streets named before their number: "Via della Scala 3", "Hauptstraße 5"."""
+        for number in _CONTINENTAL_NUMBER.finditer(text):
+            at = number.start()
+            space = text.rfind(" ", max(0, at - 40), at)
+            last = text[space + 1 : at].rstrip(",")
+            if _compound_street(last):
+                yield Span(EntityType.LOCATION, at - len(last), number.end(), 0.6)
                 continue
-            last = words[-1]
-            if last[:1].isupper() and last.lower().endswith(_COMPOUND_SUFFIXES):
-                yield Span(EntityType.LOCATION, number.start() - len(last), number.end(), 0.6)
-                continue
+            if not last[:1].isupper() and last not in _STREET_PARTICLES:
+                continue  # the common case: a number after a lower-case word
             # Walk back over capitalised words and particles to a street word: "Via della Scala 3".
+            words = text[max(0, at - 60) : at].rstrip(",").split(" ")
             length = 0
             for word in reversed(words[-6:]):
                 if word in _STREET_FIRST_WORDS:
-                    start = number.start() - length - len(word)
                     if length > 0:
-                        yield Span(EntityType.LOCATION, start, number.end(), 0.6)
+                        yield Span(EntityType.LOCATION, at - length - len(word), number.end(), 0.6)
                     break
                 if not (word[:1].isupper() or word in _STREET_PARTICLES):
                     break
@@ -247,3 +509,66 @@ class StreetAddressDetector:
 
     def __repr__(self) -> str:
         return "StreetAddressDetector()"
+
+
+_CONTINENTAL_NUMBER = re.compile(r" [0-9]{1,5}[a-zA-Z]?\b")
+_UNIT_WORDS = ("apt", "apt.", "suite", "unit", "room", "floor", "box", "#", "no", "no.", "ste.", "rm.")
+
+
+def _starts_part(text: str, start: int) -> bool:
+    """True when ``start`` begins a line or a comma-separated part (or one set off by two spaces)."""
+    before = text[max(0, start - 4) : start].rstrip(" ")
+    return start == 0 or not before or before[-1] in "\n," or text[max(0, start - 2) : start] == "  "
+
+
+def _after_unit_word(text: str, start: int) -> bool:
+    """True when the number at ``start`` follows "Apt.", "Suite", "Room" ...: a unit, not a house number."""
+    before = text[max(0, start - 8) : start].rstrip().rsplit(None, 1)
+    return bool(before) and before[-1].lower() in _UNIT_WORDS
+
+
+# Words after which a street name follows even without a house number before it.
+_STREET_CUE = re.compile(
+    r"(?i:\b(?:lives?|lived|living|located|situated|based)[ ]+(?:at|on|in)(?:[ ]+the[ ]+\w+[ ]+side[ ]+of)?"
+    r"|\bcorner[ ]+of|\bside[ ]+of|\baddress(?:[ ]+is|:))[ ]+"
+)
+# Where each cue can start, found with str.find: the cue pattern starts with a case-insensitive
+# alternation, which the regex engine would otherwise try at every position of the text.
+_STREET_CUE_HINTS = (
+    *("live", "Live", "LIVE", "locat", "Locat", "situat", "Situat", "based", "Based", "corner", "Corner"),
+    *("side of", "Side of", "address", "Address", "ADDRESS"),
+)
+
+
+def _street_cues(text: str) -> list[re.Match[str]]:
+    """Every street cue in ``text``, in order."""
+    found: dict[int, re.Match[str]] = {}
+    for hint in _STREET_CUE_HINTS:
+        at = text.find(hint)
+        while at != -1:
+            if at not in found and not glued_before(text, at):
+                cue = _STREET_CUE.match(text, at)
+                if cue is not None:
+                    found[at] = cue
+            at = text.find(hint, at + 1)
+    return [found[at] for at in sorted(found)]
+_CALENDAR = frozenset(
+    """
+    Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June
+    July August September October November December Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec
+    Mon Tue Wed Thu Fri Sat Sun
+    """.split()
+)
+
+
+def _and_street(text: str, end: int) -> Iterator[Span]:
+    """The second street of "the corner of Main St and Oak Ave", when ``end`` ends the first."""
+    if not text.startswith(" and ", end) or not text[end + 5 : end + 6].isupper():
+        return
+    words = _STREET_WORDS.match(text, end + 4)
+    if words is None:
+        return
+    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text, words.start(), words.end())]
+    second = _street_end(tokens, "")
+    if second is not None:
+        yield Span(EntityType.LOCATION, end + 5, second, 0.6)

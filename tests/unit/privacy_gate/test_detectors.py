@@ -232,7 +232,7 @@ def test_detectors_declare_their_types() -> None:
     assert Analyzer(default_detectors()).entity_types == frozenset(EntityType)
     assert repr(Analyzer(default_detectors())) == (
         "Analyzer([EmailDetector(), CreditCardDetector(), AnnouncedMaestroDetector(), "
-        "PatternDetector(PHONE_NUMBER), ContextPhoneDetector(), UsSsnDetector(), "
+        "PhoneDetector(), UsSsnDetector(), "
         "IbanDetector(), IpAddressDetector(), CredentialDetector(), PersonDetector(), "
         "StreetAddressDetector()])"
     )

@@ -7,7 +7,7 @@ redactor.
 
 Speed: CPython's regex engine skips quickly only to a literal or a character set, and every match
 costs a Python object. So each detector first finds cheap candidates (an '@', a stretch of digits
-and separators) and runs its precise pattern only there.
+and separators, a keyword found with str.find) and runs its precise pattern only there.
 """
 
 from __future__ import annotations
@@ -284,9 +284,10 @@ _PHONE = re.compile(
     # International: '+' or the 00 dialling prefix, country code, 7-15 digits in all, up to two of
     # " .-()" between digits. After 00 the country code must be set off ("0044 20 ...", "001-878-..."):
     # zero-padded ids ("009421410527") are more common than an unformatted 00 number.
-    r"(?:\+|00(?=[1-9][0-9]{0,2}[ \u00a0.\-(]))[0-9](?:[ \u00a0.\-()]{0,2}[0-9]){6,14}"
+    r"(?:\+|00[ \u00a0]?(?=[1-9][0-9]{0,2}[ \u00a0.\-(]))[0-9](?:[ \u00a0.\-()]{0,2}[0-9]){6,14}"
     # North American: optional 1, area code (in parentheses or not), exchange, line number, extension.
-    rf"|(?:1[ .\-]?)?(?:\([2-9][0-9]{{2}}\)[ \u00a0]?|[2-9][0-9]{{2}}[ .\-])[0-9]{{3}}[ .\-][0-9]{{4}}{_EXTENSION}"
+    r"|(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ \u00a0]?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}"
+    rf"{_EXTENSION}"
     # National with trunk prefix 0 and separators: 020 7946 0958, 030 12345678, 07700 900123.
     rf"|0[0-9]{{1,4}}{_SEP}[0-9]{{3,4}}{_SEP}?[0-9]{{3,4}}"
     # National in pairs: 06 12 34 56 78.
@@ -313,8 +314,9 @@ _STRONG_PHONE_PREFIXES = (
     *("phone", "call", "tel", "mobile", "cell", "whatsapp", "dial", "landline", "hotline"),
     *("voicemail", "answering", "smartphone", "iphone"),
 )
-_STRONG_PHONE_WORDS = frozenset(("ph", "mob", "fax", "sms", "desk", "text me", "ring me", "message to"))
-_STRONG_PHONE_WORDS |= frozenset(("messages to",))
+_STRONG_PHONE_WORDS = frozenset(
+    ("ph", "mob", "fax", "sms", "desk", "text me", "ring me", "message to", "messages to")
+)
 _WEAK_PHONE_PREFIXES = ("number", "contact", "reach", "text", "ring")
 # Only for unannounced numbers: words after which digit groups are ids, amounts or measures.
 _NOT_PHONE_WORDS = frozenset(
@@ -348,9 +350,12 @@ def _phone_words(words: list[str]) -> tuple[bool, bool]:
     """(strong, weak): whether the words before a number announce a phone number."""
     strong = weak = False
     for i, word in enumerate(words):
-        if word in _STRONG_PHONE_WORDS or word.startswith(_STRONG_PHONE_PREFIXES):
-            strong = True
-        elif i + 1 < len(words) and f"{word} {words[i + 1]}" in _STRONG_PHONE_WORDS:
+        pair = f"{word} {words[i + 1]}" if i + 1 < len(words) else ""
+        if (
+            word in _STRONG_PHONE_WORDS
+            or word.startswith(_STRONG_PHONE_PREFIXES)
+            or pair in _STRONG_PHONE_WORDS
+        ):
             strong = True
         elif word.startswith(_WEAK_PHONE_PREFIXES):
             weak = True
@@ -379,9 +384,9 @@ def _phone_shaped(text: str, start: int, end: int) -> bool:
     """True when unannounced digit groups are written as only phone numbers are.
 
     8-12 digits in two to five groups; a first group of two or more digits (``1 234 567`` is an
-    amount); dots only with three groups or more, not all pairs (``12.345678``, ``01.02.03.04``); two equal groups
-    only with a trunk 0 (``1998-2004``, ``1234-5678`` are ranges); three groups or more of at most
-    four digits; not all years.
+    amount); dots only with three groups or more, not all pairs (``12.345678``, ``01.02.03.04``);
+    two equal groups only with a trunk 0 (``1998-2004``, ``1234-5678`` are ranges); three groups or
+    more of at most four digits; not all years.
     """
     groups = _GROUPS.findall(text, start, end)
     digits = sum(map(len, groups))
@@ -431,13 +436,11 @@ class PhoneDetector:
             return None  # most matches are a year or a count: too short to hold 6 digits
         if glued_before(text, start, ".-/") or _in_digit_run(text, start):
             return None
-        if end < size and (
-            _glued(text[end]) or (text[end] in "./-" and text[end + 1 : end + 2].isdigit())
-        ):
+        if end < size and (_glued(text[end]) or (text[end] in "./-" and text[end + 1 : end + 2].isdigit())):
             return None
         digits = sum(c.isdigit() for c in text[start:end])
-        if digits > 15 or _DATE_LIKE.fullmatch(text, start, end):
-            return None
+        if digits > 15 or _DATE_LIKE.search(text, start, end) or text[end : end + 1] == ":":
+            return None  # a date, or a date and an hour ("2026-11-27 05:48")
         grouped = not text[start:end].isdigit()
         words = _words_before(text, start)
         strong, weak = _phone_words(words)

@@ -1,10 +1,13 @@
 """PERSON and LOCATION (street address) detectors without a language model.
 
-People: capitalised words where one is a known given name (the ~40,000 international first names
+People: capitalised words where one is a known given name (the ~37,000 international first names
 the ``gender-guesser`` package ships, minus common English words), extended over a middle initial
-and the following capitalised words (surnames); or capitalised words after a title or a cue such as
-"my name is", "Dear", "Hi". Addresses: a house number, capitalised street words and a street
-suffix, extended over a unit, a city, a state and a postcode; and P.O. boxes.
+and the following capitalised words (surnames); capitalised words after a title or a cue such as
+"my name is", "Dear", "Hi"; and an unknown capitalised word before a surname-shaped one
+("Marik Kwiatkowski"). Addresses: a house number and a street (words and a suffix, a continental
+street word or compound and a number, or words between two numbers), extended over the unit, city,
+state, postcode and country parts of an address block; the same streets after cues such as
+"lives on"; units; P.O. boxes and US military addresses.
 
 The list ships inside a registry package and is read from the installed files: nothing is fetched.
 """
@@ -251,8 +254,7 @@ class PersonDetector:
 
 # Street suffixes (USPS Publication 28 and their usual abbreviations), matched as whole words with a
 # set lookup; a plural form ("Meadows", "Junctions") counts as its singular.
-_STREET_SUFFIXES = frozenset(
-    """
+_STREET_SUFFIXES_WORDS = """
     Alley Annex Arcade Avenue Bayou Beach Bend Bluff Bottom Boulevard Branch Bridge Brook Burg Bypass
     Camp Canyon Cape Causeway Center Centre Circle Cliff Close Club Common Corner Course Court Cove
     Creek Crescent Crest Crossing Crossroad Curve Dale Dam Divide Drive Estate Expressway Extension
@@ -265,8 +267,8 @@ _STREET_SUFFIXES = frozenset(
     Village Ville Vista Walk Wall Way Well Wharf Wynd
     St Ave Av Rd Blvd Ln Dr Ct Pl Sq Ter Terr Pkwy Hwy Cir Trl Xing Expy Fwy Tpke Cres Aly Cswy Ctr
     Hts Jct Mnr Mt Pt Rdg Sta Strm Trce Vw Vlg Vis
-    """.split()
-)
+    """
+_STREET_SUFFIXES = frozenset(_STREET_SUFFIXES_WORDS.split())
 _DIRECTIONS = frozenset("N S E W NE NW SE SW N. S. E. W.".split())  # noqa: SIM905
 # Words that start a street name in continental forms: "Via Roma 12", "ul. Grochowa 80", "Avda. Rio Nalon 58".
 _STREET_FIRST_WORDS = frozenset(
@@ -280,13 +282,12 @@ _STREET_FIRST_WORDS = frozenset(
 )
 # Lower-case words inside street names: particles, and street words written in lower case in many
 # languages ("Stensås terrasse 38", "Martin Linges veg 149", "46 rue Nationale", "Teréz krt. 56").
-_STREET_PARTICLES = frozenset(
-    """
+_STREET_PARTICLES_WORDS = """
     de da do dos das del della di du des la le las los van von der den ten het y e i
     rue via calle str str. veg vei vegen gate gata gatan gade vej terrasse útja utca út u. krt. tér
     weg straße strasse laan straat plein allé allée katu tie
-    """.split()
-)
+    """
+_STREET_PARTICLES = frozenset(_STREET_PARTICLES_WORDS.split())
 _COMPOUND_SUFFIXES = (
     *("straße", "strasse", "str.", "gasse", "weg", "platz", "allee", "ring", "damm", "vej", "gade"),
     *("veien", "vegen", "gatan", "gata", "vägen", "laan", "straat", "plein", "gracht", "kade", "singel"),
@@ -297,7 +298,19 @@ _HOUSE_NUMBER = re.compile(r"[0-9]{1,6}[A-Za-z]?(?:-[0-9]{1,4})?(?= )")
 _STREET_WORDS = re.compile(
     r"(?:[ ](?:[^\W\d_][\w'\u2019\-]*\.?|[0-9]{1,3}(?:st|nd|rd|th)\b|[0-9]{1,5}[A-Za-z]?\b\.?|C/)){1,7}"
 )
-_TOKEN = re.compile(r"\S+")
+
+
+def _tokens(words: re.Match[str]) -> list[tuple[int, int, str]]:
+    """(start, end, word) of each word a _STREET_WORDS match holds: one space before each."""
+    tokens = []
+    at = words.start()
+    for word in words.group().split(" ")[1:]:
+        at += 1
+        tokens.append((at, at + len(word), word))
+        at += len(word)
+    return tokens
+
+
 # One more line or comma-separated part of an address block: a unit, "City, ST 12345", "Country 12345",
 # a UK postcode. Parts are separated by a line break (or an escaped one), a comma or two spaces.
 _BREAK = r"(?:,?[ ]*\n[ ]*(?:[^\w\s]{1,3}[ ]*)?|,[ ]*|[ ]{2,})"
@@ -350,7 +363,7 @@ def _is_suffix(word: str) -> bool:
 
 def _word_end(token: tuple[int, int, str]) -> int:
     """Where a street word ends: without a comma, and without a full stop unless it abbreviates."""
-    start, end, word = token
+    _, end, word = token
     if word.endswith(","):
         end, word = end - 1, word[:-1]
     if word.endswith(".") and word[:-1] not in _ABBREVIATIONS and word not in _STREET_FIRST_WORDS:
@@ -421,6 +434,7 @@ class StreetAddressDetector:
     def detect(self, text: str) -> Iterator[Span]:
         """Spans of addresses."""
         cursor = 0
+        covered: list[tuple[int, int]] = []  # street spans so far: the continental pass skips them
         for number in _HOUSE_NUMBER.finditer(text):
             start = number.start()
             if start < cursor or glued_before(text, start, ".,:/-#$€£"):
@@ -428,7 +442,7 @@ class StreetAddressDetector:
             words = _STREET_WORDS.match(text, number.end())
             if words is None:
                 continue
-            tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text, words.start(), words.end())]
+            tokens = _tokens(words)
             if tokens[0][2][0].isdigit() and len(tokens) > 1 and not tokens[0][2][-1:].isalpha():
                 # Two numbers first ("1601 1024 Union Lane"): the street starts at the second.
                 end = _street_end(tokens[1:], tokens[0][2])
@@ -437,6 +451,7 @@ class StreetAddressDetector:
             if end is None or _after_unit_word(text, start):
                 continue
             cursor = self._block_end(text, end)
+            covered.append((start, cursor))
             yield Span(EntityType.LOCATION, start, cursor, 0.7)
             yield from _and_street(text, end)
         for cue in _street_cues(text):
@@ -445,12 +460,12 @@ class StreetAddressDetector:
             words = _STREET_WORDS.match(text, cue.end() - 1)
             if words is None or not text[cue.end()].isupper():
                 continue
-            tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text, words.start(), words.end())]
+            tokens = _tokens(words)
             end = _street_end(tokens, "")
             if end is not None and tokens[0][2] not in _CALENDAR:
                 yield Span(EntityType.LOCATION, cue.end(), self._block_end(text, end), 0.6)
                 yield from _and_street(text, end)
-        yield from self._continental(text)
+        yield from self._continental(text, covered)
         if "Apt." in text or "Suite" in text or "Apartment" in text or "Ste." in text:
             for match in _SECONDARY.finditer(text):
                 # "Suite 674" on its own line or after a comma is a unit; "Cello Suite 1" is music.
@@ -484,10 +499,16 @@ class StreetAddressDetector:
         return end
 
     @staticmethod
-    def _continental(text: str) -> Iterator[Span]:
+    def _continental(text: str, covered: list[tuple[int, int]]) -> Iterator[Span]:
         """Streets named before their number: "Via della Scala 3", "Hauptstraße 5"."""
+        spans = iter(covered)
+        span = next(spans, None)
         for number in _CONTINENTAL_NUMBER.finditer(text):
             at = number.start()
+            while span is not None and span[1] <= at:
+                span = next(spans, None)
+            if span is not None and span[0] <= at:
+                continue  # inside a street found from its house number
             space = text.rfind(" ", max(0, at - 40), at)
             last = text[space + 1 : at].rstrip(",")
             if _compound_street(last):
@@ -552,13 +573,14 @@ def _street_cues(text: str) -> list[re.Match[str]]:
                     found[at] = cue
             at = text.find(hint, at + 1)
     return [found[at] for at in sorted(found)]
-_CALENDAR = frozenset(
-    """
+
+
+_CALENDAR_WORDS = """
     Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June
     July August September October November December Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec
     Mon Tue Wed Thu Fri Sat Sun
-    """.split()
-)
+    """
+_CALENDAR = frozenset(_CALENDAR_WORDS.split())
 
 
 def _and_street(text: str, end: int) -> Iterator[Span]:
@@ -568,7 +590,6 @@ def _and_street(text: str, end: int) -> Iterator[Span]:
     words = _STREET_WORDS.match(text, end + 4)
     if words is None:
         return
-    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text, words.start(), words.end())]
-    second = _street_end(tokens, "")
+    second = _street_end(_tokens(words), "")
     if second is not None:
         yield Span(EntityType.LOCATION, end + 5, second, 0.6)

@@ -1,4 +1,4 @@
-"""The phone, person and address rules added for recall (issue 4), each with the look-alikes it must leave alone."""
+"""Phone, person and address rules added for recall (issue 4), each with the look-alikes it leaves alone."""
 
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ def test_entities_after_an_escaped_line_break(text: str, kind: EntityType, value
     ("text", "phone"),
     [
         ("Desk: 001-878-458-8424", "001-878-458-8424"),  # the 00 international prefix
+        ('parse("00 1 650 253 2222", "GB")', "00 1 650 253 2222"),
         ("ext 915-081-1530x7274 please", "915-081-1530x7274"),  # North American with extension
         ("Fax: 8715236109", "8715236109"),  # a bare run after a strong phone word
         ("9380 6377 office", "9380 6377"),  # the phone word after the number
@@ -82,6 +83,7 @@ def test_phone_rules_find(text: str, phone: str) -> None:
         "located at 82536 1812 Rue De La Gare",
         "Room 123, floor 4, badge 123456.",
         "Coordinates 48.858844, 2.294351.",
+        "One run (2026-11-27 05:05 UTC, and 27.11.2026 14:00)",  # a date and an hour
     ],
 )
 def test_phone_rules_leave_lookalikes(text: str) -> None:
@@ -154,7 +156,10 @@ def test_lexicon_reads_names_with_letters_outside_latin_1() -> None:
             "the corner of Strickstrasse 61 St. and Greco Circles St.",
             ["Strickstrasse 61 St.", "Greco Circles"],
         ),
-        ("12 Main St\n Suite 674\n Springfield\n Canada 48504", ["12 Main St\n Suite 674\n Springfield\n Canada 48504"]),
+        (
+            "12 Main St\n Suite 674\n Springfield\n Canada 48504",
+            ["12 Main St\n Suite 674\n Springfield\n Canada 48504"],
+        ),
         ("Ask for Apt. 5 downstairs", ["Apt. 5"]),
         ("Pedestrians must enter on Otakaari 17 St. the first", []),  # no cue, no house number
     ],

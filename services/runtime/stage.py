@@ -195,7 +195,7 @@ class Stage:
                 current_event_var.set(weakref.ref(event))
                 msg = event.message
                 try:
-                    self.offsets.check(msg.tp, msg.offset)
+                    await self.offsets.check(msg.tp, msg.offset)
                 except FatalError as exc:
                     self.crash(exc)
                 inbound = Inbound(
@@ -354,13 +354,25 @@ class OffsetGuard:
     and reads the records Faust dropped.
     """
 
-    def __init__(self, app: faust.App, skip_topics: set[str]) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        skip_topics: set[str],
+        committed: Callable[[Any], Awaitable[int | None]] | None = None,
+    ) -> None:
         self.app = app
         self.skip_topics = skip_topics
+        self.committed = committed or self._broker_committed
         self._generation: int | None = None
         self._next: dict[Any, int] = {}
 
-    def check(self, tp: Any, offset: int) -> None:
+    async def _broker_committed(self, tp: Any) -> int | None:
+        """The group's committed offset of `tp`, asked of the broker (Faust had not sought yet)."""
+        thread = cast(Any, self.app.consumer)._thread
+        offset = await thread.call_thread(thread._ensure_consumer().committed, tp)
+        return None if offset is None else int(offset)
+
+    async def check(self, tp: Any, offset: int) -> None:
         """Raise FatalError if `offset` is past the next offset expected on `tp`."""
         if tp.topic in self.skip_topics:
             return
@@ -371,6 +383,8 @@ class OffsetGuard:
         expected = self._next.get(tp)
         if expected is None:  # first record since the assignment: Faust sought to the committed offset
             expected = cast(Any, self.app.consumer)._committed_offset.get(tp)
+            if expected is None:  # ... or had not recorded it yet (records can come before the seek)
+                expected = await self.committed(tp)
         if expected is not None and offset > expected:
             raise FatalError(
                 f"{tp.topic}[{tp.partition}]: record at offset {offset} but {expected} was next; "
@@ -408,12 +422,14 @@ class CommitWatchdog:
         for tp in list(self._since):
             if tp not in assigned:
                 del self._since[tp]
+        if not assigned:
+            return
+        # End offsets asked of the broker: the consumer's own high-water mark is only known for
+        # partitions it fetches, and a partition Faust left paused is exactly what this looks for.
+        ends = await consumer.highwaters(*assigned)
         for tp in assigned:
             committed = consumer._committed_offset.get(tp)
-            try:
-                end = consumer.highwater(tp)
-            except Exception:  # no fetch for it yet
-                continue
+            end = ends.get(tp)
             if committed is None or end is None or end <= committed:
                 self._since.pop(tp, None)
                 continue

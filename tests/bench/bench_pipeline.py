@@ -170,9 +170,11 @@ class MemorySampler:
                 continue
         return out
 
+    started: float = field(default_factory=time.monotonic)
+
     def run(self) -> None:
         processes = {name: p for name, p in self.processes().items() if name != "kafka_broker"}
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         while not self.stop.is_set():
             for name, process in processes.items():
                 try:
@@ -182,13 +184,22 @@ class MemorySampler:
                 self.samples.setdefault(name, []).append((time.monotonic() - started, rss))
             self.stop.wait(self.interval)
 
-    def report(self) -> dict[str, dict[str, float]]:
+    def report(self, since: float | None = None) -> dict[str, dict[str, float]]:
+        """Start (see below), peak and end resident memory per worker, and growth from start to end.
+
+        Without `since`, "start" is the sample 10% into the run (the worker has finished starting).
+        With `since` (a monotonic() time, e.g. a soak's start after its warm-up) only samples from
+        then on count, and "start" is the first of them.
+        """
         mib = 1024 * 1024
         out = {}
         for name, series in self.samples.items():
+            if since is not None:
+                series = [(t, rss) for t, rss in series if self.started + t >= since]
+                if not series:
+                    continue
             values = [rss for _, rss in series]
-            # "start" is the first sample after the worker finished starting (10% into the run).
-            start = values[min(len(values) - 1, len(values) // 10)]
+            start = values[0] if since is not None else values[min(len(values) - 1, len(values) // 10)]
             out[name] = {
                 "start_mib": start / mib,
                 "peak_mib": max(values) / mib,
@@ -389,10 +400,18 @@ def main() -> None:
             lat[str(rate)] = latency(settings, float(rate), args.latency_seconds)
             r = lat[str(rate)]
             print(f"latency at {rate}/s: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms", flush=True)
+        soak: dict[str, Any] = {}
         if args.soak_seconds:
-            latency(settings, round(cap["e2e_eps"] * 0.5), args.soak_seconds)
+            # memory growth counts from 10% into the soak (warm caches, full windows) to its end
+            steady_from = time.monotonic() + 0.1 * args.soak_seconds
+            rate = round(cap["e2e_eps"] * 0.5)
+            print(f"soak: {args.soak_seconds:.0f}s at {rate}/s", flush=True)
+            soak["latency"] = latency(settings, rate, args.soak_seconds)
+            soak["seconds"], soak["rate"] = args.soak_seconds, rate
         sampler.stop.set()
         memory = sampler.report()
+        if args.soak_seconds:
+            soak["memory"] = sampler.report(since=steady_from)
     finally:
         stack.stop()
 
@@ -404,6 +423,7 @@ def main() -> None:
         "capacity": cap,
         "latency": lat,
         "memory": memory,
+        "soak": soak,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{run_id}.json"
@@ -427,6 +447,11 @@ def main() -> None:
     for name, m in memory.items():
         print(
             f"{'memory ' + name + ' start/peak/end (MiB)':40} {m['start_mib']:>5.0f} / {m['peak_mib']:.0f} / "
+            f"{m['end_mib']:.0f}  ({m['growth_pct']:+.1f}%)"
+        )
+    for name, m in soak.get("memory", {}).items():
+        print(
+            f"{'soak ' + name + ' start/peak/end (MiB)':40} {m['start_mib']:>5.0f} / {m['peak_mib']:.0f} / "
             f"{m['end_mib']:.0f}  ({m['growth_pct']:+.1f}%)"
         )
     print(f"{'machine: cores / load avg (1 min)':40} {machine['cores']} / {machine['load_avg_1m']:.1f}")

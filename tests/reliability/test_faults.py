@@ -140,11 +140,13 @@ def test_sigkill_each_service_under_load(
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason=(
-        "BUG (review, two workers): after SIGKILL-driven rebalances the review group is Stable and no "
-        "worker crashed, yet its committed offsets stay stuck with lag 5 for 60+ s (stall detector; "
-        "failed in 2 of 2 runs; cause not found yet)"
+        "INTERMITTENT (Faust consumer around rebalances): records are dropped or committed unprocessed. "
+        "The stage's offset guard catches a hole when a later record arrives and restarts the worker "
+        "(seen: 'record at offset 18 but 10 was next'); a hole at the end of a partition is not seen, "
+        "and 3 to 16 of 3,000 items stayed unresolved in 4 of 5 runs on 2026-11-27 (1 passed). "
+        "docs/reliability.md, known bug 4"
     ),
 )
 def test_sigkill_random_worker_of_two(settings: Settings, fleet: Fleet, record_report: list[Report]) -> None:
@@ -181,12 +183,11 @@ def test_broker_restart_under_load(
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason=(
-        "BUG (review state across a clean scale-down 3 -> 2 -> 1): a routed urgent task and both its "
-        "judgments were consumed and committed by the review group, but it never resolved: no "
-        "resolution, no adjudication, no outcome (1 of 3,000 missing; the first run stalled on "
-        "PartitionsMismatch instead; failed in 2 of 2 runs)"
+        "INTERMITTENT (Faust consumer around rebalances, as test_sigkill_random_worker_of_two): lost 1 "
+        "of 3,000 in 2 of 2 runs before the offset guard; passed in the last run, where the guard "
+        "caught the dropped record ('record at offset 368 but 367 was next') and restarted escalation"
     ),
 )
 def test_scale_one_to_three_to_one(settings: Settings, fleet: Fleet, record_report: list[Report]) -> None:

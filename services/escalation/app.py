@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -85,7 +85,7 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
     bands = table("dedup_bands")  # "<queue>|<band>" -> cluster id
     cluster_tasks = table("dedup_cluster_tasks")  # "<queue>|<cluster id>" -> tasks created
     pending = table("window_pending")  # task id -> a waiting candidate (with its task bytes)
-    decided = table("decided")  # task id -> [queue, outcome, epoch seconds]
+    decided = table("decided")  # task id -> [queue, outcome, epoch s, hour, cluster, remaining, sent]
     allocator = Allocator(policy, spent, bands, cluster_tasks)
     state = _WindowState(policy)
 
@@ -186,18 +186,54 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
         )
         return [*sent, stage.audit(event)]
 
+    def recorded(task_id: str) -> list[Any] | None:
+        """The decision recorded for a task id: [queue, outcome, epoch s, hour, cluster, remaining, sent]."""
+        record = decided.get(task_id)
+        if record is not None and len(record) < 7:  # written before decisions carried their allocation
+            return [*record[:3], "", None, None, True]
+        return cast(list[Any] | None, record)
+
+    def replay_of(candidate: Candidate, record: list[Any]) -> Allocation:
+        """The allocation a recorded decision made, to send its outputs again unchanged."""
+        return Allocation(candidate, Outcome(record[1]), record[4], record[3], record[5])
+
     async def decide(
         queue: str, candidates: list[Candidate], raws: dict[str, tuple[bytes, dict[str, Any]]], now: float
     ) -> None:
-        """Allocate candidates, deliver their tasks and audit events, and only then record them.
+        """Allocate candidates, record the decisions, deliver their outputs, then mark them sent.
 
-        The order is what makes a crash safe: outputs reach the broker before `decided` (and, for a
-        window, the removal from `window_pending`) is written, so a worker that dies in between
-        decides the same candidates again after restart (duplicate tasks, which review drops by
-        task id) instead of finding them recorded as sent when they were not. A crash can charge a
-        budget twice for the candidates it replays: it errs towards fewer labels, never lost ones.
+        Decisions and outputs go through two producers (Faust's for the tables, librdkafka for tasks
+        and audits) and cannot be atomic, so the order makes a crash safe. Each decision is durable
+        (Faust's producer flushed) before any of its outputs is sent, and is marked sent (and leaves
+        `window_pending`) only after the broker has every output. A worker that dies in between
+        finds the decision unsent after restart and sends the same outputs again: the same outcome
+        (a replay never re-allocates, so it cannot turn a deferral into a task), duplicates that
+        review drops by task id. A crash before the decision is durable leaves nothing sent, and the
+        candidates are decided afresh (their budget may be charged twice: fewer labels, none lost).
         """
         allocations = allocator.allocate(candidates, datetime.fromtimestamp(now, UTC))
+        for allocation in allocations:
+            decided[allocation.candidate.task_id] = [
+                queue,
+                allocation.outcome.value,
+                now,
+                allocation.hour,
+                allocation.cluster_id,
+                allocation.remaining,
+                False,
+            ]
+        await app.producer.flush()
+        await send(queue, allocations, raws, now)
+        remaining = allocator.remaining(queue, datetime.fromtimestamp(now, UTC))
+        if remaining is not None:
+            metrics.escalation_budget_remaining.labels(queue).set(remaining)
+        for task_id in state.expired(queue, now - DECIDED_RETENTION_SECONDS):
+            decided.pop(task_id, None)
+
+    async def send(
+        queue: str, allocations: list[Allocation], raws: dict[str, tuple[bytes, dict[str, Any]]], now: float
+    ) -> None:
+        """Deliver the outputs of recorded decisions, then mark them sent and out of the window."""
         out: list[Outbound] = []
         for allocation in allocations:
             raw, meta = raws[allocation.candidate.task_id]
@@ -205,34 +241,40 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
         await stage.deliver(out)
         for allocation in allocations:
             task_id = allocation.candidate.task_id
-            decided[task_id] = [queue, allocation.outcome.value, now]
+            decided[task_id] = [*decided[task_id][:6], True]
             state.remember(queue, task_id, now)
             pending.pop(task_id, None)
-        remaining = allocator.remaining(queue, datetime.fromtimestamp(now, UTC))
-        if remaining is not None:
-            metrics.escalation_budget_remaining.labels(queue).set(remaining)
-        for task_id in state.expired(queue, now - DECIDED_RETENTION_SECONDS):
-            decided.pop(task_id, None)
 
     async def close_window(queue: str, now: float) -> None:
         window = state.window(queue)
         candidates = window.drain()
         raws: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        fresh: list[Candidate] = []
+        unsent: list[Allocation] = []
+        missing: list[str] = []
         for candidate in candidates:
-            if decided.get(candidate.task_id) is not None:
-                # decided and delivered by a worker that stopped before removing it from the window
-                pending.pop(candidate.task_id, None)
+            task_id = candidate.task_id
+            record = recorded(task_id)
+            if record is not None and record[6]:  # sent by a worker that stopped before tidying up
+                pending.pop(task_id, None)
                 continue
-            entry = pending.get(candidate.task_id)
-            if entry is not None:
-                raws[candidate.task_id] = (base64.b64decode(entry["t"]), entry["m"])
-        missing = [c.task_id for c in candidates if c.task_id not in raws and decided.get(c.task_id) is None]
+            entry = pending.get(task_id)
+            if entry is None:
+                missing.append(task_id)
+                continue
+            raws[task_id] = (base64.b64decode(entry["t"]), entry["m"])
+            if record is None:
+                fresh.append(candidate)
+            else:  # decided by a worker that stopped before its outputs were delivered
+                unsent.append(replay_of(candidate, record))
         if missing:  # the mirror is rebuilt from the table, so this would be a bug: say so loudly
             log.error(
                 "escalation: %d window items had no table entry, e.g. task %s", len(missing), missing[0]
             )
         metrics.escalation_window.labels(queue).set(0)
-        await decide(queue, [c for c in candidates if c.task_id in raws], raws, now)
+        if unsent:
+            await send(queue, unsent, raws, now)
+        await decide(queue, fresh, raws, now)
 
     async def handle_candidate(inbound: Inbound) -> Sequence[Outbound]:
         queue = (inbound.key or b"").decode()
@@ -246,9 +288,6 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
                 await close_window(queue, now)
             return []
         task_id = inbound.headers[TASK_ID].decode()
-        if decided.get(task_id) is not None:  # a replay of a candidate already allocated
-            metrics.outcome("replayed", queue)
-            return []
         fp = inbound.headers.get(FINGERPRINT) or b""
         candidate = Candidate(
             task_id=task_id,
@@ -258,6 +297,12 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
             arrived=now,
         )
         meta = json.loads(inbound.headers[META])
+        record = recorded(task_id)
+        if record is not None:  # a replay of a candidate already allocated
+            metrics.outcome("replayed", queue)
+            if not record[6]:  # ... whose outputs may not have reached the broker: send them again
+                await send(queue, [replay_of(candidate, record)], {task_id: (inbound.value, meta)}, now)
+            return []
         if not policy.budgeted(queue):
             await decide(queue, [candidate], {task_id: (inbound.value, meta)}, now)
             return []

@@ -126,6 +126,10 @@ def main() -> None:
             f"(runs: {', '.join(f'{r:,.0f}' for r in k['throughput_eps'])}); decision latency "
             f"p50 {k['latency_ms']['p50']:.1f} ms, p99 {k['latency_ms']['p99']:.1f} ms (unbudgeted decisions)"
         )
+        print(
+            f"a do-nothing Faust stage, same runs: median {k['faust_ceiling_median_eps']:,.0f} events/s; "
+            f"worker / ceiling = {k['throughput_median_eps'] / k['faust_ceiling_median_eps']:.2f}"
+        )
 
 
 if __name__ == "__main__":

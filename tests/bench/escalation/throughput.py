@@ -27,6 +27,7 @@ from services.runtime.topics import AUDIT, REDACTED
 from services.runtime.worker import provision
 
 FINAL = ("routed", "not_escalated")
+CEILING = Path(__file__).with_name("faust_ceiling.py")
 
 
 def _free_port() -> int:
@@ -38,7 +39,8 @@ def _free_port() -> int:
 class _Deployment:
     """A throwaway deployment (own topic prefix) with escalation workers as child processes."""
 
-    def __init__(self, workers: int, policy: Path) -> None:
+    def __init__(self, workers: int, policy: Path, command: list[str] | None = None) -> None:
+        command = command or [sys.executable, "-m", "services.cli", "worker", "escalation"]
         self.settings = Settings(topic_prefix=f"bench-esc-{uuid.uuid4().hex[:8]}-")
         provision(self.settings)
         self.ports = [_free_port() for _ in range(workers)]
@@ -55,7 +57,7 @@ class _Deployment:
             with (self.logs / f"worker-{n}.log").open("wb") as log:
                 self.processes.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "services.cli", "worker", "escalation"],
+                        command,
                         env={**env, "FLAGSTREAM_METRICS_PORT": str(port)},
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -156,11 +158,24 @@ def measure(events: int, repeats: int, workers: int, policy: Path) -> dict[str, 
                 latency = _latency(deployment)
         finally:
             deployment.close()
+    # The same runs with a Faust stage that does nothing (tests/bench/escalation/faust_ceiling.py):
+    # what one Faust worker process can consume here at all, alternating with nothing else running.
+    ceiling: list[float] = []
+    for repeat in range(repeats):
+        deployment = _Deployment(workers, policy, command=[sys.executable, str(CEILING)])
+        try:
+            consumed, _ = _run_once(deployment, events, seed=200 + repeat)
+            ceiling.append(consumed)
+            print(f"  ceiling run {repeat + 1}: a do-nothing Faust stage consumed {consumed:,.0f}/s")
+        finally:
+            deployment.close()
     return {
         "workers": workers,
         "events": events,
         "throughput_eps": rates,
         "throughput_median_eps": statistics.median(rates),
+        "faust_ceiling_eps": ceiling,
+        "faust_ceiling_median_eps": statistics.median(ceiling),
         "decided_eps": decided_rates,
         "latency_ms": latency,
     }

@@ -297,6 +297,12 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
             arrived=now,
         )
         meta = json.loads(inbound.headers[META])
+        if not policy.budgeted(queue) and candidate.fingerprint is None:
+            # No budget and no dedup (urgent): deciding it again gives the same outcome, so it needs
+            # no record. The stage's delivery barrier keeps it at least once; a replay sends a
+            # duplicate task, which review drops by task id. (Saves two producer flushes an item.)
+            (allocation,) = allocator.allocate([candidate], datetime.fromtimestamp(now, UTC))
+            return outputs(allocation, inbound.value, meta, now)
         record = recorded(task_id)
         if record is not None:  # a replay of a candidate already allocated
             metrics.outcome("replayed", queue)

@@ -426,7 +426,12 @@ class CommitWatchdog:
             return
         # End offsets asked of the broker: the consumer's own high-water mark is only known for
         # partitions it fetches, and a partition Faust left paused is exactly what this looks for.
-        ends = await consumer.highwaters(*assigned)
+        try:
+            ends = await asyncio.wait_for(consumer.highwaters(*assigned), timeout=WATCHDOG_INTERVAL_SECONDS)
+        except Exception as exc:  # the broker is away: not this watchdog's business (nothing commits)
+            log.debug("%s: commit watchdog skipped: %r", self.stage.service, exc)
+            self._since.clear()
+            return
         for tp in assigned:
             committed = consumer._committed_offset.get(tp)
             end = ends.get(tp)

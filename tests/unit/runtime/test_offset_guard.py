@@ -1,4 +1,5 @@
-"""The stage's offset guard: a hole in a partition's offsets stops the worker, a replay does not."""
+"""The stage's offset guard: a hole in a partition's offsets stops the worker, a replay does not, and
+Faust never commits past the records the stage has finished (the commit fence)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from faust.types import TP
 
 from services.runtime.errors import FatalError
-from services.runtime.stage import OffsetGuard
+from services.runtime.settings import Settings
+from services.runtime.stage import FencedConsumer, OffsetGuard, create_app
 
 TASKS = TP("review.tasks.urgent.v1", 3)
 CONSENT = TP("consent.events.v1", 0)
@@ -96,3 +98,80 @@ def test_compacted_topics_may_have_holes() -> None:
     guard = OffsetGuard(app_at(1, {CONSENT: 0}), skip_topics={CONSENT.topic})
     check(guard, CONSENT, 0)
     check(guard, CONSENT, 17)  # compaction removed the records in between
+
+
+# The commit fence ------------------------------------------------------------------------------
+
+JUDGMENTS = TP("review.judgments.v1", 3)
+
+
+def handled(guard: OffsetGuard, tp: TP, offsets: range) -> None:
+    for offset in offsets:
+        check(guard, tp, offset)
+        guard.done(tp, offset)
+
+
+def test_the_fence_lets_through_what_the_stage_has_finished() -> None:
+    guard = OffsetGuard(app_at(1, {JUDGMENTS: 10}), skip_topics=set())
+    handled(guard, JUDGMENTS, range(10, 15))
+    assert guard.committable({JUDGMENTS: 15}) == {JUDGMENTS: 15}
+    assert guard.committable({JUDGMENTS: 12}) == {JUDGMENTS: 12}
+    assert guard.fenced == 0
+
+
+def test_records_faust_acked_without_the_stage_are_not_committed() -> None:
+    """Faust acks records it skips during a rebalance; its commit would cover 10..14 unread."""
+    guard = OffsetGuard(app_at(1, {JUDGMENTS: 8}), skip_topics=set())
+    handled(guard, JUDGMENTS, range(8, 10))
+    assert guard.committable({JUDGMENTS: 15}) == {JUDGMENTS: 10}
+    assert guard.fenced == 1
+
+
+def test_a_record_in_the_handler_is_not_finished() -> None:
+    guard = OffsetGuard(app_at(1, {JUDGMENTS: 10}), skip_topics=set())
+    handled(guard, JUDGMENTS, range(10, 12))
+    check(guard, JUDGMENTS, 12)  # in the handler now, acked by nobody yet
+    assert guard.committable({JUDGMENTS: 13}) == {JUDGMENTS: 12}
+
+
+def test_nothing_is_committed_for_a_partition_with_nothing_finished_since_the_rebalance() -> None:
+    app = app_at(1, {JUDGMENTS: 10})
+    guard = OffsetGuard(app, skip_topics=set())
+    handled(guard, JUDGMENTS, range(10, 20))
+    app.consumer_generation_id = 2  # rebalanced: what was finished before says nothing now
+    assert guard.committable({JUDGMENTS: 20}) == {}
+    check(guard, JUDGMENTS, 10)  # the new generation reads from the committed offset again
+    assert guard.committable({JUDGMENTS: 20}) == {}
+    guard.done(JUDGMENTS, 10)
+    assert guard.committable({JUDGMENTS: 20}) == {JUDGMENTS: 11}
+
+
+def test_a_record_finished_after_the_generation_changed_counts_for_nothing() -> None:
+    app = app_at(1, {JUDGMENTS: 10})
+    guard = OffsetGuard(app, skip_topics=set())
+    check(guard, JUDGMENTS, 10)
+    app.consumer_generation_id = 2
+    guard.done(JUDGMENTS, 10)
+    app.consumer_generation_id = 1
+    assert guard.committable({JUDGMENTS: 11}) == {}
+
+
+def test_a_cut_that_would_not_move_the_committed_offset_commits_nothing() -> None:
+    guard = OffsetGuard(app_at(1, {JUDGMENTS: 10}), skip_topics=set())
+    handled(guard, JUDGMENTS, range(8, 10))  # a replay below the committed offset
+    assert guard.committable({JUDGMENTS: 14}) == {}
+
+
+def test_topics_the_stage_does_not_guard_pass_unchanged() -> None:
+    guard = OffsetGuard(app_at(1, {CONSENT: 0}), skip_topics={CONSENT.topic})
+    handled(guard, CONSENT, range(0, 3))
+    other = TP("some.other.topic", 0)
+    assert guard.committable({CONSENT: 40, other: 7}) == {CONSENT: 40, other: 7}
+
+
+def test_every_service_app_commits_through_the_fence() -> None:
+    async def consumer_class() -> type:
+        app = create_app("fence-test", Settings())
+        return type(app.consumer)
+
+    assert asyncio.run(consumer_class()) is FencedConsumer

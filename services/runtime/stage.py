@@ -143,11 +143,14 @@ class App(faust.App):
 
 def create_app(service: str, settings: Settings, **options: Any) -> App:
     """A Faust app for one service: its own consumer group, topics declared elsewhere (the registry)."""
+    datadir = settings.data_dir / "faust" / settings.group(service)  # not the working directory
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     return App(
         settings.group(service),
         Table=Table,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
+        datadir=str(datadir),
         web_enabled=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,

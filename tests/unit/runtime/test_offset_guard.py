@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -169,9 +170,9 @@ def test_topics_the_stage_does_not_guard_pass_unchanged() -> None:
     assert guard.committable({CONSENT: 40, other: 7}) == {CONSENT: 40, other: 7}
 
 
-def test_every_service_app_commits_through_the_fence() -> None:
+def test_every_service_app_commits_through_the_fence(tmp_path: Path) -> None:
     async def consumer_class() -> type:
-        app = create_app("fence-test", Settings())
+        app = create_app("fence-test", Settings(data_dir=tmp_path))
         return type(app.consumer)
 
     assert asyncio.run(consumer_class()) is FencedConsumer

@@ -31,7 +31,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from services.contracts import AvroCodec, ErasureRequest, Record, ResolvedJudgment, default_codec, utcnow
 from services.dataset_sink.domain import (
@@ -111,6 +111,23 @@ class _Faults:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+GROUP_COMMIT_ERRORS = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._WAIT_COORD,
+    }
+)
+"""Offset commit errors of a group that is restarting or rebalancing: the sink carries on."""
+
+
 class DatasetSink:
     """The consume → batch → Delta commits → Kafka commit loop."""
 
@@ -144,6 +161,9 @@ class DatasetSink:
         # once, so the same resolution can arrive again at another offset, which the txn check cannot see.
         self.written: set[str] = set()
         self.in_batch: set[str] = set()
+        self.uncommitted: list[TopicPartition] = []
+        """Kafka offsets of committed Delta batches whose offset commit the group refused."""
+        self.last_commit_try = time.monotonic()
 
     def run(self, stop: threading.Event) -> None:
         """Consume until stop is set; the last batch is committed before returning."""
@@ -161,11 +181,16 @@ class DatasetSink:
                     self._take(msg)
                 if self._due():
                     self.flush(consumer)
+                elif self.uncommitted and time.monotonic() - self.last_commit_try >= 1.0:
+                    self.commit_offsets(consumer, [])
                 elif time.monotonic() - self.last_vacuum >= self.settings.vacuum_interval_seconds:
                     self.vacuum()
             self.flush(consumer)
         finally:
-            consumer.close()
+            try:
+                consumer.close()  # commits nothing (auto commit is off), but leaves the group
+            except KafkaException as exc:  # the broker is away: the group times the member out
+                log.warning("%s: closing the consumer failed: %s", SERVICE, exc)
             self.producer.flush(30)
             self.pool.shutdown()
 
@@ -217,6 +242,8 @@ class DatasetSink:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.flush(consumer)
+        revoked = {(p.topic, p.partition) for p in partitions}  # their next owner commits them now
+        self.uncommitted = [tp for tp in self.uncommitted if (tp.topic, tp.partition) not in revoked]
 
     def _due(self) -> bool:
         if not self.batch:
@@ -375,10 +402,32 @@ class DatasetSink:
             self._retry("erasure", lambda: self._erase(erasures))
         self.faults.reach("after_delta_commit")
         last = last_offsets(map(_position, self.batch))
-        consumer.commit(
-            offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()], asynchronous=False
-        )
+        self.commit_offsets(consumer, [TopicPartition(t, p, o + 1) for (t, p), o in last.items()])
         self.batch = []
+
+    def commit_offsets(self, consumer: Consumer, offsets: list[TopicPartition]) -> None:
+        """Commit Kafka offsets after the Delta commits; a commit the group refuses is not fatal.
+
+        The Delta txn already holds these offsets, and a (re)assigned partition resumes after the
+        later of its Kafka offset and its txn version (`_on_assign`), so a lost Kafka commit only
+        makes the next start skip a little more work. While the broker restarts or the group
+        rebalances the commit fails (`NOT_COORDINATOR`, `REBALANCE_IN_PROGRESS`, ...): the sink
+        used to exit then (reliability known bug 3); it logs, keeps the offsets, and commits them with
+        the next batch or on its own a second later. Other errors still stop it.
+        """
+        pending = {(tp.topic, tp.partition): tp for tp in self.uncommitted}
+        pending.update({(tp.topic, tp.partition): tp for tp in offsets})
+        self.uncommitted = []
+        self.last_commit_try = time.monotonic()
+        try:
+            consumer.commit(offsets=list(pending.values()), asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is None or (error.code() not in GROUP_COMMIT_ERRORS and not error.retriable()):
+                raise
+            self.uncommitted = list(pending.values())
+            self.metrics.outcome("offset_commit_failed", error.name())
+            log.warning("%s: offset commit failed (%s); the Delta txn holds the offsets", SERVICE, error)
 
     def _commit(self, table: str, items: list[_Item], positions: set[tuple[str, int]]) -> None:
         """Commit the rows this table does not hold yet, with their offsets, in one Delta commit."""

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from sink_factories import EVENT_TIME, make_resolved
 
 from services.contracts import AuditEvent, default_codec
 from services.contracts.models import Candidate, ResolvedJudgment, Verdict
 from services.contracts.samples import sample_erasure_request
 from services.dataset_sink.app import TABLES, DatasetSink
-from services.dataset_sink.domain import ERASURE_LEDGER, LEDGER_SCHEMAS
+from services.dataset_sink.domain import ERASURE_LEDGER, LEDGER_SCHEMAS, SAFETY_LABELS
 from services.dataset_sink.writer import InMemoryDatasetWriter
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
@@ -263,3 +264,46 @@ def test_a_resolution_emitted_twice_is_written_once_even_across_restarts(sink: D
     written = [a.interaction_id for a in sink.producer.audits() if a.decision == "written"]
     assert sorted(written) == ["int-000001", "int-000002"]
     assert restarted.producer.audits() == []
+
+
+@dataclass
+class RefusingConsumer:
+    """A consumer whose group refuses offset commits with `error` until told otherwise."""
+
+    error: int
+    commits: list[list[Any]] = field(default_factory=list)
+    refuse: bool = True
+
+    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
+        if self.refuse:
+            raise KafkaException(KafkaError(self.error))
+        self.commits.append(offsets)
+
+
+def test_a_refused_offset_commit_keeps_the_sink_running_and_is_retried(sink: DatasetSink) -> None:
+    """Known bug 3: NOT_COORDINATOR while the broker restarted made the sink exit."""
+    consumer = RefusingConsumer(KafkaError.NOT_COORDINATOR)
+    sink._take(FakeMessage("t-" + RESOLVED, 2, 7, CODEC.encode(make_resolved(1))))
+    sink.flush(consumer)  # type: ignore[arg-type]
+    assert len(_rows(sink, SAFETY_LABELS)) == 1  # the Delta commit stands; it holds the offsets
+    assert [(tp.partition, tp.offset) for tp in sink.uncommitted] == [(2, 8)]
+    consumer.refuse = False
+    sink._take(FakeMessage("t-" + RESOLVED, 1, 3, CODEC.encode(make_resolved(2))))
+    sink.flush(consumer)  # type: ignore[arg-type]
+    assert sorted((tp.partition, tp.offset) for tp in consumer.commits[-1]) == [(1, 4), (2, 8)]
+    assert sink.uncommitted == []
+
+
+def test_offsets_of_revoked_partitions_are_not_retried(sink: DatasetSink) -> None:
+    consumer = RefusingConsumer(KafkaError.REBALANCE_IN_PROGRESS)
+    sink._take(FakeMessage("t-" + RESOLVED, 2, 7, CODEC.encode(make_resolved(1))))
+    sink.flush(consumer)  # type: ignore[arg-type]
+    sink._on_revoke(consumer, [TopicPartition("t-" + RESOLVED, 2)])  # type: ignore[arg-type]
+    assert sink.uncommitted == []
+
+
+def test_other_offset_commit_errors_still_stop_the_sink(sink: DatasetSink) -> None:
+    consumer = RefusingConsumer(KafkaError.GROUP_AUTHORIZATION_FAILED)
+    sink._take(FakeMessage("t-" + RESOLVED, 2, 7, CODEC.encode(make_resolved(1))))
+    with pytest.raises(KafkaException):
+        sink.flush(consumer)  # type: ignore[arg-type]

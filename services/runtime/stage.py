@@ -489,21 +489,54 @@ class OffsetGuard:
         return allowed
 
 
+Offsets = Callable[[set[Any]], Awaitable[Mapping[Any, int | None]]]
+
+
 class CommitWatchdog:
     """Stops a worker whose commits stopped on a partition that has records to read.
 
     The reliability suite found Faust workers that, after rebalances, stay in the group with lag > 0
     and never commit again (with two review workers and SIGKILLs), while nothing is in their handler.
+    One way in: Faust records an offset as committed even when the commit failed (a rebalance under
+    way: `_commit_offsets` updates `_committed_offset` whatever `_commit` returned), so it never
+    tries again; the broker's committed offset stays behind for good. So the watchdog reads the
+    committed offsets from the broker, as the group's lag shows them, not from Faust.
     A worker cannot read what its own consumer lost track of, but its replacement starts at the
     committed offset: so, like a liveness probe, the worker ends itself (exit 70, nothing committed)
     and is restarted. A stall while an event is in the handler is that event's own slowness (it is
     logged, not ended: the event would be slow again after a restart).
     """
 
-    def __init__(self, stage: Stage, stall_seconds: float) -> None:
+    def __init__(
+        self,
+        stage: Stage,
+        stall_seconds: float,
+        *,
+        ends: Offsets | None = None,
+        committed: Offsets | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stage = stage
         self.stall_seconds = stall_seconds
+        self.ends = ends or self._broker_ends
+        self.committed = committed or self._broker_committed
+        self.clock = clock
         self._since: dict[Any, tuple[int, float]] = {}
+
+    async def _broker_ends(self, tps: set[Any]) -> Mapping[Any, int | None]:
+        # The consumer's own high-water mark is only known for partitions it fetches, and a
+        # partition Faust left paused is exactly what this looks for.
+        return cast(Mapping[Any, int | None], await cast(Any, self.stage.app.consumer).highwaters(*tps))
+
+    async def _broker_committed(self, tps: set[Any]) -> Mapping[Any, int | None]:
+        """The group's committed offsets as the broker has them (never committed: 0), in one request."""
+        thread = cast(Any, self.stage.app.consumer)._thread
+
+        async def fetch() -> dict[Any, int | None]:
+            offsets = await thread._ensure_consumer()._coordinator.fetch_committed_offsets(list(tps))
+            return {tp: (meta.offset if meta.offset >= 0 else 0) for tp, meta in offsets.items()}
+
+        return cast(Mapping[Any, int | None], await thread.call_thread(fetch))
 
     async def check(self) -> None:
         """Called by a Faust timer: crash if a stream partition's commits have stalled."""
@@ -512,46 +545,47 @@ class CommitWatchdog:
         if app.rebalancing or not app.flow_control.is_active():
             self._since.clear()  # a rebalance or recovery in progress is not a stall
             return
-        now = time.monotonic()
         assigned = {tp for tp in consumer.assignment() if not tp.topic.endswith("-changelog")}
         for tp in list(self._since):
             if tp not in assigned:
                 del self._since[tp]
         if not assigned:
             return
-        # End offsets asked of the broker: the consumer's own high-water mark is only known for
-        # partitions it fetches, and a partition Faust left paused is exactly what this looks for.
         try:
-            ends = await asyncio.wait_for(consumer.highwaters(*assigned), timeout=WATCHDOG_INTERVAL_SECONDS)
+            ends, committed = await asyncio.wait_for(
+                asyncio.gather(self.ends(assigned), self.committed(assigned)),
+                timeout=WATCHDOG_INTERVAL_SECONDS,
+            )
         except Exception as exc:  # the broker is away: not this watchdog's business (nothing commits)
-            log.debug("%s: commit watchdog skipped: %r", self.stage.service, exc)
+            log.info("%s: commit watchdog skipped a round: %r", self.stage.service, exc)
             self._since.clear()
             return
+        now = self.clock()
         for tp in assigned:
-            committed = consumer._committed_offset.get(tp)
-            end = ends.get(tp)
-            if committed is None or end is None or end <= committed:
+            done, end = committed.get(tp), ends.get(tp)
+            if done is None or end is None or end <= done:
                 self._since.pop(tp, None)
                 continue
             seen = self._since.get(tp)
-            if seen is None or seen[0] != committed:
-                self._since[tp] = (committed, now)
+            if seen is None or seen[0] != done:
+                self._since[tp] = (done, now)
                 continue
             stalled = now - seen[1]
             if stalled < self.stall_seconds:
                 continue
             acked = sorted(consumer._acked.get(tp) or [])
             state = (
-                f"{tp.topic}[{tp.partition}]: committed offset {committed} for {stalled:.0f}s with "
-                f"end offset {end}; acked {acked[:3]}{'…' if len(acked) > 3 else ''} "
-                f"({len(acked)}), read offset {consumer._read_offset.get(tp)}"
+                f"{tp.topic}[{tp.partition}]: committed offset {done} for {stalled:.0f}s with "
+                f"end offset {end} (the consumer's own record: {consumer._committed_offset.get(tp)}); "
+                f"acked {acked[:3]}{'…' if len(acked) > 3 else ''} ({len(acked)}), "
+                f"read offset {consumer._read_offset.get(tp)}"
             )
             busy = self.stage.busy_since
-            if busy is not None and now - busy >= self.stall_seconds:
+            if busy is not None and time.monotonic() - busy >= self.stall_seconds:
                 log.warning(
                     "%s: an event has been in the handler for %.0fs; %s",
                     self.stage.service,
-                    now - busy,
+                    time.monotonic() - busy,
                     state,
                 )
                 continue

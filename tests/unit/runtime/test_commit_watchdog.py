@@ -1,0 +1,112 @@
+"""The commit watchdog: a partition whose broker-side committed offset stands still behind its end
+offset, with nothing in the handler, stops the worker; slowness, rebalances and progress do not."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faust.types import TP
+
+from services.runtime.stage import CommitWatchdog
+
+TASKS = TP("review.tasks.urgent.v1", 1)
+CHANGELOG = TP("flagstream-review-open_tasks-changelog", 1)
+
+
+class Stopped(Exception):
+    """What the fake stage's crash raises (the real one ends the process)."""
+
+
+class Harness:
+    def __init__(self, stall_seconds: float = 30.0) -> None:
+        self.now = 0.0
+        self.ends: dict[TP, int] = {TASKS: 50, CHANGELOG: 900}
+        self.committed: dict[TP, int | None] = {TASKS: 40, CHANGELOG: 0}
+        consumer = SimpleNamespace(
+            assignment=lambda: {TASKS, CHANGELOG},
+            _acked={},
+            _committed_offset={TASKS: 50},  # Faust's belief: a commit that failed, recorded anyway
+            _read_offset={},
+        )
+        self.app = SimpleNamespace(
+            rebalancing=False, flow_control=SimpleNamespace(is_active=lambda: True), consumer=consumer
+        )
+        self.stage = SimpleNamespace(app=self.app, service="review", busy_since=None, crash=self._crash)
+        self.watchdog = CommitWatchdog(
+            self.stage,  # type: ignore[arg-type]
+            stall_seconds,
+            ends=self._ends,
+            committed=self._committed,
+            clock=lambda: self.now,
+        )
+
+    def _crash(self, exc: BaseException) -> None:
+        raise Stopped(str(exc))
+
+    async def _ends(self, tps: set[Any]) -> Mapping[Any, int | None]:
+        return {tp: self.ends[tp] for tp in tps}
+
+    async def _committed(self, tps: set[Any]) -> Mapping[Any, int | None]:
+        return {tp: self.committed[tp] for tp in tps}
+
+    def tick(self, seconds: float = 5.0) -> None:
+        self.now += seconds
+        asyncio.run(self.watchdog.check())
+
+
+def test_a_broker_side_stall_stops_the_worker_even_when_faust_thinks_it_committed() -> None:
+    h = Harness()
+    for _ in range(6):  # 30 s: the stall is 25 s old at the last of these
+        h.tick()
+    with pytest.raises(Stopped, match=r"urgent.v1\[1\]: committed offset 40 for 30s with end offset 50"):
+        h.tick()
+
+
+def test_progress_restarts_the_clock() -> None:
+    h = Harness()
+    for step in range(20):
+        h.committed[TASKS] = 40 + step % 2  # moves every tick
+        h.tick()
+
+
+def test_no_lag_is_no_stall() -> None:
+    h = Harness()
+    h.committed[TASKS] = 50
+    for _ in range(20):
+        h.tick()
+
+
+def test_an_event_slow_in_the_handler_is_logged_not_stopped(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(stall_seconds=0.0)
+    h.stage.busy_since = -1000.0  # monotonic: in the handler long before the watchdog started
+    h.tick()
+    h.tick()
+    assert "an event has been in the handler" in caplog.text
+
+
+def test_a_rebalance_resets_the_clock() -> None:
+    h = Harness()
+    for _ in range(5):
+        h.tick()
+    h.app.rebalancing = True
+    h.tick()
+    h.app.rebalancing = False
+    for _ in range(6):
+        h.tick()
+    with pytest.raises(Stopped):
+        h.tick()
+
+
+def test_a_broker_that_does_not_answer_skips_the_round() -> None:
+    h = Harness()
+
+    async def away(tps: set[Any]) -> Mapping[Any, int | None]:
+        raise ConnectionError("broker away")
+
+    h.watchdog.committed = away
+    for _ in range(20):
+        h.tick()

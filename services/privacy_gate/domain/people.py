@@ -4,17 +4,23 @@ People: capitalised words where one is a known given name (the ~37,000 internati
 the ``gender-guesser`` package ships, minus common English words), extended over a middle initial
 and the following capitalised words (surnames); capitalised words after a title or a cue such as
 "my name is", "Dear", "Hi"; and an unknown capitalised word before a surname-shaped one
-("Marik Kwiatkowski"). Addresses: a house number and a street (words and a suffix, a continental
-street word or compound and a number, or words between two numbers), extended over the unit, city,
-state, postcode and country parts of an address block; the same streets after cues such as
-"lives on"; units; P.O. boxes and US military addresses.
+("Marik Kwiatkowski"). A known surname (the 1990 US Census list the ``names`` package ships, its
+50,000 most frequent, less everyday English words) needs evidence: an unknown capitalised word before
+it ("Pomeroy Lemelin"), a place mid-sentence ("asked Hernandez to"), a verb of speech or action after
+it ("Horton began"), a possessive, another surname in a list. Last, the words of names found repeat
+as names ("starring Faber"), and capitalised words listed with a name are names ("Bourgouin and
+Short"). Addresses: a house number and a street (words and a suffix, a continental street word or
+compound and a number, or words between two numbers), extended over the unit, city, state, postcode
+and country parts of an address block; the same streets after cues such as "lives on"; units; P.O.
+boxes and US military addresses.
 
-The list ships inside a registry package and is read from the installed files: nothing is fetched.
+The lists ship inside registry packages and are read from the installed files: nothing is fetched.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -118,6 +124,76 @@ def given_names() -> frozenset[str]:
     return frozenset(names - _NOT_SURNAMES)
 
 
+# The surnames used: the most frequent of the Census list. Its long tail is mostly names seen a few
+# times, and English words ("Storage", "Distance") grow more common in it than names we would miss.
+_SURNAME_RANKS = 50_000
+# Census surnames that are everyday English words, or places, peoples, days and brands more often than
+# people: they are names only after a given name or a title, or listed with other names. Found by
+# matching the list against English text written in lower case, then read by hand.
+_ENGLISH_SURNAME_WORDS = """
+    Able Agent All Alt Alter Anchors Angle Angles App Apple Arch Areas Arena Back Bad Band Bank Bar
+    Bare Barrier Bars Base Bash Beam Been Begin Below Best Bias Big Bigger Billing Bird Black Blank
+    Block Blocker Blossom Blue Body Bogus Bold Book Border Borrow Both Bottom Bounds Box Brace Branch
+    Bridge Broker Brown Buff Bunch Button Bye Call Canary Cancel Cap Car Card Carrier Carry Case Cast
+    Center Centers Certain Chain Chance Channel Char Check Child Choice Circle City Clamp Class Clause
+    Clear Click Client Clock Close Cloud Cluster Code Colon Comes Common Comp Constant Cool Core Corner
+    Corners Corpus Cost Counter Counts Cover Cross Curl Current Dark Dash Dates Day Days Deal Deep
+    Degree Delay Demo Diamond Dice Done Double Down Driver Dry Duck Due During Eager Early East Edge
+    Else End Even Every Eye Factor Fail Failing Fails Falcon Fall Falling Falls Fast Favor Fetch Few
+    Field Fields Figures File Files Fill Filter Finder Fine First Fish Fitting Fix Flash Flatten Fleet
+    Flight Flint Floor Fly Folds Font Foot Footer Force Forest Forget Forward Fox Fraction Frame Frames
+    Free Freeze Fresh Friendly From Gain Gate General Given Goes Going Gold Good Goto Gram Grant Gray
+    Greek Green Grey Ground Grow Guard Guess Hack Ham Hand Handler Hang Hard Hash Haven Head Heap Height
+    Held Helper Hence Hidden High Holder Holding Hole Holiday Hook Hooks Hope Host Hover How Huge Hull
+    Human Ice Job Jump Junk Just Keep Key Keys Kid Kill Kind Knows Lack Lake Lang Large Larger Last
+    Later Latin Law Layer Leader Leaf Leak Leap Learn Learned Legacy Lemma Less Letters Level Levels
+    Lies Life Light Like Likes Line Linear Lines Link Linker Lint List Little Loader Lock Locks Long
+    Longest Look Loop Lose Loss Low Lower Magic Main Major Man Manner Manual Many Mark Marker Marking
+    Marks Mask Mass Master Matter Matters Max May Mean Means Members Memory Mess Min Minor Minus Miss
+    Mix Mock Mode Model Mom More Most Mount Music Near Necessary Needs Neighbor Neighbors Nest Net New
+    Nice Null Number Numbers Offer Old Older Orange Over Overall Pack Page Pages Pair Para Parent
+    Parrot Pass Patch Payment Peak Peaks Peek Peer Pen People Person Persons Petite Pick Pickle Pin
+    Ping Pipes Place Plain Plane Plate Point Pointer Points Pole Poles Poll Pool Pop Port Portal Ports
+    Post Power Powers Pretty Price Prime Primes Prior Promise Proper Province Query Quick Quiet Race
+    Rand Range Rank Rather Ray Reach Read Reader Reading Ready Real Reason Reasons Record Records Red
+    Register Render Rich Ridge Right Ring Risk Roles Roll Rolling Roman Room Root Roots Round Rounds
+    Route Row Rule Runner Running Safe Said Salt Sample Samples Save Say Scale Scales Score Screen
+    Search See Seed Seeds Self Sell Server Service Session Sessions Setter Setting Shall Shallow Shell
+    Shield Short Shorter Show Shown Shows Sides Simpler Sin Sine Sink Sites Six Slack Slice Slider Small
+    Smaller Smart Smoke South Space Span Speed Spinner Spring Square Stack Stacks Staff Stage Stamp
+    Standard Star Start Startup States Stem Still Stops Straight Strange Stream Stride Strong Style
+    Styles Such Suite Sum Sun Super Surface Tables Takes Talk Tall Tan Tell Tenant Test Than Then
+    Times Top Touch Tower Toy Trace Trail Trainer Treat Trees Trial Trim True Try Unavailable Union
+    Via Vice View Voice Wait Waits Wake Walk Wall Want Warm Warn Warning Watcher Water Way Ways Weeks
+    Weight Welcome Well West White Wider Wild Will Wind Wire Wise Won Word Work Worker Works World Worth
+    Writer Yellow You Young King Hill Wood Hall Love Street Church House Valley Garden Bell Hunter
+    Park Cook Rose Bush Stone Lane Golden Summer Winter Baker
+    Houston London Berlin Paris Angeles Vegas Dallas Denver Boston York Kong Rico Jersey Phoenix
+    Atlanta Orlando Chicago Dell Mercedes Honda Toyota Nissan Kafka Docker Amazon Jenkins Sterling
+    English French German Irish Welsh Dutch Greek Roman Russian Spanish Swiss American Germany Spain
+    Canada Denmark Africa Kingdom Portugal Brazil France China Poland Holland England Ireland Scotland
+    Wales Norway Finland Israel Chad Georgia Cuba Peru Christmas Easter Labor Wisdom Weekly Monday
+    Friday Sunday April June July August January
+"""
+_ENGLISH_SURNAMES = frozenset(_ENGLISH_SURNAME_WORDS.split())
+
+
+@cache
+def surnames() -> frozenset[str]:
+    """The surname lexicon, capitalised ("Mcdonald"); read once from the installed ``names`` data.
+
+    Each line of ``dist.all.last`` holds a surname in capitals, its frequency, the cumulative frequency
+    and its rank; the file is sorted by rank.
+    """
+    data = resources.files("names").joinpath("dist.all.last").read_text(encoding="ascii")
+    found = set()
+    for line in data.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and int(parts[3]) <= _SURNAME_RANKS and len(parts[0]) >= 3:
+            found.add(parts[0].capitalize())
+    return frozenset(found - _ENGLISH_SURNAMES - _NOT_SURNAMES)
+
+
 _NAME_KINDS = ("last", "first", "full", "sur", "given", "family", "middle", "maiden")
 _NAME_AFTER = re.compile(rf"[{_UPPER}]{_TAIL} [{_UPPER}]{_TAIL}(?:$|[^\w\-])")
 
@@ -146,15 +222,96 @@ def _surname_shaped(word: str) -> bool:
     )
 
 
+# Given names that are also everyday words (so in _AMBIGUOUS): names before a known surname, "Mark Fanucci".
+_GIVEN_WORDS_TEXT = """
+    Angel April August Autumn Bill Bob Chris Christian Crystal Dale Dawn Dean Drew Frank Gene Glen
+    Grace Grant Guy Heather Holly Hope Iris Ivy Jack Jade Jan Jean June Lily Mark Max May Miles Nick
+    Pat Pearl Penny Ray Robin Rose Ruby Sam Sandy Tom Victor Violet Wade Will Joy Faith Cole Lee
+"""
+_GIVEN_WORDS = frozenset(_GIVEN_WORDS_TEXT.split())
+# Lower-case words after which a capitalised surname mid-sentence is more often a place or a thing:
+# "flew to Houston", "the Ford plant", "a Lincoln".
+_BEFORE_PLACES = frozenset(
+    (
+        *("in", "at", "to", "from", "near", "into", "onto", "of", "on", "via", "across", "toward"),
+        *("towards", "around", "outside", "inside", "through", "the", "a", "an", "visit", "visited"),
+        *("visiting", "fly", "flew", "drive", "drove", "moved", "move", "use", "using", "used", "run"),
+        *("install", "installed", "deploy", "deployed", "new", "old", "our", "their", "its", "my"),
+    )
+)
+# Verbs of people after a surname that starts a sentence: "Horton began writing", "Beltran shouted".
+_PERSON_VERBS = frozenset(
+    (
+        *("said", "says", "told", "tells", "asked", "asks", "explained", "wrote", "writes", "added"),
+        *("noted", "replied", "began", "spent", "lives", "lived", "shouted", "smiled", "laughed"),
+        *("died", "thinks", "thought", "believes", "wants", "wanted", "agreed", "admitted", "recalled"),
+        *("joined", "studied", "married", "grew", "works", "worked", "called", "emailed", "sent"),
+    )
+)
+# Capitalised words that never join a list of names: "Hernandez and I", "Garcia, But".
+_NOT_LISTED = frozenset(
+    (
+        *("I", "The", "A", "An", "And", "But", "Or", "If", "It", "This", "That", "We", "You", "He"),
+        *("She", "They", "My", "Our", "Your", "His", "Her", "Their", "Also", "Then", "So", "Not", "No"),
+        *("Yes", "Please", "Thanks", "Thank", "Me", "Us", "Him", "Them", "Co", "Inc", "Ltd", "Sons"),
+    )
+)
+_LIST_JOINS = (", and ", " and ", ", ", " & ")
+_JOINS_AFTER = frozenset(join[:2] for join in _LIST_JOINS)
+_JOINS_BEFORE = frozenset(join[-2:] for join in _LIST_JOINS)
+_INITIAL_NAME = re.compile(rf" [A-Z]\. ({_WORD})")
+
+
+_CONTRACTION = re.compile(r"['\u2019][a-z]")
+
+
+def _contracted(word: str) -> bool:
+    """True for a word with a contraction: "I'm", "Don't"; not "O'Brien"."""
+    return _CONTRACTION.search(word) is not None
+
+
+def _mid_sentence(text: str, start: int) -> bool:
+    """True when a lower-case word that does not lead to a place comes right before ``start``:
+    "asked Hernandez", not "flew to Houston".
+    """
+    if start < 2 or text[start - 1] != " " or not text[start - 2].islower():
+        return False
+    space = text.rfind(" ", max(0, start - 16), start - 1)
+    word = text[space + 1 : start - 1]
+    return word.isalpha() and word.islower() and word not in _BEFORE_PLACES
+
+
+def _before_number_or_street(text: str, end: int) -> bool:
+    """True when a number or a street word follows ``end``: "Dunajska 56", "Brandenburgische Straße"."""
+    if text[end : end + 1] != " ":
+        return False
+    following = text[end + 1 : end + 24].split(None, 1)
+    return bool(following) and (
+        following[0][0].isdigit() or _is_suffix(following[0]) or _compound_street(following[0])
+    )
+
+
+def _word_after(text: str, end: int) -> str:
+    """The word right after ``end`` (one space between), lower-cased; "" if none."""
+    if text[end : end + 1] != " ":
+        return ""
+    stop = end + 1
+    while stop < len(text) and text[stop].isalpha() and stop - end < 16:
+        stop += 1
+    return text[end + 1 : stop].lower()
+
+
 class PersonDetector:
     """Names of people: known given names with their surnames, capitalised words after titles or cues,
-    and an unknown capitalised word followed by a surname-shaped one.
+    an unknown capitalised word followed by a surname-shaped or known one, known surnames with evidence,
+    and the words of the names found, where they repeat or are listed with a name.
     """
 
-    __slots__ = ("_given",)
+    __slots__ = ("_given", "_surnames")
 
-    def __init__(self, given: frozenset[str] | None = None) -> None:
+    def __init__(self, given: frozenset[str] | None = None, known: frozenset[str] | None = None) -> None:
         self._given = given_names() if given is None else given
+        self._surnames = surnames() if known is None else known
 
     @property
     def entity_types(self) -> frozenset[EntityType]:
@@ -163,9 +320,15 @@ class PersonDetector:
 
     def detect(self, text: str) -> Iterator[Span]:
         """Spans of person names."""
-        given = self._given
         matches = list(_CAPITALISED.finditer(text))
-        last = len(matches) - 1
+        found = list(self._names(text, matches))
+        if found:
+            found.extend(self._mentions(text, matches, found))
+        return iter(found)
+
+    def _names(self, text: str, matches: list[re.Match[str]]) -> Iterator[Span]:
+        """Names found from the lexicons, cues and shapes, each word on its own evidence."""
+        given = self._given
         cursor = 0
         for index, match in enumerate(matches):
             start, word = match.start(), match.group()
@@ -185,20 +348,152 @@ class PersonDetector:
                 or text[start - 2] in _QUOTES
             ) and (score := self._cued(text, start, word)) > 0:
                 pass
-            elif (
-                not possessive
-                and index < last
-                and matches[index + 1].start() == match.end() + 1
-                and text[match.end()] == " "
-                and _surname_shaped(matches[index + 1].group())
-                and _is_name_word(word)
-            ):
-                score = 0.5  # an unknown word before a surname-shaped one: "Marik Kwiatkowski"
-            else:
+            elif (score := self._evidence(text, matches, index, word)) <= 0:
                 continue
             end = start + len(word)
             cursor = end if possessive else self._extend(text, end)
             yield Span(EntityType.PERSON, start, cursor, score)
+
+    def _evidence(self, text: str, matches: list[re.Match[str]], index: int, word: str) -> float:
+        """Confidence that a capitalised word neither in the given-name lexicon nor after a cue starts a
+        name, from the words around it. ``word`` is the match without a possessive 's.
+        """
+        start = matches[index].start()
+        end = start + len(word)
+        possessive = end < matches[index].end()
+        following = ""
+        if index + 1 < len(matches) and matches[index + 1].start() == end + 1 and text[end] == " ":
+            following = matches[index + 1].group()
+        given = word in _GIVEN_WORDS
+        if (
+            not possessive
+            and (following or given or text[end + 2 : end + 3] == ".")
+            and (given or _is_name_word(word))
+            and not _contracted(word)
+        ):
+            if following and self._surname(following):
+                return 0.5  # "Marik Kwiatkowski", "Pomeroy Lemelin", "Mark Fanucci"
+            if following and given and _is_name_word(following) and _mid_sentence(text, start):
+                return 0.4  # "written by Frank Freud"
+            initial = _INITIAL_NAME.match(text, end)
+            if initial is not None and _is_name_word(initial[1]):
+                return 0.5  # "Jan M. Koertig", "Lipót M. Dobos": a middle initial with its full stop
+            if given and _word_after(text, end) in _PERSON_VERBS:
+                return 0.4  # "Tom lives on"
+        if not self._surname(word) or _before_number_or_street(text, end):
+            return 0.0
+        if (
+            possessive
+            or _word_after(text, end) in _PERSON_VERBS
+            or _mid_sentence(text, start)
+            or self._listed_surnames(text, matches, index, end)
+        ):
+            # A known surname alone, with evidence: "Perez's song", "Horton began writing", "asked
+            # Hernandez to" (mid-sentence, not after a word that leads to a place), "Petković, Mcdonald".
+            return 0.4
+        return 0.0
+
+    def _listed_surnames(self, text: str, matches: list[re.Match[str]], index: int, end: int) -> bool:
+        """True when the surname ending at ``end`` is listed with another: "Petković, Mcdonald and"."""
+        start = matches[index].start()
+        for join in _LIST_JOINS:
+            if (
+                index + 1 < len(matches)
+                and matches[index + 1].start() == end + len(join)
+                and text.startswith(join, end)
+                and self._surname(matches[index + 1].group())
+            ):
+                return True
+            if (
+                index > 0
+                and matches[index - 1].end() == start - len(join)
+                and text.endswith(join, 0, start)
+                and self._surname(matches[index - 1].group())
+            ):
+                return True
+        return False
+
+    def _surname(self, word: str) -> bool:
+        """True for a surname-shaped word or a known surname (as a name word)."""
+        if word.endswith(_POSSESSIVE):
+            word = word[:-2]
+        return (word.capitalize() in self._surnames and not word.isupper()) or _surname_shaped(word)
+
+    def _mentions(self, text: str, matches: list[re.Match[str]], found: list[Span]) -> list[Span]:
+        """The words of names found where they occur again ("starring Faber"), and capitalised words
+        listed with a name ("Bourgouin and Short", "Petković, Mcdonald and Hill").
+        """
+        words = {
+            part
+            for span in found
+            for part in text[span.start : span.end].split()
+            if len(part) >= 3 and _is_name_word(part) and not _contracted(part)
+        }
+        spans = sorted((span.start, span.end) for span in found)
+        starts = {start for start, _ in spans}
+        ends = {end for _, end in spans}
+        # The candidates: a word of a name found, or a word next to a list join (two slices settle
+        # most words); then only those outside the names found.
+        open_words = []
+        for match in matches:
+            start, end = match.start(), match.end()
+            word = match.group()
+            if (
+                word not in words
+                and word[:-2] not in words
+                and text[end : end + 2] not in _JOINS_AFTER
+                and text[start - 2 : start] not in _JOINS_BEFORE
+            ):
+                continue
+            if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@.'-"):
+                continue
+            at = bisect_right(spans, (start, len(text) + 1)) - 1
+            if at < 0 or spans[at][1] <= start:
+                open_words.append(match)
+        added: list[Span] = []
+        # A list grows by one name per pass ("A, B and C" from C): a few passes reach its first word.
+        for _ in range(3):
+            left = []
+            for match in open_words:
+                start, word = match.start(), match.group()
+                bare = word[:-2] if word.endswith(_POSSESSIVE) else word
+                if bare in words:
+                    end = start + len(bare)
+                    end = end if bare != word else self._extend(text, end)
+                elif self._listed(text, start, start + len(bare), starts, ends):
+                    end = start + len(bare)
+                else:
+                    left.append(match)
+                    continue
+                starts.add(start)
+                ends.add(end)
+                added.append(Span(EntityType.PERSON, start, end, 0.4))
+            if len(left) == len(open_words):
+                break
+            open_words = left
+        return added
+
+    @staticmethod
+    def _listed(text: str, start: int, end: int, starts: set[int], ends: set[int]) -> bool:
+        """True when the capitalised word at ``start:end`` is listed with a name found (one of which
+        starts at each of ``starts`` and ends at each of ``ends``): joined to it by a comma, "and" or
+        "&", and not a street name ("Oskar and Hindsholmvej 75").
+        """
+        after = text[end : end + 2]
+        before = text[start - 2 : start] if start >= 2 else ""
+        if after not in _JOINS_AFTER and before not in _JOINS_BEFORE:
+            return False  # the common case, settled by two slices
+        joined = any(
+            (end + len(join) in starts and text.startswith(join, end))
+            or (start - len(join) in ends and text.endswith(join, 0, start))
+            for join in _LIST_JOINS
+        )
+        if not joined:
+            return False
+        word = text[start:end]
+        if len(word) < 2 or word.isupper() or word in _NEVER_SURNAMES or word in _NOT_LISTED:
+            return False
+        return not (_contracted(word) or _before_number_or_street(text, end))  # "I'm"; "Hindsholmvej 75"
 
     @staticmethod
     def _cued(text: str, start: int, word: str) -> float:

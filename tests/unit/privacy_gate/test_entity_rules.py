@@ -8,7 +8,12 @@ from services.privacy_gate.domain import EntityType, detect
 from services.privacy_gate.domain.credentials import CredentialDetector
 from services.privacy_gate.domain.detectors import PhoneDetector, unescape_breaks
 from services.privacy_gate.domain.identifiers import AnnouncedMaestroDetector
-from services.privacy_gate.domain.people import PersonDetector, StreetAddressDetector, given_names
+from services.privacy_gate.domain.people import (
+    PersonDetector,
+    StreetAddressDetector,
+    given_names,
+    surnames,
+)
 
 PHONE = EntityType.PHONE_NUMBER
 PERSON = EntityType.PERSON
@@ -129,6 +134,57 @@ def test_person_rules_find(text: str, names: list[str]) -> None:
 )
 def test_person_rules_leave_lookalikes(text: str) -> None:
     assert of_type(text, PERSON) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Then she asked Hernandez to sign it.", ["Hernandez"]),  # a known surname mid-sentence
+        ("Horton began writing as a teenager.", ["Horton"]),  # a verb of a person after it
+        ("though Perez's song was first", ["Perez"]),  # a possessive
+        ("a mandolin coda (not by Pomeroy Lemelin).", ["Pomeroy Lemelin"]),  # an unknown first name
+        ("The keynote is Mark Fanucci this year", ["Mark Fanucci"]),  # a given name that is a word
+        ("assistant to Jan M. Koertig, and", ["Jan M. Koertig"]),  # a middle initial
+        ("Tom lives on the corner", ["Tom"]),
+        ("directed by Lea Faber and starring Faber", ["Lea Faber", "Faber"]),  # a repeated surname
+        ("founders: Petković, Mcdonald and Hill. The", ["Petković", "Mcdonald", "Hill"]),  # a list
+        ("on this list? Giordano and Garcia were", ["Giordano", "Garcia"]),
+    ],
+)
+def test_surname_rules_find(text: str, names: list[str]) -> None:
+    assert of_type(text, PERSON) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("We flew to Berlin and then to Vegas.", []),  # places after "to"
+        ("the Hernandez family moved in Garcia Street", []),  # after "the"; a street
+        ("Deploy to Heroku using Jenkins.", []),  # a tool
+        ("Black and White photos", []),  # words that are surnames, listed with each other
+        ("Wisdom and Discipline are often capitalised", []),
+        ("Mr. Brown's dog and Ford's plant", ["Brown"]),  # the title takes it; "Ford's" stays a brand
+        ("Add the Young and Long columns.", []),
+        ("Long story short, the White House said no.", []),
+        ("while studying English and journalism", []),  # a language
+        ("the last Sunday before Labor Day", []),
+        ("Sevilla\n Spain 19595", []),  # a country and a postcode
+        ("a taxi to Jennifer and Dunajska 56 now", ["Jennifer"]),  # a street and its number
+        ("Hi Marie, I'm writing about it", ["Marie"]),  # a contraction after a name
+        ("Customer Service is closed.", []),
+        ("Will you review the May report with the team?", []),
+    ],
+)
+def test_surname_rules_leave_lookalikes(text: str, names: list[str]) -> None:
+    assert of_type(text, PERSON) == names
+
+
+def test_surname_lexicon_is_ranked_and_leaves_english_words() -> None:
+    known = surnames()
+    assert 40_000 < len(known) <= 50_000
+    assert {"Hernandez", "Garcia", "Mcdonald", "Lemelin"} <= known
+    assert not {"White", "Young", "Long", "May", "Will", "Green", "Brown", "Houston", "English"} & known
+    assert PersonDetector(frozenset(), frozenset({"Zed"})).entity_types == frozenset({PERSON})
 
 
 def test_lexicon_reads_names_with_letters_outside_latin_1() -> None:

@@ -390,7 +390,7 @@ class OffsetGuard:
       Faust sought to (its committed offset) or earlier, and every later one must follow the one
       before. A hole stops the worker before anything after it is acknowledged.
     - `committable`, the commit fence: Faust never commits past the records this stage has finished
-      (`done`) in the current generation. Faust acks records it skips while a rebalance is under way
+      (`done`). Faust acks records it skips while a rebalance is under way
       (faust/streams.py: "we want to ack the filtered out message"), and after the rebalance it
       commits them with the partition's next records. If the worker dies, or the partition moves,
       before it reads them again, they are lost: the five judgments above. The fence commits only
@@ -430,12 +430,13 @@ class OffsetGuard:
         if generation != self._generation:
             self._generation = generation
             self._next.clear()
-            self._done.clear()
         expected = self._next.get(tp)
         if expected is None:  # first record since the assignment: Faust sought to the committed offset
             expected = cast(Any, self.app.consumer)._committed_offset.get(tp)
             if expected is None:  # ... or had not recorded it yet (records can come before the seek)
                 expected = await self.committed(tp)
+            if expected is not None:  # the group has committed what is before it: finished too
+                self._done[tp] = max(self._done.get(tp, 0), expected)
         if expected is not None and offset > expected:
             raise FatalError(
                 f"{tp.topic}[{tp.partition}]: record at offset {offset} but {expected} was next; "
@@ -447,12 +448,13 @@ class OffsetGuard:
     def done(self, tp: Any, offset: int) -> None:
         """The stage has finished the record at `offset` (its outputs are with the producer).
 
-        `check` lets no record past a hole, so the records handled in a generation form one
-        consecutive run and every offset below the highest finished one has been finished too.
+        `check` lets no record past a hole, and starts each generation at the group's committed
+        offset, so every offset below the highest finished one has been finished too, by this
+        worker or (below the committed offset) by the group. That stays true across rebalances.
         """
-        if tp.topic in self.skip_topics or self.app.consumer_generation_id != self._generation:
+        if tp.topic in self.skip_topics:
             return
-        if offset + 1 > self._done.get(tp, -1):
+        if offset + 1 > self._done.get(tp, 0):
             self._done[tp] = offset + 1
 
     def committable(self, offsets: Mapping[Any, int]) -> dict[Any, int]:
@@ -462,20 +464,22 @@ class OffsetGuard:
         is not past the committed offset): the records in between are Faust's skipped or dropped
         ones. A skipped one is read again after the seek that ends a rebalance; a dropped one keeps
         the partition's committed offset where it is, and the commit watchdog restarts the worker.
-        A guarded partition with nothing finished in the current generation is left out. Topics the
-        stage has not seen (compacted ones, other agents') pass unchanged.
+        A guarded partition this worker has finished nothing of is left out. Topics the stage has
+        not seen (compacted ones, other agents') pass unchanged.
         """
-        current = self.app.consumer_generation_id == self._generation
         committed = cast(Any, self.app.consumer)._committed_offset
         allowed: dict[Any, int] = {}
         for tp, offset in offsets.items():
             if tp.topic not in self._guarded:
                 allowed[tp] = offset
                 continue
-            done = self._done.get(tp) if current else None
-            if done is not None and offset > done:
-                log.info(
-                    "%s[%d]: commit cut back from %d to %d: the stage has not handled the records between",
+            done = self._done.get(tp)
+            if done is None:
+                continue
+            if offset > done:
+                log.warning(
+                    "%s[%d]: commit cut back from %d to %d: the consumer acked records the stage has "
+                    "not handled",
                     tp.topic,
                     tp.partition,
                     offset,
@@ -484,7 +488,7 @@ class OffsetGuard:
                 self.fenced += 1
                 offset = done
             before = committed.get(tp)
-            if done is not None and (before is None or offset > before):
+            if before is None or offset > before:
                 allowed[tp] = offset
         return allowed
 
@@ -522,6 +526,7 @@ class CommitWatchdog:
         self.committed = committed or self._broker_committed
         self.clock = clock
         self._since: dict[Any, tuple[int, float]] = {}
+        self._warned: set[Any] = set()
 
     async def _broker_ends(self, tps: set[Any]) -> Mapping[Any, int | None]:
         # The consumer's own high-water mark is only known for partitions it fetches, and a
@@ -539,7 +544,16 @@ class CommitWatchdog:
         return cast(Mapping[Any, int | None], await thread.call_thread(fetch))
 
     async def check(self) -> None:
-        """Called by a Faust timer: crash if a stream partition's commits have stalled."""
+        """Called by a Faust timer: crash if a stream partition's commits have stalled.
+
+        An exception escaping a Faust timer ends the timer for good, silently: so none does.
+        """
+        try:
+            await self._check()
+        except Exception:
+            log.exception("%s: commit watchdog round failed", self.stage.service)
+
+    async def _check(self) -> None:
         app = self.stage.app
         consumer = cast(Any, app.consumer)
         if app.rebalancing or not app.flow_control.is_active():
@@ -569,9 +583,21 @@ class CommitWatchdog:
             seen = self._since.get(tp)
             if seen is None or seen[0] != done:
                 self._since[tp] = (done, now)
+                self._warned.discard(tp)
                 continue
             stalled = now - seen[1]
             if stalled < self.stall_seconds:
+                if stalled >= self.stall_seconds / 2 and tp not in self._warned:
+                    self._warned.add(tp)
+                    log.warning(
+                        "%s: %s[%d] committed offset %d has not moved for %.0fs (end offset %d)",
+                        self.stage.service,
+                        tp.topic,
+                        tp.partition,
+                        done,
+                        stalled,
+                        end,
+                    )
                 continue
             acked = sorted(consumer._acked.get(tp) or [])
             state = (

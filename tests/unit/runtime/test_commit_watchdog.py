@@ -17,7 +17,7 @@ TASKS = TP("review.tasks.urgent.v1", 1)
 CHANGELOG = TP("flagstream-review-open_tasks-changelog", 1)
 
 
-class Stopped(Exception):
+class Stopped(BaseException):
     """What the fake stage's crash raises (the real one ends the process)."""
 
 
@@ -110,3 +110,15 @@ def test_a_broker_that_does_not_answer_skips_the_round() -> None:
     h.watchdog.committed = away
     for _ in range(20):
         h.tick()
+
+
+def test_an_error_in_a_round_does_not_end_the_timer(caplog: pytest.LogCaptureFixture) -> None:
+    """Faust ends a timer silently when its function raises; the watchdog must keep running."""
+    h = Harness()
+
+    def not_started() -> set[TP]:
+        raise RuntimeError("Consumer thread not yet started")
+
+    h.app.consumer.assignment = not_started
+    h.tick()
+    assert "commit watchdog round failed" in caplog.text

@@ -135,26 +135,32 @@ def test_a_record_in_the_handler_is_not_finished() -> None:
     assert guard.committable({JUDGMENTS: 13}) == {JUDGMENTS: 12}
 
 
-def test_nothing_is_committed_for_a_partition_with_nothing_finished_since_the_rebalance() -> None:
+def test_what_was_finished_before_a_rebalance_may_still_be_committed_and_no_more() -> None:
+    """A revocation commit that failed leaves finished records uncommitted; the next generation may
+    commit them (before any record arrives), but not the records Faust skipped meanwhile."""
     app = app_at(1, {JUDGMENTS: 10})
     guard = OffsetGuard(app, skip_topics=set())
     handled(guard, JUDGMENTS, range(10, 20))
-    app.consumer_generation_id = 2  # rebalanced: what was finished before says nothing now
-    assert guard.committable({JUDGMENTS: 20}) == {}
-    check(guard, JUDGMENTS, 10)  # the new generation reads from the committed offset again
-    assert guard.committable({JUDGMENTS: 20}) == {}
-    guard.done(JUDGMENTS, 10)
-    assert guard.committable({JUDGMENTS: 20}) == {JUDGMENTS: 11}
+    app.consumer_generation_id = 2
+    assert guard.committable({JUDGMENTS: 26}) == {JUDGMENTS: 20}
+    assert guard.fenced == 1
 
 
-def test_a_record_finished_after_the_generation_changed_counts_for_nothing() -> None:
+def test_a_partition_another_worker_moved_on_starts_from_its_committed_offset() -> None:
     app = app_at(1, {JUDGMENTS: 10})
     guard = OffsetGuard(app, skip_topics=set())
-    check(guard, JUDGMENTS, 10)
+    handled(guard, JUDGMENTS, range(10, 12))
     app.consumer_generation_id = 2
-    guard.done(JUDGMENTS, 10)
-    app.consumer_generation_id = 1
-    assert guard.committable({JUDGMENTS: 11}) == {}
+    app.consumer._committed_offset[JUDGMENTS] = 30  # another worker had it meanwhile
+    handled(guard, JUDGMENTS, range(30, 33))
+    assert guard.committable({JUDGMENTS: 33}) == {JUDGMENTS: 33}
+
+
+def test_a_partition_this_worker_finished_nothing_of_is_not_committed() -> None:
+    other = TP(JUDGMENTS.topic, 0)
+    guard = OffsetGuard(app_at(1, {JUDGMENTS: 10, other: 0}), skip_topics=set())
+    handled(guard, other, range(0, 1))  # the topic is guarded; partition 3 saw nothing here
+    assert guard.committable({JUDGMENTS: 14}) == {}
 
 
 def test_a_cut_that_would_not_move_the_committed_offset_commits_nothing() -> None:

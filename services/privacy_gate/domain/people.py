@@ -45,7 +45,7 @@ _AMBIGUOUS_WORDS = """
     Tiny To Today Tom Top Town True Tu Under Unity Up Us Van Via Victor Vine Violet Wade Walker Ward
     Was We Well West White Will Win Winter With Wolf Wood Yes You Young Your Hi Hey Hello Dear Ave Apt
     Via Ste Rue Sir Lady Lord Mister Madam Santa San Saint Mount Fort Port Cape Lord God Jesus Allah
-    Oh Carry France Princess Royal Al El Na Des Ok Okay Yeah Sorry Thanks Here Mine Go
+    Oh Carry France Princess Royal Al El Na Des Ok Okay Yeah Sorry Thanks Here Mine Go General Public
 """
 _AMBIGUOUS = frozenset(_AMBIGUOUS_WORDS.split())
 # Capitalised words that never continue a name (a sentence's next word, a weekday, a month...).
@@ -131,6 +131,7 @@ _SURNAME_RANKS = 50_000
 # people: they are names only after a given name or a title, or listed with other names. Found by
 # matching the list against English text written in lower case, then read by hand.
 _ENGLISH_SURNAME_WORDS = """
+    License Licence Public General Faust Ruff Flake Azure Docker Kafka Python Rust Maven
     Able Agent All Alt Alter Anchors Angle Angles App Apple Arch Areas Arena Back Bad Band Bank Bar
     Bare Barrier Bars Base Bash Beam Been Begin Below Best Bias Big Bigger Billing Bird Black Blank
     Block Blocker Blossom Blue Body Bogus Bold Book Border Borrow Both Bottom Bounds Box Brace Branch

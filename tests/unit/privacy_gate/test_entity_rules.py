@@ -173,6 +173,9 @@ def test_surname_rules_find(text: str, names: list[str]) -> None:
         ("Hi Marie, I'm writing about it", ["Marie"]),  # a contraction after a name
         ("Customer Service is closed.", []),
         ("Will you review the May report with the team?", []),
+        ("released under the GNU General Public License, version 3", []),  # "General" is a given name
+        ("One Faust worker consumes 4,400 events/s; lint with Ruff and Flake8 on Azure.", []),  # tools
+        ("Ask Mr. Faust, or Kate Ruff.", ["Faust", "Kate Ruff"]),  # with a title or a given name
     ],
 )
 def test_surname_rules_leave_lookalikes(text: str, names: list[str]) -> None:

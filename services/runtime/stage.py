@@ -110,8 +110,25 @@ class Table(faust.Table[Any, Any]):
             )
         self._verified_source_topics_for_partitions.add(source_topic)
 
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        """Send a table update to the changelog; the app keeps its future until the broker has it."""
+        future = super().send_changelog(*args, **kwargs)
+        if isinstance(self.app, App):
+            self.app.changelog_pending.add(future)
+            future.add_done_callback(self.app.changelog_pending.discard)
+        return future
+
 
 CommitFence = Callable[[Mapping[Any, int]], dict[Any, int]]
+
+
+def stop_worker(name: str, exc: BaseException) -> NoReturn:
+    """End the process now, without committing: the supervisor restarts it and it resumes from
+    the last committed offsets (at least once). Letting the exception reach Faust instead leaves
+    the worker wedged: its consumer waits forever for the crashed agent and ignores SIGTERM."""
+    log.critical("%s: stopping the worker after %s: %s", name, type(exc).__name__, exc)
+    logging.shutdown()
+    os._exit(EXIT_CRASH)
 
 
 class FencedConsumer(faust_aiokafka.Consumer):
@@ -122,9 +139,11 @@ class FencedConsumer(faust_aiokafka.Consumer):
     """
 
     async def _commit_offsets(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
-        fence = cast(App, self.app).commit_fence
-        if fence is not None:
-            offsets = fence(offsets)
+        app = cast(App, self.app)
+        if app.commit_fence is not None:
+            offsets = app.commit_fence(offsets)
+        if offsets:
+            await app.changelog_delivered()
         return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
 
 
@@ -133,9 +152,34 @@ class Transport(faust_aiokafka.Transport):
 
 
 class App(faust.App):
-    """A Faust app whose consumer commits only what its stage has handled (see OffsetGuard)."""
+    """A Faust app whose consumer commits only what its stage has handled (see OffsetGuard), and only
+    once the table updates those records made are on the broker (see `changelog_delivered`)."""
 
     commit_fence: CommitFence | None = None
+    changelog_timeout: float = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.changelog_pending: set[asyncio.Future[Any]] = set()
+        """Table updates handed to Faust's producer and not yet acknowledged by the broker."""
+
+    async def changelog_delivered(self) -> None:
+        """Wait until every table update sent so far is acknowledged; stop the worker if one fails.
+
+        Faust flushes its producer before committing offsets, but that flush does not cover every
+        table update: `ProducerBuffer.flush` returns as soon as 0.1 s pass without a send, and the
+        update its drain task has taken off the queue is in neither the queue nor aiokafka's
+        batches. A commit could then precede the updates of the records it covers, and a worker
+        killed right after it lost them: the state a replacement restores misses them, and no
+        replay brings them back (review lost open tasks that way: their judgments waited forever).
+        """
+        pending = list(self.changelog_pending)
+        if not pending:
+            return
+        try:
+            await asyncio.wait_for(asyncio.gather(*pending), timeout=self.changelog_timeout)
+        except Exception as exc:  # not delivered: committing now would lose the updates
+            stop_worker(self.conf.id, FatalError(f"table updates not delivered before a commit: {exc!r}"))
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -321,12 +365,8 @@ class Stage:
             self._undelivered.append(f"{msg.topic()}: {err}")
 
     def crash(self, exc: BaseException) -> NoReturn:
-        """End the process now, without committing: the supervisor restarts it and it resumes from
-        the last committed offsets (at least once). Letting the exception reach Faust instead leaves
-        the worker wedged: its consumer waits forever for the crashed agent and ignores SIGTERM."""
-        log.critical("%s: stopping the worker after %s: %s", self.service, type(exc).__name__, exc)
-        logging.shutdown()
-        os._exit(EXIT_CRASH)
+        """Stop the worker without committing (`stop_worker`)."""
+        stop_worker(self.service, exc)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every output handed to the producer is acknowledged; raise if one is not."""

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
+from services.runtime import stage
 from services.runtime.errors import FatalError
 from services.runtime.settings import Settings
 from services.runtime.stage import FencedConsumer, OffsetGuard, create_app
@@ -182,3 +183,51 @@ def test_every_service_app_commits_through_the_fence(tmp_path: Path) -> None:
         return type(app.consumer)
 
     assert asyncio.run(consumer_class()) is FencedConsumer
+
+
+# Table updates before a commit ----------------------------------------------------------------
+
+
+def test_a_commit_waits_for_the_table_updates_sent_before_it(tmp_path: Path) -> None:
+    async def scenario() -> list[str]:
+        app = create_app("changelog-test", Settings(data_dir=tmp_path))
+        seen: list[str] = []
+        update: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        app.changelog_pending.add(update)
+        update.add_done_callback(app.changelog_pending.discard)
+
+        async def broker_acknowledges() -> None:
+            await asyncio.sleep(0.05)
+            seen.append("acknowledged")
+            update.set_result(None)
+
+        task = asyncio.create_task(broker_acknowledges())
+        await app.changelog_delivered()
+        seen.append("commit")
+        await task
+        assert not app.changelog_pending
+        return seen
+
+    assert asyncio.run(scenario()) == ["acknowledged", "commit"]
+
+
+def test_a_table_update_that_fails_stops_the_worker_before_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Stopped(BaseException):
+        pass
+
+    def stop_worker(name: str, exc: BaseException) -> None:
+        raise Stopped(str(exc))
+
+    monkeypatch.setattr(stage, "stop_worker", stop_worker)
+
+    async def scenario() -> None:
+        app = create_app("changelog-test", Settings(data_dir=tmp_path))
+        update: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        update.set_exception(RuntimeError("MSG_SIZE_TOO_LARGE"))
+        app.changelog_pending.add(update)
+        await app.changelog_delivered()
+
+    with pytest.raises(Stopped, match="table updates not delivered before a commit"):
+        asyncio.run(scenario())

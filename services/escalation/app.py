@@ -204,12 +204,13 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
 
         Decisions and outputs go through two producers (Faust's for the tables, librdkafka for tasks
         and audits) and cannot be atomic, so the order makes a crash safe. Each decision is durable
-        (Faust's producer flushed) before any of its outputs is sent, and is marked sent (and leaves
-        `window_pending`) only after the broker has every output. A worker that dies in between
-        finds the decision unsent after restart and sends the same outputs again: the same outcome
-        (a replay never re-allocates, so it cannot turn a deferral into a task), duplicates that
-        review drops by task id. A crash before the decision is durable leaves nothing sent, and the
-        candidates are decided afresh (their budget may be charged twice: fewer labels, none lost).
+        (its table update acknowledged by the broker) before any of its outputs is sent, and is marked
+        sent (and leaves `window_pending`) only after the broker has every output. A worker that dies
+        in between finds the decision unsent after restart and sends the same outputs again: the same
+        outcome (a replay never re-allocates, so it cannot turn a deferral into a task), duplicates
+        that review drops by task id. A crash before the decision is durable leaves nothing sent, and
+        the candidates are decided afresh (their budget may be charged twice: fewer labels, none
+        lost).
         """
         allocations = allocator.allocate(candidates, datetime.fromtimestamp(now, UTC))
         for allocation in allocations:
@@ -222,7 +223,7 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
                 allocation.remaining,
                 False,
             ]
-        await app.producer.flush()
+        await app.changelog_delivered()  # Faust's producer.flush() can return before they are sent
         await send(queue, allocations, raws, now)
         remaining = allocator.remaining(queue, datetime.fromtimestamp(now, UTC))
         if remaining is not None:

@@ -65,8 +65,8 @@ def settings(broker: Broker, run_dir: Path) -> Iterator[Settings]:
     )
     provision(deployment)
     yield deployment
-    if not broker.running():
-        return
+    if not broker.running() or os.environ.get("FLAGSTREAM_KEEP_TOPICS"):
+        return  # kept: read them after the run (docs/reliability.md, "Reading a failed run")
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix)]
     if mine:

@@ -574,12 +574,20 @@ class CommitWatchdog:
         return cast(Mapping[Any, int | None], await cast(Any, self.stage.app.consumer).highwaters(*tps))
 
     async def _broker_committed(self, tps: set[Any]) -> Mapping[Any, int | None]:
-        """The group's committed offsets as the broker has them (never committed: 0), in one request."""
+        """The group's committed offsets as the broker has them, in one request each way.
+
+        A partition the group never committed counts as committed at its first offset: the
+        reliability suite's stalls were such partitions (a few tasks each, never read), which
+        neither the broker's answer nor Faust's `_committed_offset` lists.
+        """
         thread = cast(Any, self.stage.app.consumer)._thread
 
         async def fetch() -> dict[Any, int | None]:
-            offsets = await thread._ensure_consumer()._coordinator.fetch_committed_offsets(list(tps))
-            return {tp: (meta.offset if meta.offset >= 0 else 0) for tp, meta in offsets.items()}
+            client = thread._ensure_consumer()
+            found = await client._coordinator.fetch_committed_offsets(list(tps))
+            never = [tp for tp in tps if tp not in found]
+            starts = await client.beginning_offsets(never) if never else {}
+            return {tp: found[tp].offset if tp in found else starts.get(tp) for tp in tps}
 
         return cast(Mapping[Any, int | None], await thread.call_thread(fetch))
 

@@ -265,6 +265,10 @@ class Stage:
         """
         latency = self.metrics.latency.labels(self.service)
         faust_stream = cast(Any, stream)  # take_events is missing in the stubs
+        sources = tuple(getattr(faust_stream.channel, "topics", None) or ())
+        for name in sources:
+            self.offsets.guard(name)  # before any record: a commit must not pass what the stage never saw
+        log.info("%s: commits of %s fenced by what the stage handles", self.service, ", ".join(sources))
         async for events in faust_stream.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
             for event in events:
                 # Faust tables write their changelog to the partition of the *current* event; in a
@@ -461,6 +465,16 @@ class OffsetGuard:
         offset = await thread.call_thread(thread._ensure_consumer().committed, tp)
         return None if offset is None else int(offset)
 
+    def guard(self, topic: str) -> None:
+        """Fence the commits of `topic` (a stage's source) from the start, before any record of it.
+
+        A worker whose first records of a partition Faust skips (a rebalance under way) and acks
+        would otherwise commit them as a topic the stage has not seen: the judgments one
+        sigkill-of-two run lost were committed that way by workers that never handled them.
+        """
+        if topic not in self.skip_topics:
+            self._guarded.add(topic)
+
     async def check(self, tp: Any, offset: int) -> None:
         """Raise FatalError if `offset` is past the next offset expected on `tp`."""
         if tp.topic in self.skip_topics:
@@ -504,8 +518,8 @@ class OffsetGuard:
         is not past the committed offset): the records in between are Faust's skipped or dropped
         ones. A skipped one is read again after the seek that ends a rebalance; a dropped one keeps
         the partition's committed offset where it is, and the commit watchdog restarts the worker.
-        A guarded partition this worker has finished nothing of is left out. Topics the stage has
-        not seen (compacted ones, other agents') pass unchanged.
+        A guarded partition this worker has finished nothing of is left out. Topics that are not a
+        stage's sources (compacted ones, Faust's own) pass unchanged.
         """
         committed = cast(Any, self.app.consumer)._committed_offset
         allowed: dict[Any, int] = {}

@@ -231,3 +231,11 @@ def test_a_table_update_that_fails_stops_the_worker_before_the_commit(
 
     with pytest.raises(Stopped, match="table updates not delivered before a commit"):
         asyncio.run(scenario())
+
+
+def test_a_source_topic_is_fenced_before_the_stage_has_seen_a_record_of_it() -> None:
+    """A new worker whose first judgments Faust skipped and acked must not commit them."""
+    guard = OffsetGuard(app_at(1, {JUDGMENTS: 8}), skip_topics={CONSENT.topic})
+    guard.guard(JUDGMENTS.topic)
+    guard.guard(CONSENT.topic)  # compacted: holes are normal, never fenced
+    assert guard.committable({JUDGMENTS: 12, CONSENT: 40}) == {CONSENT: 40}

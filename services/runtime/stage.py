@@ -11,6 +11,13 @@ delivery barrier: Faust calls `on_commit_initiated` synchronously right before i
 offsets it will commit, and the barrier flushes the producer there, so every output of an acked event
 is delivered before that event's offset is committed. An output that cannot be delivered stops the
 commit and crashes the worker; on restart the events are processed again (their ids make that safe).
+
+Faust's own commit path needs three more guards, all here (docs/reliability.md, known bug 4): the
+commit fence (`FencedConsumer`, `OffsetGuard.committable`: never commit past what the stage has
+handled; Faust acks records it skips during a rebalance), the table-update barrier
+(`App.changelog_delivered`: commit only after the table updates are on the broker; Faust's flush
+can return early), and `CommitWatchdog` (restart a worker whose partition's committed offset, as
+the broker has it, stands still behind records to read).
 """
 
 from __future__ import annotations

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         description="A Faust worker whose committed offset on a partition with lag has not moved for this "
         "long, while no event is in its handler, stops itself (exit 70) to be restarted.",
     )
+    session_timeout_seconds: float = Field(
+        20.0,
+        gt=0,
+        description="Kafka group session timeout of the Faust workers: how long a worker that died "
+        "without leaving its group keeps its partitions from the others.",
+    )
     log_level: str = Field("INFO", description="Log level of the services.")
 
     @cached_property

@@ -209,6 +209,9 @@ def create_app(service: str, settings: Settings, **options: Any) -> App:
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        # A worker that stops itself (exit 70) or is killed does not leave its group: its partitions
+        # wait out this timeout. Faust's 60 s is as long as the reliability suite's stall limit.
+        broker_session_timeout=settings.session_timeout_seconds,
         **options,
     )
 

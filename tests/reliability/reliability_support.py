@@ -185,9 +185,10 @@ class Worker:
 class Fleet:
     """Worker processes of one deployment: any number per service, killed and restarted by pid.
 
-    Workers run with their cwd in a scratch folder (Faust writes `<app id>-data/` there) and metrics on
-    any free port. Faust's default session timeout (60 s) is kept: with BROKER_SESSION_TIMEOUT=10 the
-    gate's table writes failed with PartitionsMismatch (GATE_PARTITIONS_BUG) in 2 of 3 tries.
+    Workers run with their cwd in a scratch folder and metrics on any free port. Their group session
+    timeout is the services' default (`FLAGSTREAM_SESSION_TIMEOUT_SECONDS`, 20 s). A 10 s timeout was
+    tried before the `PartitionsMismatch` fix (GATE_PARTITIONS_BUG) and failed the gate in 2 of 3 tries;
+    Faust's own 60 s made every self-stopped worker's partitions wait as long as the stall limit.
     `supervise()` restarts workers that died on their own (as a process supervisor would) and counts
     those crashes.
     """

@@ -23,6 +23,7 @@ the broker has it, stands still behind records to read).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -428,6 +429,25 @@ def _headers(raw: Any) -> dict[str, bytes]:
     return {str(k): (v if isinstance(v, bytes) else str(v).encode()) for k, v in items}
 
 
+async def broker_committed(app: faust.App, tps: set[Any]) -> Mapping[Any, int | None]:
+    """The group's committed offsets as the broker has them, in one request each way.
+
+    A partition the group never committed counts as committed at its first offset (where the
+    consumer starts, `auto_offset_reset=earliest`): neither the broker's answer nor Faust's
+    `_committed_offset` lists it, and the reliability suite's stalls were such partitions.
+    """
+    thread = cast(Any, app.consumer)._thread
+
+    async def fetch() -> dict[Any, int | None]:
+        client = thread._ensure_consumer()
+        found = await client._coordinator.fetch_committed_offsets(list(tps))
+        never = [tp for tp in tps if tp not in found]
+        starts = await client.beginning_offsets(never) if never else {}
+        return {tp: found[tp].offset if tp in found else starts.get(tp) for tp in tps}
+
+    return cast(Mapping[Any, int | None], await thread.call_thread(fetch))
+
+
 class OffsetGuard:
     """Keeps Faust from losing records: stops the worker on a hole, and fences its commits.
 
@@ -470,10 +490,13 @@ class OffsetGuard:
         """Commits the fence has cut back (records Faust acked without the stage handling them)."""
 
     async def _broker_committed(self, tp: Any) -> int | None:
-        """The group's committed offset of `tp`, asked of the broker (Faust had not sought yet)."""
-        thread = cast(Any, self.app.consumer)._thread
-        offset = await thread.call_thread(thread._ensure_consumer().committed, tp)
-        return None if offset is None else int(offset)
+        """The group's committed offset of `tp`, asked of the broker (Faust had not sought yet).
+
+        Never committed: its first offset. Before, a partition's first records could be skipped
+        unseen (Faust acks what it skips while a rebalance is under way), the stage's first record
+        be taken as where the partition starts, and the fence let the skipped ones be committed.
+        """
+        return (await broker_committed(self.app, {tp})).get(tp)
 
     def guard(self, topic: str) -> None:
         """Fence the commits of `topic` (a stage's source) from the start, before any record of it.
@@ -587,7 +610,7 @@ class CommitWatchdog:
         self.stage = stage
         self.stall_seconds = stall_seconds
         self.ends = ends or self._broker_ends
-        self.committed = committed or self._broker_committed
+        self.committed = committed or functools.partial(broker_committed, stage.app)
         self.clock = clock
         self._since: dict[Any, tuple[int, float]] = {}
         self._warned: set[Any] = set()
@@ -596,24 +619,6 @@ class CommitWatchdog:
         # The consumer's own high-water mark is only known for partitions it fetches, and a
         # partition Faust left paused is exactly what this looks for.
         return cast(Mapping[Any, int | None], await cast(Any, self.stage.app.consumer).highwaters(*tps))
-
-    async def _broker_committed(self, tps: set[Any]) -> Mapping[Any, int | None]:
-        """The group's committed offsets as the broker has them, in one request each way.
-
-        A partition the group never committed counts as committed at its first offset: the
-        reliability suite's stalls were such partitions (a few tasks each, never read), which
-        neither the broker's answer nor Faust's `_committed_offset` lists.
-        """
-        thread = cast(Any, self.stage.app.consumer)._thread
-
-        async def fetch() -> dict[Any, int | None]:
-            client = thread._ensure_consumer()
-            found = await client._coordinator.fetch_committed_offsets(list(tps))
-            never = [tp for tp in tps if tp not in found]
-            starts = await client.beginning_offsets(never) if never else {}
-            return {tp: found[tp].offset if tp in found else starts.get(tp) for tp in tps}
-
-        return cast(Mapping[Any, int | None], await thread.call_thread(fetch))
 
     async def check(self) -> None:
         """Called by a Faust timer: crash if a stream partition's commits have stalled.

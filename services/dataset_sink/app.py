@@ -220,7 +220,21 @@ class DatasetSink:
         return self.settings.data_dir / "ledger"
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Resume each partition after the later of its Kafka offset and its txn version in the table."""
+        """Resume each partition after the later of its Kafka offset and its txn version in the table.
+
+        The resolution ids are read again too: another sink worker may have owned these partitions
+        since this one loaded them, and a resolution review emits again after that worker wrote it
+        would otherwise be written a second time (found by the scale 1 -> 3 -> 1 fault run).
+        """
+        if any(p.topic == self.topic for p in partitions):
+            started = time.monotonic()
+            self.written = self.writer.column_values(SAFETY_LABELS, "resolution_id")
+            log.info(
+                "%s: %d written resolution ids read in %.2fs",
+                SERVICE,
+                len(self.written),
+                time.monotonic() - started,
+            )
         in_table: dict[tuple[str, int], int] = {}
         for topic, writer, table in (
             (self.topic, self.writer, SAFETY_LABELS),

@@ -267,6 +267,42 @@ def test_a_resolution_emitted_twice_is_written_once_even_across_restarts(sink: D
 
 
 @dataclass
+class AssigningConsumer(FakeConsumer):
+    """Enough of a consumer for `_on_assign`: nothing committed in Kafka yet."""
+
+    assigned: list[TopicPartition] = field(default_factory=list)
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        return [TopicPartition(p.topic, p.partition, -1001) for p in partitions]
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.assigned = partitions
+
+
+def test_a_partition_taken_over_from_another_worker_knows_what_that_worker_wrote(
+    sink: DatasetSink,
+) -> None:
+    # Two workers of one group on the same tables; `late` loaded its state before `sink` wrote.
+    late = DatasetSink(
+        sink.settings,
+        Metrics("dataset_sink"),
+        writer=sink.writer,
+        ledger=sink.ledger,
+        producer=FakeProducer(),
+    )
+    late.load_state()
+    _feed(sink, (RESOLVED, 0, 0, make_resolved(1)))
+    consumer = AssigningConsumer()
+    late._on_assign(consumer, [TopicPartition(f"t-{RESOLVED}", 0)])  # type: ignore[arg-type]
+    assert [(p.partition, p.offset) for p in consumer.assigned] == [(0, 1)]  # after the txn version
+    # review emits the same resolution again at a later offset: it is a duplicate, not a second row
+    _feed(late, (RESOLVED, 0, 1, make_resolved(1)), (RESOLVED, 0, 2, make_resolved(2)))
+    for table in ("safety_labels", "preferences", "demonstrations"):
+        assert sorted(r["resolution_id"] for r in _rows(sink, table)) == ["res-000001", "res-000002"], table
+    assert [a.interaction_id for a in late.producer.audits() if a.decision == "written"] == ["int-000002"]
+
+
+@dataclass
 class RefusingConsumer:
     """A consumer whose group refuses offset commits with `error` until told otherwise."""
 

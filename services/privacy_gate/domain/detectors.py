@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 from typing import Protocol
 
 
@@ -302,7 +303,7 @@ _PHONE_CANDIDATES = re.compile(r"[+(0-9][0-9 ().\-\u00a0xet]{4,}[0-9]")
 # in parentheses and an extension, or one bare run. Too loose on their own (tables, ids, amounts),
 # so each needs a phone word around it or a shape only phone numbers have (see PhoneDetector).
 _LOOSE_PHONE = re.compile(
-    r"(?:(?:\([0-9]{1,5}\)[ ]?)?[0-9]{1,5}(?:[ .\-][0-9]{2,8}){1,4}|\([0-9]{1,5}\)[ ]?[0-9]{5,10}"
+    r"(?:(?:\([0-9]{1,5}\)[ ]?)?[0-9]{1,6}(?:[ .\-][0-9]{2,8}){1,4}|\([0-9]{1,5}\)[ ]?[0-9]{5,10}"
     r"|[0-9]{6,15})"
     r"(?:[ ]?(?:x|ext\.?)[ ]?[0-9]{1,5})?"
 )
@@ -317,7 +318,12 @@ _STRONG_PHONE_PREFIXES = (
 _STRONG_PHONE_WORDS = frozenset(
     ("ph", "mob", "fax", "sms", "desk", "text me", "ring me", "message to", "messages to")
 )
-_WEAK_PHONE_PREFIXES = ("number", "contact", "reach", "text", "ring")
+# Whole words: "textile" or "ringtone" vouch for nothing.
+_WEAK_PHONE_WORDS = frozenset(
+    f"{stem}{ending}"
+    for stem in ("number", "contact", "reach", "text", "ring")
+    for ending in ("", "s", "es", "ed", "ing")
+)
 # Only for unannounced numbers: words after which digit groups are ids, amounts or measures.
 _NOT_PHONE_WORDS = frozenset(
     (
@@ -327,6 +333,7 @@ _NOT_PHONE_WORDS = frozenset(
         *("balance", "sum", "population", "budget", "revenue", "salary", "pin", "otp", "receipt"),
         *("transaction", "txn", "badge", "room", "page", "pages", "chapter", "vol", "volume"),
         *("usd", "eur", "gbp", "chf", "apt", "apartment", "suite", "ste", "unit", "floor", "box"),
+        *("card", "ending"),  # "card ending 4242 4242": the last digits of a card
     )
 )
 # "#", currency signs and "No." / "Nr." before unannounced digit groups: an id or an amount.
@@ -357,7 +364,7 @@ def _phone_words(words: list[str]) -> tuple[bool, bool]:
             or pair in _STRONG_PHONE_WORDS
         ):
             strong = True
-        elif word.startswith(_WEAK_PHONE_PREFIXES):
+        elif word in _WEAK_PHONE_WORDS:
             weak = True
     return strong, weak
 
@@ -370,7 +377,8 @@ _NOT_PHONE_AFTER = re.compile(
     r"|kb|tb|bytes|eur|usd|gbp|chf|dollars|euros|pounds|votes|views|downloads|rows|records|copies|tons"
     r"|miles|meters|metres|steps|points|pts)\b"
     # A house number: the street follows (a capitalised word, another number, rue, via, ul. ...).
-    r"|[ ]+(?:(?-i:[A-Z0-9\u00c0-\u00de\u0370-\u03ff\u0400-\u042f])|(?:rue|via|ul|calle|rua|avenida|str)\b))"
+    r"|[ ]+(?:(?-i:[A-Z0-9\u00c0-\u00de\u0370-\u03ff\u0400-\u042f])|(?:rue|via|ul|calle|rua|avenida|str"
+    r"|chemin|avenue|boulevard|impasse|allée|place|route|quai|viale|piazza|corso|camino|paseo|travessa)\b))"
 )
 _DATE_LIKE = re.compile(r"[0-9]{4}[.\-][0-9]{2}[.\-][0-9]{2}|[0-9]{2}[.\-][0-9]{2}[.\-][0-9]{4}")
 
@@ -380,25 +388,75 @@ def _in_digit_run(text: str, start: int) -> bool:
     return start >= 2 and text[start - 1] in " .-\u00a0" and text[start - 2].isdigit()
 
 
+def _year(group: str) -> bool:
+    """True when a digit group reads as a year of the last two centuries."""
+    return len(group) == 4 and group[:2] in ("19", "20")
+
+
+def _clock_time(group: str) -> bool:
+    """True when a digit group reads as a 24-hour time written HHMM."""
+    return len(group) == 4 and group[:2] <= "23" and group[2:] <= "59"
+
+
 def _phone_shaped(text: str, start: int, end: int) -> bool:
     """True when unannounced digit groups are written as only phone numbers are.
 
-    8-12 digits in two to five groups; a first group of two or more digits (``1 234 567`` is an
-    amount); dots only with three groups or more, not all pairs (``12.345678``, ``01.02.03.04``);
-    two equal groups only with a trunk 0 (``1998-2004``, ``1234-5678`` are ranges); three groups or
-    more of at most four digits; not all years.
+    Seven digits only as a local number ``NXX XXXX`` set off by a space: thousands separators never
+    leave four digits after three, and a dash makes a range (``250-1000``). Otherwise 8-12 digits in
+    two to five groups, where:
+
+    - the first group has two to five digits (``1 234 567 890`` is an amount, ``123456 78`` an id and
+      a suffix), or up to six after a trunk 0 (``035265 60 61``);
+    - with three groups or more, no group has over four digits (``415-555-26710`` has a digit too
+      many) but such a trunk-0 first one (``08582 68 71 79``);
+    - dots need three groups or more, not all pairs (``12.345678``, ``01.02.03.04``);
+    - two equal groups need a trunk 0 (``1998-2004``, ``1234-5678`` are ranges) or to be an 8-digit
+      local number set off by a space (``9822 3749``), and are never two clock times (``0930 1730``);
+    - not all years, no day before a year (``12 05 2024``), and no ZIP+4 code (``62704-1234``).
     """
     groups = _GROUPS.findall(text, start, end)
     digits = sum(map(len, groups))
-    if not 8 <= digits <= 12 or not 2 <= len(groups) <= 5 or len(groups[0]) < 2:
+    first, rest = groups[0], groups[1:]
+    if digits == 7:
+        return len(rest) == 1 and len(first) == 3 and first[0] in "23456789" and text[start + 3] == " "
+    trunk = first[0] == "0"
+    widest_first = 6 if trunk else 5 if len(rest) == 1 else 4
+    if not 8 <= digits <= 12 or not 1 <= len(rest) <= 4 or not 2 <= len(first) <= widest_first:
         return False
-    if "." in text[start:end] and (len(groups) < 3 or (len(groups) < 5 and max(map(len, groups)) < 3)):
+    if len(rest) > 1 and max(map(len, rest)) > 4:
+        return False
+    if "." in text[start:end] and (len(rest) < 2 or (len(rest) < 4 and max(map(len, groups)) < 3)):
         return False  # a decimal, a version or a dotted octet list
-    if len(groups) == 2 and len(groups[0]) == len(groups[1]) and groups[0][0] != "0":
+    if len(rest) == 1:
+        second = rest[0]
+        if len(first) == len(second) and (
+            all(map(_clock_time, groups)) or not (trunk or (len(first) == 4 and text[start + 4] == " "))
+        ):
+            return False
+        if len(first) == 5 and len(second) == 4 and text[start + 5] == "-":
+            return False
+    if all(map(_year, groups)):
         return False
-    if len(groups) > 2 and max(map(len, groups)) > 4:
-        return False  # "415-555-26710": a known layout with a digit too many
-    return not all(len(g) == 4 and g[:2] in ("19", "20") for g in groups)
+    return not any(
+        len(day) <= 2 and "01" <= day.zfill(2) <= "31" and _year(year) for day, year in pairwise(groups)
+    )
+
+
+def _area_coded(text: str, start: int, end: int) -> bool:
+    """True when unannounced digits are an area code in parentheses and the number after it.
+
+    Nine digits or more in any grouping (``(0291) 1234567``); eight only after a code of one to three
+    digits and in two groups of three or four (``(1) 995-8140``, ``(44) 929-299``). Never a year in
+    the parentheses (``(2019) 123-145`` cites pages) nor only years after them (``(2) 1998-2004``).
+    """
+    close = text.find(")", start, end)
+    code, groups = text[start + 1 : close], _GROUPS.findall(text, close, end)
+    if _year(code) or all(map(_year, groups)):
+        return False
+    digits = len(code) + sum(map(len, groups))
+    return digits >= 9 or (
+        digits == 8 and len(code) <= 3 and len(groups) == 2 and all(3 <= len(g) <= 4 for g in groups)
+    )
 
 
 class PhoneDetector:
@@ -447,11 +505,13 @@ class PhoneDetector:
         strong = strong or _PHONE_AFTER.match(text, end) is not None
         if (
             (strong and (digits >= 7 or (grouped and digits >= 6)))
-            or (grouped and digits >= 7 and (weak or (text[start] == "(" and digits >= 9)))
+            or (grouped and digits >= 7 and weak)
+            # Nine digits after an area code in parentheses read as a phone whatever follows them;
+            # shorter ones, and groups without one, also need no id word, currency or unit around.
+            or (text[start] == "(" and digits >= 9 and _area_coded(text, start, end))
             or (
                 grouped
-                and text[start] != "("
-                and _phone_shaped(text, start, end)
+                and (_area_coded if text[start] == "(" else _phone_shaped)(text, start, end)
                 and not any(word in _NOT_PHONE_WORDS for word in words)
                 and not _NOT_PHONE_MARKS.search(text, max(0, start - 24), start)
                 and _NOT_PHONE_AFTER.match(text, end) is None

@@ -155,6 +155,7 @@ class DatasetSink:
         self.pipeline_version = package_version("flagstream")
         self.erased = ErasedSubjects()
         self.last_vacuum = time.monotonic()
+        self.commits_since_compaction: Counter[str] = Counter()
         self.faults = _Faults(os.environ.get(FAULT_ENV))
         self.pool = ThreadPoolExecutor(max_workers=len(TABLES) - 1, thread_name_prefix="delta-commit")
         # Resolution ids already in safety_labels, and those of the current batch: review emits at least
@@ -183,6 +184,8 @@ class DatasetSink:
                     self.flush(consumer)
                 elif self.uncommitted and time.monotonic() - self.last_commit_try >= 1.0:
                     self.commit_offsets(consumer, [])
+                elif self._compaction_due():
+                    self.compact()
                 elif time.monotonic() - self.last_vacuum >= self.settings.vacuum_interval_seconds:
                     self.vacuum()
             self.flush(consumer)
@@ -452,6 +455,7 @@ class DatasetSink:
         started = time.perf_counter()
         version = self.writer.write(table, rows, last_offsets(map(_position, kept)), self._metadata(rows))
         if version is not None:
+            self.commits_since_compaction[table] += 1
             self.metrics.commit_seconds.labels(table).observe(time.perf_counter() - started)
             self.metrics.table_version.labels(table).set(version)
             self.metrics.rows.labels(table).inc(len(rows))
@@ -500,6 +504,34 @@ class DatasetSink:
             {"pipeline_version": self.pipeline_version},
         )
         self.vacuum()
+
+    def _compaction_due(self) -> bool:
+        every = self.settings.sink_compact_commits
+        return every > 0 and any(n >= every for n in self.commits_since_compaction.values())
+
+    def compact(self) -> None:
+        """Compact each table written `sink_compact_commits` times since its last compaction.
+
+        Housekeeping, never worth stopping for: a failure (an erasure by another worker at the same
+        moment) is logged and the table is tried again after as many commits more.
+        """
+        for table, commits in list(self.commits_since_compaction.items()):
+            if commits < self.settings.sink_compact_commits:
+                continue
+            self.commits_since_compaction[table] = 0
+            started = time.monotonic()
+            try:
+                replaced = self.writer.compact(table, {"pipeline_version": self.pipeline_version})
+            except RetryableError as exc:
+                log.warning("%s: compacting %s failed (%s); trying again later", SERVICE, table, exc)
+                continue
+            log.info(
+                "%s: compacted %s: %d files replaced in %.2fs",
+                SERVICE,
+                table,
+                replaced,
+                time.monotonic() - started,
+            )
 
     def vacuum(self) -> None:
         """Physically remove files older than the retention window that no newer version needs."""

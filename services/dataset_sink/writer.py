@@ -184,6 +184,11 @@ class DatasetWriter(ABC):
         """Physically remove files no version younger than the retention needs; how many were removed."""
 
     @abstractmethod
+    def compact(self, table: str, metadata: dict[str, str]) -> int:
+        """Rewrite the latest version's small files into large ones in one commit: same rows, same
+        offsets. How many files it replaced (0: nothing to do)."""
+
+    @abstractmethod
     def column_values(self, table: str, column: str) -> set[str]:
         """The distinct values of a string column in the latest version (empty before the first write)."""
 
@@ -327,6 +332,27 @@ class DeltaDatasetWriter(DatasetWriter):
             self._open.pop(table, None)
             raise RetryableError(f"vacuuming {table!r} failed: {exc}") from exc
 
+    def compact(self, table: str, metadata: dict[str, str]) -> int:
+        """Delta's OPTIMIZE (bin-packing compaction): the replaced files stay for time travel until vacuum.
+
+        Each append adds a file, and the table's log state (held by every reader, and by this writer)
+        grows with the live files: compaction keeps both small. It commits only file changes, so it
+        cannot conflict with concurrent appends; against a concurrent erasure one of the two fails.
+        """
+        try:
+            delta = self._existing(table)
+            if delta is None:
+                return 0
+            delta.update_incremental()
+            result = delta.optimize.compact(commit_properties=CommitProperties(custom_metadata=metadata))
+            return int(result.get("numFilesRemoved", 0))
+        except CommitFailedError as exc:
+            self._open.pop(table, None)
+            raise OffsetConflictError(f"concurrent commit to {table!r} while compacting: {exc}") from exc
+        except (DeltaError, OSError) as exc:
+            self._open.pop(table, None)
+            raise RetryableError(f"compacting {table!r} failed: {exc}") from exc
+
     def column_values(self, table: str, column: str) -> set[str]:
         """The distinct values of a string column in the latest version."""
         try:
@@ -452,6 +478,10 @@ class InMemoryDatasetWriter(DatasetWriter):
 
     def vacuum(self, table: str, retention_hours: int) -> int:
         """Nothing to remove: the twin keeps no files."""
+        return 0
+
+    def compact(self, table: str, metadata: dict[str, str]) -> int:
+        """Nothing to compact: the twin keeps no files."""
         return 0
 
     def column_values(self, table: str, column: str) -> set[str]:

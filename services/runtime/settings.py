@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     erasure_retention_hours: float = Field(
         168.0, ge=0, description="Vacuum removes dataset files unreferenced for longer than this."
     )
+    sink_compact_commits: int = Field(
+        100,
+        ge=0,
+        description="The dataset sink rewrites a table's small files into large ones after this many "
+        "commits to it (0: never). Keeps readers fast and the sink's memory flat.",
+    )
     vacuum_interval_seconds: float = Field(
         3600.0, gt=0, description="The dataset sink vacuums its tables this often (and after erasures)."
     )

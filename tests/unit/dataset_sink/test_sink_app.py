@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from deltalake import DeltaTable
 from sink_factories import EVENT_TIME, make_resolved
 
 from services.contracts import AuditEvent, default_codec
@@ -16,7 +17,7 @@ from services.contracts.models import Candidate, ResolvedJudgment, Verdict
 from services.contracts.samples import sample_erasure_request
 from services.dataset_sink.app import TABLES, DatasetSink
 from services.dataset_sink.domain import ERASURE_LEDGER, LEDGER_SCHEMAS, SAFETY_LABELS
-from services.dataset_sink.writer import InMemoryDatasetWriter
+from services.dataset_sink.writer import DeltaDatasetWriter, InMemoryDatasetWriter
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
 from services.runtime.topics import AUDIT, ERASURES, RESOLVED
@@ -300,6 +301,31 @@ def test_a_partition_taken_over_from_another_worker_knows_what_that_worker_wrote
     for table in ("safety_labels", "preferences", "demonstrations"):
         assert sorted(r["resolution_id"] for r in _rows(sink, table)) == ["res-000001", "res-000002"], table
     assert [a.interaction_id for a in late.producer.audits() if a.decision == "written"] == ["int-000002"]
+
+
+def test_each_table_is_compacted_after_the_configured_number_of_commits(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, topic_prefix="t-", sink_compact_commits=3)
+    sink = DatasetSink(
+        settings,
+        Metrics("dataset_sink"),
+        writer=DeltaDatasetWriter(tmp_path / "datasets", "g"),
+        ledger=InMemoryDatasetWriter("g", schemas=LEDGER_SCHEMAS),
+        producer=FakeProducer(),
+    )
+    for n in range(3):
+        assert not sink._compaction_due()
+        _feed(sink, (RESOLVED, 0, n, make_resolved(n)))
+    assert sink._compaction_due()
+    sink.compact()
+    assert not sink._compaction_due()
+    labels = DeltaTable(str(tmp_path / "datasets" / SAFETY_LABELS))
+    assert len(labels.file_uris()) == 1
+    assert sorted(labels.to_pyarrow_table(columns=["resolution_id"]).column(0).to_pylist()) == [
+        "res-000000",
+        "res-000001",
+        "res-000002",
+    ]
+    assert labels.history(1)[0]["operation"] == "OPTIMIZE"
 
 
 @dataclass

@@ -92,6 +92,28 @@ def test_rows_round_trip_and_time_travel(root: Path) -> None:
         table_history(root, "preferences")
 
 
+def test_compaction_keeps_rows_offsets_and_time_travel_in_fewer_files(root: Path) -> None:
+    writer = DeltaDatasetWriter(root, GROUP)
+    log = partition_log({0: 6, 1: 6})
+    for start in range(0, len(log), 2):
+        process_batch(writer, log[start : start + 2])
+    before = sorted(read_table(root, SAFETY_LABELS).to_pylist(), key=lambda row: row["resolution_id"])
+    assert len(DeltaTable(str(root / SAFETY_LABELS)).file_uris()) == 6
+
+    assert writer.compact(SAFETY_LABELS, {"pipeline_version": "t"}) == 6
+
+    delta = DeltaTable(str(root / SAFETY_LABELS))
+    assert len(delta.file_uris()) == 1
+    assert sorted(read_table(root, SAFETY_LABELS).to_pylist(), key=lambda row: row["resolution_id"]) == before
+    assert writer.committed_offsets(SAFETY_LABELS, TOPIC, [0, 1]) == {0: 5, 1: 5}
+    assert read_table(root, SAFETY_LABELS, version=3).num_rows == 6  # older versions still read
+    history = table_history(root, SAFETY_LABELS)
+    assert (history[0]["version"], history[0]["operation"], history[0]["rows_written"]) == (7, "OPTIMIZE", 0)
+    assert history[0]["metadata"]["pipeline_version"] == "t"
+    assert writer.compact(SAFETY_LABELS, {}) == 0  # nothing small left
+    assert writer.compact("preferences", {}) == 0  # no table yet
+
+
 def test_a_zombie_writer_cannot_rewrite_committed_offsets(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

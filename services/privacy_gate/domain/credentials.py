@@ -32,11 +32,13 @@ _TOKENS = re.compile(
     r"|hf_[A-Za-z0-9]{30,}"  # Hugging Face tokens
     r")(?![\w-])"
 )
-# Literal prefixes of the tokens above: the token pattern runs only on texts holding one.
-_TOKEN_PREFIXES = (
-    *("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA"),
-    *("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "xox"),
-    *("sk-", "sk_", "rk_", "pk_", "AIza", "SG.", "npm_", "hf_"),
+# Literal prefixes of the tokens above: the token pattern runs only on texts holding one. Those with
+# a "_" or a "-", which much prose lacks, are looked for only in texts holding that character: each
+# look is a scan of the text.
+_TOKEN_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "AIza", "SG.", "xox")
+_MARKED_TOKEN_PREFIXES = (
+    ("_", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "sk_", "rk_", "pk_", "npm_", "hf_")),
+    ("-", ("glpat-", "sk-")),
 )
 
 _JWT = re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}(?![\w-])")
@@ -68,6 +70,19 @@ _BEARER = re.compile(r"(?i)\b(?:bearer|token)\s+(?P<value>[A-Za-z0-9_\-.~+/]{20,
 _URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s:/@]+:(?P<value>[^\s@/]{3,})@[^\s/]+")
 
 
+def _holds_token_prefix(text: str) -> bool:
+    """True when ``text`` holds the prefix of an issuer token."""
+    for prefix in _TOKEN_PREFIXES:
+        if prefix in text:
+            return True
+    for mark, prefixes in _MARKED_TOKEN_PREFIXES:
+        if mark in text:
+            for prefix in prefixes:
+                if prefix in text:
+                    return True
+    return False
+
+
 def _is_jwt(value: str) -> bool:
     header = value.split(".", 1)[0]
     try:
@@ -90,7 +105,7 @@ class CredentialDetector:
     def detect(self, text: str) -> Iterator[Span]:
         """Spans of credentials (for assignments, the value only)."""
         kind = EntityType.CREDENTIAL
-        if any(prefix in text for prefix in _TOKEN_PREFIXES):
+        if _holds_token_prefix(text):
             for match in _TOKENS.finditer(text):
                 yield Span(kind, match.start(), match.end(), 0.95)
         if "eyJ" in text:

@@ -20,7 +20,7 @@ The lists ship inside registry packages and are read from the installed files: n
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -64,11 +64,15 @@ _TITLES = frozenset(
 _CUES = ("my name is", "my name's", "name is", "call me", "named", "called", "signed", "i'm", "i am", "name")
 _GREETINGS = ("dear", "hi", "hello", "hey", "thanks", "thank you", "cheers", "regards", "sincerely")
 _CUE_ENDINGS = frozenset(phrase.rsplit(None, 1)[-1] for phrase in _CUES + _GREETINGS)
-# The last two characters a title or cue word (with its punctuation) can leave before the space in
-# front of a name: most capitalised words are settled by this one lookup, without cutting out the
-# word before them.
+# The last three characters a title or cue word (with its punctuation) can leave before the space in
+# front of a name, a two-letter one ("Mr", "Hi") with the space or line break before it or alone at
+# the start of the text: most capitalised words are settled by this one lookup, without cutting out
+# the word before them. (Every title and cue word has two letters or more.)
 _CUE_TAILS = frozenset(
-    (word + mark)[-2:] for word in _TITLES | _CUE_ENDINGS for mark in ("", ".", ",", ":", "?") if word
+    tail
+    for word in _TITLES | _CUE_ENDINGS
+    for marked in (word + mark for mark in ("", ".", ",", ":", "?"))
+    for tail in ((marked[-3:],) if len(marked) >= 3 else (marked, " " + marked, "\n" + marked))
 )
 _QUOTES = " \"'\u201c\u2018"
 _TAIL = r"[^\W\d_'\u2019\-]*(?:['\u2019\-][^\W\d_]+)*"
@@ -302,17 +306,46 @@ def _word_after(text: str, end: int) -> str:
     return text[end + 1 : stop].lower()
 
 
+# What the lexicons say of a word, whatever its context, as bit flags. Most capitalised words ("The",
+# "Please", "Street") recur from text to text, so each word's kind is worked out once and kept; the
+# store is emptied when it holds _KINDS_KEPT words.
+_GIVEN = 1  # a known given name: a name wherever it stands
+_NAME_WORD = 2  # a name word without a contraction: may lead a name; where it repeats, a name repeats
+_GIVEN_WORD = 4  # a given name that is also a word, without a contraction: may lead ("Mark Fanucci")
+_LEADS = _NAME_WORD | _GIVEN_WORD
+_SURNAME = 8  # a known or surname-shaped surname: a name with evidence around it
+# The characters a capitalised word starts with (see _CAPITALISED).
+_CAPITALS = frozenset(c for c in map(chr, range(0x500)) if re.fullmatch(f"[{_UPPER}]", c))
+_KINDS_KEPT = 50_000
+_START = re.Match.start  # where a match starts: the key to look matches up by position
+
+
+def _match_at(matches: list[re.Match[str]], at: int) -> int | None:
+    """The index of the match (of ``matches``, in order) that starts at ``at``, if one does."""
+    index = bisect_left(matches, at, key=_START)
+    return index if index < len(matches) and matches[index].start() == at else None
+
+
+def _match_ending_at(matches: list[re.Match[str]], at: int) -> int | None:
+    """The index of the match (of ``matches``, in order) that ends at ``at``, if one does: the last
+    to start before it.
+    """
+    index = bisect_left(matches, at, key=_START) - 1
+    return index if index >= 0 and matches[index].end() == at else None
+
+
 class PersonDetector:
     """Names of people: known given names with their surnames, capitalised words after titles or cues,
     an unknown capitalised word followed by a surname-shaped or known one, known surnames with evidence,
     and the words of the names found, where they repeat or are listed with a name.
     """
 
-    __slots__ = ("_given", "_surnames")
+    __slots__ = ("_given", "_kinds", "_surnames")
 
     def __init__(self, given: frozenset[str] | None = None, known: frozenset[str] | None = None) -> None:
         self._given = given_names() if given is None else given
         self._surnames = surnames() if known is None else known
+        self._kinds: dict[str, int] = {}
 
     @property
     def entity_types(self) -> frozenset[EntityType]:
@@ -329,35 +362,77 @@ class PersonDetector:
 
     def _names(self, text: str, matches: list[re.Match[str]]) -> Iterator[Span]:
         """Names found from the lexicons, cues and shapes, each word on its own evidence."""
-        given = self._given
+        kinds = self._kinds
         cursor = 0
         for index, match in enumerate(matches):
             start, word = match.start(), match.group()
-            if start < cursor or (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@.'-")):
+            before = text[start - 1] if start else "\n"  # a line break stands for the start of the text
+            if start < cursor or before.isalnum() or before in "_@.'-":
                 continue
             if word[0] > "\u00ff" and not word[0].isupper():
                 continue
             possessive = word.endswith(_POSSESSIVE)
             if possessive:
                 word = word[:-2]  # "Hartmann's address": the name without its 's
-            if word in given or ("-" in word and all(part in given for part in word.split("-"))):
+            kind = kinds.get(word)
+            if kind is None:
+                kind = self._kind(word)
+            end = start + len(word)
+            if kind & _GIVEN:
                 score = 0.6
             elif (
-                start < 3
-                or text[start - 1] != " "
-                or text[start - 3 : start - 1].lower() in _CUE_TAILS
-                or text[start - 2] in _QUOTES
-            ) and (score := self._cued(text, start, word)) > 0:
+                # A cue or title ends right before: a space or a quote, and what the cue leaves there.
+                before in _QUOTES
+                and (
+                    start < 3
+                    or before != " "
+                    or text[start - 2] in _QUOTES
+                    or text[start - 4 if start > 3 else 0 : start - 1].lower() in _CUE_TAILS
+                )
+                and (score := self._cued(text, start, word)) > 0
+            ):
                 pass
-            elif (score := self._evidence(text, matches, index, word)) <= 0:
+            elif not (
+                kind & _SURNAME
+                # What may follow a word that leads a name: a capitalised word, a middle initial, or
+                # for a given name that is also a word, a verb ("Tom lives"); one space between.
+                or (
+                    kind & _LEADS
+                    and not possessive
+                    and text[end : end + 1] == " "
+                    and (kind & _GIVEN_WORD or text[end + 1 : end + 2] in _CAPITALS)
+                )
+            ):
+                continue  # the common case: not a surname, nor a word that leads one here
+            elif (score := self._evidence(text, matches, index, word, kind)) <= 0:
                 continue
-            end = start + len(word)
             cursor = end if possessive else self._extend(text, end)
             yield Span(EntityType.PERSON, start, cursor, score)
 
-    def _evidence(self, text: str, matches: list[re.Match[str]], index: int, word: str) -> float:
+    def _kind(self, word: str) -> int:
+        """The kind of ``word`` (see _GIVEN), looked up, or worked out and kept."""
+        kind = self._kinds.get(word)
+        if kind is not None:
+            return kind
+        given = self._given
+        kind = 0
+        if word in given or ("-" in word and all(part in given for part in word.split("-"))):
+            kind |= _GIVEN
+        if not _contracted(word):
+            if _is_name_word(word):
+                kind |= _NAME_WORD
+            if word in _GIVEN_WORDS:
+                kind |= _GIVEN_WORD
+        if self._surname(word):
+            kind |= _SURNAME
+        if len(self._kinds) >= _KINDS_KEPT:
+            self._kinds.clear()
+        self._kinds[word] = kind
+        return kind
+
+    def _evidence(self, text: str, matches: list[re.Match[str]], index: int, word: str, kind: int) -> float:
         """Confidence that a capitalised word neither in the given-name lexicon nor after a cue starts a
-        name, from the words around it. ``word`` is the match without a possessive 's.
+        name, from the words around it. ``word`` is the match without a possessive 's, of ``kind``.
         """
         start = matches[index].start()
         end = start + len(word)
@@ -366,22 +441,17 @@ class PersonDetector:
         if index + 1 < len(matches) and matches[index + 1].start() == end + 1 and text[end] == " ":
             following = matches[index + 1].group()
         given = word in _GIVEN_WORDS
-        if (
-            not possessive
-            and (following or given or text[end + 2 : end + 3] == ".")
-            and (given or _is_name_word(word))
-            and not _contracted(word)
-        ):
-            if following and self._surname(following):
+        if not possessive and kind & _LEADS and (following or given or text[end + 2 : end + 3] == "."):
+            if following and self._kind(following) & _SURNAME:
                 return 0.5  # "Marik Kwiatkowski", "Pomeroy Lemelin", "Mark Fanucci"
             if following and given and _is_name_word(following) and _mid_sentence(text, start):
                 return 0.4  # "written by Frank Freud"
-            initial = _INITIAL_NAME.match(text, end)
+            initial = _INITIAL_NAME.match(text, end) if text[end + 2 : end + 3] == "." else None
             if initial is not None and _is_name_word(initial[1]):
                 return 0.5  # "Jan M. Koertig", "Lipót M. Dobos": a middle initial with its full stop
             if given and _word_after(text, end) in _PERSON_VERBS:
                 return 0.4  # "Tom lives on"
-        if not self._surname(word) or _before_number_or_street(text, end):
+        if not kind & _SURNAME or _before_number_or_street(text, end):
             return 0.0
         if (
             possessive
@@ -402,14 +472,14 @@ class PersonDetector:
                 index + 1 < len(matches)
                 and matches[index + 1].start() == end + len(join)
                 and text.startswith(join, end)
-                and self._surname(matches[index + 1].group())
+                and self._kind(matches[index + 1].group()) & _SURNAME
             ):
                 return True
             if (
                 index > 0
                 and matches[index - 1].end() == start - len(join)
                 and text.endswith(join, 0, start)
-                and self._surname(matches[index - 1].group())
+                and self._kind(matches[index - 1].group()) & _SURNAME
             ):
                 return True
         return False
@@ -428,29 +498,22 @@ class PersonDetector:
             part
             for span in found
             for part in text[span.start : span.end].split()
-            if len(part) >= 3 and _is_name_word(part) and not _contracted(part)
+            if len(part) >= 3 and self._kind(part) & _NAME_WORD
         }
         spans = sorted((span.start, span.end) for span in found)
-        starts = {start for start, _ in spans}
-        ends = {end for _, end in spans}
-        # The candidates: a word of a name found, or a word next to a list join (two slices settle
-        # most words); then only those outside the names found.
+        # The candidates, then only those outside the names found.
         open_words = []
-        for match in matches:
-            start, end = match.start(), match.end()
-            word = match.group()
-            if (
-                word not in words
-                and word[:-2] not in words
-                and text[end : end + 2] not in _JOINS_AFTER
-                and text[start - 2 : start] not in _JOINS_BEFORE
-            ):
-                continue
+        for match in self._candidates(text, matches, words, spans):
+            start = match.start()
             if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_@.'-"):
                 continue
             at = bisect_right(spans, (start, len(text) + 1)) - 1
             if at < 0 or spans[at][1] <= start:
                 open_words.append(match)
+        if not open_words:
+            return []
+        starts = {start for start, _ in spans}
+        ends = {end for _, end in spans}
         added: list[Span] = []
         # A list grows by one name per pass ("A, B and C" from C): a few passes reach its first word.
         for _ in range(3):
@@ -473,6 +536,48 @@ class PersonDetector:
                 break
             open_words = left
         return added
+
+    def _candidates(
+        self, text: str, matches: list[re.Match[str]], words: set[str], names: list[tuple[int, int]]
+    ) -> list[re.Match[str]]:
+        """The capitalised words (of ``matches``, in order) that may mention the ``names`` found: one of
+        their ``words`` (alone or with a possessive 's), or a word joined by a list join to a name or,
+        in turn, to such a word. Found with str.find and from the names' ends, so the other capitalised
+        words of the text are never looked at.
+        """
+        found: set[int] = set()
+        bounds = list(names)  # where names and the words found start and end: a join may stand beside
+        for word in words:
+            if text.count(word) < 2:
+                continue  # the common case: the word occurs only in its name
+            at = text.find(word)
+            while at != -1:
+                index = _match_at(matches, at)
+                if index is not None and index not in found:
+                    whole = matches[index].group()
+                    if whole in words or whole[:-2] in words:
+                        found.add(index)
+                        bounds.append((at, self._extend(text, at + len(whole))))
+                        bounds.append((at, at + len(whole)))
+                at = text.find(word, at + 1)
+        while bounds:
+            start, end = bounds.pop()
+            joined = []
+            if text[end : end + 2] in _JOINS_AFTER:
+                joined += [
+                    _match_at(matches, end + len(join)) for join in _LIST_JOINS if text.startswith(join, end)
+                ]
+            if start >= 2 and text[start - 2 : start] in _JOINS_BEFORE:
+                joined += [
+                    _match_ending_at(matches, start - len(join))
+                    for join in _LIST_JOINS
+                    if text.endswith(join, 0, start)
+                ]
+            for index in joined:
+                if index is not None and index not in found:
+                    found.add(index)
+                    bounds.append(matches[index].span())
+        return [matches[index] for index in sorted(found)]
 
     @staticmethod
     def _listed(text: str, start: int, end: int, starts: set[int], ends: set[int]) -> bool:
@@ -589,22 +694,18 @@ _COMPOUND_SUFFIXES = (
     *("veien", "vegen", "gatan", "gata", "vägen", "laan", "straat", "plein", "gracht", "kade", "singel"),
     *("utca", "út", "ulica", "braut", "katu", "tie", "polku", "gränd", "stræde", "stig", "sträte"),
 )
-_HOUSE_NUMBER = re.compile(r"[0-9]{1,6}[A-Za-z]?(?:-[0-9]{1,4})?(?= )")
+# A number not glued to what comes before (see glued_before): the lookbehind after the first digit
+# lets the regex engine skip to digits fast, and refuses the digits inside a longer number at once.
+_HOUSE_NUMBER = re.compile(r"[0-9](?<![\w.,:/\-#$€£][0-9])[0-9]{0,5}[A-Za-z]?(?:-[0-9]{1,4})?(?= )")
 # The words after a house number, up to six: street words, particles, ordinals, a closing number.
 _STREET_WORDS = re.compile(
     r"(?:[ ](?:[^\W\d_][\w'\u2019\-]*\.?|[0-9]{1,3}(?:st|nd|rd|th)\b|[0-9]{1,5}[A-Za-z]?\b\.?|C/)){1,7}"
 )
 
 
-def _tokens(words: re.Match[str]) -> list[tuple[int, int, str]]:
-    """(start, end, word) of each word a _STREET_WORDS match holds: one space before each."""
-    tokens = []
-    at = words.start()
-    for word in words.group().split(" ")[1:]:
-        at += 1
-        tokens.append((at, at + len(word), word))
-        at += len(word)
-    return tokens
+def _street_words(words: re.Match[str]) -> list[str]:
+    """The words a _STREET_WORDS match holds (one space before each); the first starts at its start + 1."""
+    return words.group()[1:].split(" ")
 
 
 # One more line or comma-separated part of an address block: a unit, "City, ST 12345", "Country 12345",
@@ -626,9 +727,12 @@ _SECONDARY = re.compile(r"(?:Apt\.|Apartment|Suite|Ste\.)[ ]?[0-9]{1,5}[A-Za-z]?
 # before them is checked in Python.
 _PO_BOX = re.compile(r"P\.?\s?O\.?\s?Box\s+[0-9]{1,6}\b")
 # US military mail: "Unit 8670 Box 8540 DPO AA 07519", "PSC 0943, Box 9335 APO AE 71952".
-_MILITARY = re.compile(
-    r"(?:(?:Unit|PSC|CMR)[ ][0-9]{3,5},?[ ]Box[ ][0-9]{3,5}|(?:USNS|USNV|USS|USCGC)[ ][^\W\d_][\w\-]*)"
-    r"\s+[ADF]PO[ ]A[AEP][ ][0-9]{5}\b"
+# Two patterns, by box and by ship, each starting with a plain alternation of literals, so the regex
+# engine skips to their first letters fast (one pattern with both would be tried at every position).
+# Matches of the two never overlap.
+_MILITARY = (
+    re.compile(r"(?:Unit|PSC|CMR)[ ][0-9]{3,5},?[ ]Box[ ][0-9]{3,5}\s+[ADF]PO[ ]A[AEP][ ][0-9]{5}\b"),
+    re.compile(r"(?:USNS|USNV|USS|USCGC)[ ][^\W\d_][\w\-]*\s+[ADF]PO[ ]A[AEP][ ][0-9]{5}\b"),
 )
 
 
@@ -640,6 +744,16 @@ def _compound_street(word: str) -> bool:
     if not lowered.endswith(_COMPOUND_SUFFIXES):
         return False  # the common case, settled by one call
     return any(lowered.endswith(suffix) and len(word) >= len(suffix) + 3 for suffix in _COMPOUND_SUFFIXES)
+
+
+def _plain_word(word: str) -> bool:
+    """True for a word that starts no street: neither capitalised, a number, a street word, nor a
+    particle. _street_end returns None for a street that starts with one.
+    """
+    word = word.rstrip(",")
+    return not (
+        word[0].isupper() or word[0].isdigit() or word in _STREET_FIRST_WORDS or word in _STREET_PARTICLES
+    )
 
 
 def _is_year(number: str) -> bool:
@@ -657,9 +771,11 @@ def _is_suffix(word: str) -> bool:
     return word in _STREET_SUFFIXES or (word[-1:] == "s" and word[:-1] in _STREET_SUFFIXES)
 
 
-def _word_end(token: tuple[int, int, str]) -> int:
-    """Where a street word ends: without a comma, and without a full stop unless it abbreviates."""
-    _, end, word = token
+def _word_end(start: int, word: str) -> int:
+    """Where a street word starting at ``start`` ends: without a comma, and without a full stop unless
+    it abbreviates.
+    """
+    end = start + len(word)
     if word.endswith(","):
         end, word = end - 1, word[:-1]
     if word.endswith(".") and word[:-1] not in _ABBREVIATIONS and word not in _STREET_FIRST_WORDS:
@@ -667,51 +783,53 @@ def _word_end(token: tuple[int, int, str]) -> int:
     return end
 
 
-def _street_end(tokens: list[tuple[int, int, str]], number: str) -> int | None:
-    """Where the street that follows a house number ends, from the words after it; None if no street.
+def _street_end(tokens: list[str], at: int, number: str) -> int | None:
+    """Where the street that follows a house number ends, from the words after it (one space before
+    each, the first starting at ``at``); None if no street.
 
     US and UK style: street words then a suffix ("Main Street", "5th Ave", "Baker St."). Continental:
     a street word first, then a number ("Via Roma 12", "ul. Grochowa 80"), or a compound suffix
     ("Hauptstraße 5", "Hindsholmvej 75"). Or capitalised words between two numbers ("9003 Vabaduse 21"),
     when the first is not a year.
     """
-    first = tokens[0][2]
+    first = tokens[0]
     words = 0
     # "46 rue Nationale, PARIS": after a street word, the capitalised words are the street.
     fallback = None
     for index, token in enumerate(tokens):
-        word = token[2].rstrip(",")
-        if _NUMBER_TOKEN.fullmatch(word):
+        word = token.rstrip(",")
+        if word[:1].isdigit() and _NUMBER_TOKEN.fullmatch(word):
             # A closing number: "Via Roma 12", "Hauptstraße 5", "Vabaduse 21"; not "The 70s".
             if words == 0 or word.endswith("0s"):
                 return fallback
-            before = tokens[index - 1][2].rstrip(",")
+            before = tokens[index - 1].rstrip(",")
             if not (first in _STREET_FIRST_WORDS or _compound_street(before)) and (
-                _is_year(number) or words > 5 or any(t[2] in _HEADLINE_WORDS for t in tokens[:index])
+                _is_year(number) or words > 5 or any(t in _HEADLINE_WORDS for t in tokens[:index])
             ):
                 return fallback
             # "Otakaari 17 St.": a suffix may follow the number.
-            if index + 1 < len(tokens) and _is_suffix(tokens[index + 1][2].rstrip(".,")):
-                return _word_end(tokens[index + 1])
-            return _word_end(token)
+            if index + 1 < len(tokens) and _is_suffix(tokens[index + 1].rstrip(".,")):
+                return _word_end(at + len(token) + 1, tokens[index + 1])
+            return _word_end(at, token)
         bare = word.rstrip(".")
         if bare in _CALENDAR:
             return None  # "27 Nov 2026", "31 March 2009": a date
         if index > 0 and words > 0 and _is_suffix(bare):
             # The suffix ends the street: "Main Street", also with a trailing direction ("Avenue NW").
             if not word.endswith(".") or bare in _ABBREVIATIONS:
-                following = tokens[index + 1] if index + 1 < len(tokens) else None
-                if following is not None and following[2].rstrip(".,") in _DIRECTIONS:
-                    return following[0] + len(following[2].rstrip(".,"))
-            return _word_end(token)
+                following = tokens[index + 1].rstrip(".,") if index + 1 < len(tokens) else ""
+                if following in _DIRECTIONS:
+                    return at + len(token) + 1 + len(following)
+            return _word_end(at, token)
         if word[0].isupper() or word in _STREET_FIRST_WORDS or word[0].isdigit():
             words += 1
             if word[0].isupper() and words >= 2 and first in _STREET_FIRST_WORDS:
-                fallback = _word_end(token)
+                fallback = _word_end(at, token)
         elif word not in _STREET_PARTICLES:
             return fallback
-        if token[2].endswith(",") or (word.endswith(".") and bare not in _ABBREVIATIONS and index > 0):
+        if token.endswith(",") or (word.endswith(".") and bare not in _ABBREVIATIONS and index > 0):
             return fallback  # the street would run over a comma or a sentence's end without a suffix
+        at += len(token) + 1
     return fallback
 
 
@@ -738,12 +856,14 @@ class StreetAddressDetector:
             words = _STREET_WORDS.match(text, number.end())
             if words is None:
                 continue
-            tokens = _tokens(words)
-            if tokens[0][2][0].isdigit() and len(tokens) > 1 and not tokens[0][2][-1:].isalpha():
+            tokens = _street_words(words)
+            if _plain_word(tokens[0]):
+                continue  # "5 year old", "12 million": no street starts with a plain lower-case word
+            if tokens[0][0].isdigit() and len(tokens) > 1 and not tokens[0][-1:].isalpha():
                 # Two numbers first ("1601 1024 Union Lane"): the street starts at the second.
-                end = _street_end(tokens[1:], tokens[0][2])
+                end = _street_end(tokens[1:], number.end() + len(tokens[0]) + 2, tokens[0])
             else:
-                end = _street_end(tokens, number.group())
+                end = _street_end(tokens, number.end() + 1, number.group())
             if end is None or _after_unit_word(text, start):
                 continue
             cursor = self._block_end(text, end)
@@ -756,9 +876,9 @@ class StreetAddressDetector:
             words = _STREET_WORDS.match(text, cue.end() - 1)
             if words is None or not text[cue.end()].isupper():
                 continue
-            tokens = _tokens(words)
-            end = _street_end(tokens, "")
-            if end is not None and tokens[0][2] not in _CALENDAR:
+            tokens = _street_words(words)
+            end = _street_end(tokens, cue.end(), "")
+            if end is not None and tokens[0] not in _CALENDAR:
                 yield Span(EntityType.LOCATION, cue.end(), self._block_end(text, end), 0.6)
                 yield from _and_street(text, end)
         yield from self._continental(text, covered)
@@ -774,7 +894,8 @@ class StreetAddressDetector:
                 if not glued_before(text, match.start()):
                     yield Span(EntityType.LOCATION, match.start(), self._block_end(text, match.end()), 0.8)
         if "PO A" in text:
-            for match in _MILITARY.finditer(text):
+            military = [match for pattern in _MILITARY for match in pattern.finditer(text)]
+            for match in sorted(military, key=_START):
                 if not glued_before(text, match.start()):
                     yield Span(EntityType.LOCATION, match.start(), match.end(), 0.8)
 
@@ -807,11 +928,11 @@ class StreetAddressDetector:
                 continue  # inside a street found from its house number
             space = text.rfind(" ", max(0, at - 40), at)
             last = text[space + 1 : at].rstrip(",")
+            if not last[:1].isupper() and last not in _STREET_PARTICLES:
+                continue  # the common case: a number after a lower-case word
             if _compound_street(last):
                 yield Span(EntityType.LOCATION, at - len(last), number.end(), 0.6)
                 continue
-            if not last[:1].isupper() and last not in _STREET_PARTICLES:
-                continue  # the common case: a number after a lower-case word
             # Walk back over capitalised words and particles to a street word: "Via della Scala 3".
             words = text[max(0, at - 60) : at].rstrip(",").split(" ")
             length = 0
@@ -850,24 +971,34 @@ _STREET_CUE = re.compile(
     r"|\bcorner[ ]+of|\bside[ ]+of|\baddress(?:[ ]+is|:))[ ]+"
 )
 # Where each cue can start, found with str.find: the cue pattern starts with a case-insensitive
-# alternation, which the regex engine would otherwise try at every position of the text.
-_STREET_CUE_HINTS = (
-    *("live", "Live", "LIVE", "locat", "Locat", "situat", "Situat", "based", "Based", "corner", "Corner"),
-    *("side of", "Side of", "address", "Address", "ADDRESS"),
-)
+# alternation, which the regex engine would otherwise try at every position of the text. Grouped by
+# their lower-case form, so one look at the lower-cased text settles a group the text does not hold.
+_STREET_CUE_HINTS = {
+    "live": ("live", "Live", "LIVE"),
+    "locat": ("locat", "Locat"),
+    "situat": ("situat", "Situat"),
+    "based": ("based", "Based"),
+    "corner": ("corner", "Corner"),
+    "side of": ("side of", "Side of"),
+    "address": ("address", "Address", "ADDRESS"),
+}
 
 
 def _street_cues(text: str) -> list[re.Match[str]]:
     """Every street cue in ``text``, in order."""
     found: dict[int, re.Match[str]] = {}
-    for hint in _STREET_CUE_HINTS:
-        at = text.find(hint)
-        while at != -1:
-            if at not in found and not glued_before(text, at):
-                cue = _STREET_CUE.match(text, at)
-                if cue is not None:
-                    found[at] = cue
-            at = text.find(hint, at + 1)
+    lowered = text.lower()
+    for lower, hints in _STREET_CUE_HINTS.items():
+        if lower not in lowered:
+            continue
+        for hint in hints:
+            at = text.find(hint)
+            while at != -1:
+                if at not in found and not glued_before(text, at):
+                    cue = _STREET_CUE.match(text, at)
+                    if cue is not None:
+                        found[at] = cue
+                at = text.find(hint, at + 1)
     return [found[at] for at in sorted(found)]
 
 
@@ -886,6 +1017,6 @@ def _and_street(text: str, end: int) -> Iterator[Span]:
     words = _STREET_WORDS.match(text, end + 4)
     if words is None:
         return
-    second = _street_end(_tokens(words), "")
+    second = _street_end(_street_words(words), end + 5, "")
     if second is not None:
         yield Span(EntityType.LOCATION, end + 5, second, 0.6)

@@ -154,6 +154,22 @@ class FencedConsumer(faust_aiokafka.Consumer):
             await app.changelog_delivered()
         return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
 
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        """Seek every assigned partition to the group's committed offset, the never-committed ones too.
+
+        Faust seeks back to the committed offsets after each rebalance, through aiokafka, which seeks
+        only partitions committed past 0 (`if offset and offset > 0`). A partition the group has not
+        committed yet keeps the worker's fetch position, which is past any record Faust dropped
+        there, so those were never read again: review task partitions holding a few records stalled
+        with lag until a run was cut short. They are sought to their first offset here; records this
+        worker already handled come again, which every stage takes as the replay it is.
+        """
+        committed = await super().seek_to_committed()
+        fresh = [tp for tp, offset in committed.items() if not offset]
+        if fresh:
+            await self._thread.seek_to_beginning(*fresh)
+        return committed
+
 
 class Transport(faust_aiokafka.Transport):
     Consumer = FencedConsumer

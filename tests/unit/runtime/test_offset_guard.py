@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from services.runtime import stage
@@ -183,6 +184,31 @@ def test_every_service_app_commits_through_the_fence(tmp_path: Path) -> None:
         return type(app.consumer)
 
     assert asyncio.run(consumer_class()) is FencedConsumer
+
+
+def test_never_committed_partitions_are_sought_to_their_start_after_a_rebalance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh, zero, committed = TP("t", 0), TP("t", 1), TP("t", 2)
+
+    async def aiokafka_seek(self: Any) -> dict[TP, int | None]:  # seeks only offsets > 0
+        return {fresh: None, zero: 0, committed: 12}
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "seek_to_committed", aiokafka_seek)
+
+    async def scenario() -> tuple[Any, list[TP]]:
+        consumer: Any = create_app("seek-test", Settings(data_dir=tmp_path)).consumer
+        sought: list[TP] = []
+
+        async def seek_to_beginning(*partitions: TP) -> None:
+            sought.extend(partitions)
+
+        consumer._thread.seek_to_beginning = seek_to_beginning
+        return await consumer.seek_to_committed(), sought
+
+    offsets, sought = asyncio.run(scenario())
+    assert sought == [fresh, zero]
+    assert offsets == {fresh: None, zero: 0, committed: 12}  # Faust reads them as before
 
 
 # Table updates before a commit ----------------------------------------------------------------

@@ -46,14 +46,6 @@ SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
 KAFKA_SH = REPO_ROOT / "scripts" / "kafka.sh"
 STALL_SECONDS = 60.0
 
-GATE_PARTITIONS_BUG = (
-    "BUG (Faust table metadata; privacy_gate, issue 4, and Stage's TRANSIENT retries, runtime): after a "
-    "rebalance or at start, a worker's consumer metadata can report 0 partitions for a table's "
-    "changelog; every table write then raises PartitionsMismatch, Stage retries for ~6 s, re-raises, "
-    "the agent crashes and Faust restarts it into the same error, so the worker stays up but its "
-    "partitions stop (the stall detector fires). Not reproducible on demand: no strict xfail test."
-)
-
 # Consumer groups (by service) and the topics whose lag they own.
 TASK_TOPICS = tuple(task_topic(q) for q in QUEUES)
 GROUP_TOPICS: dict[str, tuple[str, ...]] = {
@@ -187,8 +179,8 @@ class Fleet:
 
     Workers run with their cwd in a scratch folder and metrics on any free port. Their group session
     timeout is the services' default (`FLAGSTREAM_SESSION_TIMEOUT_SECONDS`, 20 s). A 10 s timeout was
-    tried before the `PartitionsMismatch` fix (GATE_PARTITIONS_BUG) and failed the gate in 2 of 3 tries;
-    Faust's own 60 s made every self-stopped worker's partitions wait as long as the stall limit.
+    tried before the `PartitionsMismatch` fix (docs/reliability.md, bug 1) and failed the gate in 2 of 3
+    tries; Faust's own 60 s made every self-stopped worker's partitions wait as long as the stall limit.
     `supervise()` restarts workers that died on their own (as a process supervisor would) and counts
     those crashes.
     """

@@ -17,7 +17,6 @@ import pytest
 from fastavro import schemaless_writer
 from reconcile import Report, reconcile, summary_table
 from reliability_support import (
-    GATE_PARTITIONS_BUG,
     SERVICES,
     Broker,
     Fleet,
@@ -84,8 +83,6 @@ def finish(
         report.notes["drain_failure"] = str(drain_failure)
         record_report.append(report)
         print(summary_table([report]))
-        if "Crashed reason=PartitionsMismatch" in fleet.all_logs():
-            pytest.xfail(f"{GATE_PARTITIONS_BUG} Here: {drain_failure}")
         raise AssertionError(f"{drain_failure}; reconciliation: {report.violations()}")
     record_report.append(report)
     print(summary_table([report]))
@@ -139,17 +136,6 @@ def test_sigkill_each_service_under_load(
     finish("sigkill_one_worker_each", settings, fleet, traffic, started, record_report)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "INTERMITTENT (Faust consumer around rebalances): records dropped, skipped and acked, or left "
-        "uncommitted. The stage fences commits, restarts on holes and stalls, and commits after table "
-        "updates are on the broker; with all of that the code passed 1 of 3 runs on 2026-11-27 "
-        "(others: 54 unresolved when the 60 s stall detector cut a run short, then 60 s sessions; "
-        "5 unresolved with 20 s sessions, judgments committed unhandled). "
-        "docs/reliability.md, known bug 4"
-    ),
-)
 def test_sigkill_random_worker_of_two(settings: Settings, fleet: Fleet, record_report: list[Report]) -> None:
     """Two workers per service; a random one of each is SIGKILLed twice under load."""
     started = time.monotonic()
@@ -183,14 +169,6 @@ def test_broker_restart_under_load(
 # Rebalances ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "INTERMITTENT (Faust consumer around rebalances, as test_sigkill_random_worker_of_two): lost 1 "
-        "of 3,000 in 2 of 2 runs before the offset guard; passed both runs since, the guard catching "
-        "dropped records ('record at offset 368 but 367 was next') and restarting the worker"
-    ),
-)
 def test_scale_one_to_three_to_one(settings: Settings, fleet: Fleet, record_report: list[Report]) -> None:
     """Every service scales 1 → 2 → 3 → 2 → 1 workers under load (clean starts and stops: rebalances)."""
     started = time.monotonic()

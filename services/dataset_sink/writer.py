@@ -27,7 +27,8 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -269,15 +270,12 @@ class DeltaDatasetWriter(DatasetWriter):
 
     def committed_offsets(self, table: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
         """The last offset per partition from the table's txn actions for this group."""
-        try:
+        with self._failing(table, "reading offsets of"):
             delta = self._existing(table)
             if delta is None:
                 return {}
             delta.update_incremental()
             found = {p: delta.transaction_version(app_id(self.group, topic, p)) for p in partitions}
-        except (DeltaError, OSError) as exc:
-            self._open.pop(table, None)
-            raise RetryableError(f"reading offsets of {table!r} failed: {exc}") from exc
         return {p: int(v) for p, v in found.items() if v is not None}
 
     def erase(
@@ -290,7 +288,7 @@ class DeltaDatasetWriter(DatasetWriter):
         """
         if not subjects:
             return None, 0
-        try:
+        with self._failing(table, "erasing from"):
             delta = self._existing(table)
             if delta is None:
                 return None, 0
@@ -310,16 +308,10 @@ class DeltaDatasetWriter(DatasetWriter):
                 ),
             )
             return int(delta.version()), int(result.get("num_deleted_rows", len(ids)))
-        except CommitFailedError as exc:
-            self._open.pop(table, None)
-            raise OffsetConflictError(f"concurrent commit to {table!r} while erasing: {exc}") from exc
-        except (DeltaError, OSError) as exc:
-            self._open.pop(table, None)
-            raise RetryableError(f"erasing from {table!r} failed: {exc}") from exc
 
     def vacuum(self, table: str, retention_hours: int) -> int:
         """Delete unreferenced files older than the retention (the table's own minimum is not enforced)."""
-        try:
+        with self._failing(table, "vacuuming"):
             delta = self._existing(table)
             if delta is None:
                 return 0
@@ -328,9 +320,6 @@ class DeltaDatasetWriter(DatasetWriter):
                 retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
             )
             return len(removed)
-        except (DeltaError, OSError) as exc:
-            self._open.pop(table, None)
-            raise RetryableError(f"vacuuming {table!r} failed: {exc}") from exc
 
     def compact(self, table: str, metadata: dict[str, str]) -> int:
         """Delta's OPTIMIZE (bin-packing compaction): the replaced files stay for time travel until vacuum.
@@ -339,32 +328,35 @@ class DeltaDatasetWriter(DatasetWriter):
         grows with the live files: compaction keeps both small. It commits only file changes, so it
         cannot conflict with concurrent appends; against a concurrent erasure one of the two fails.
         """
-        try:
+        with self._failing(table, "compacting"):
             delta = self._existing(table)
             if delta is None:
                 return 0
             delta.update_incremental()
             result = delta.optimize.compact(commit_properties=CommitProperties(custom_metadata=metadata))
             return int(result.get("numFilesRemoved", 0))
-        except CommitFailedError as exc:
-            self._open.pop(table, None)
-            raise OffsetConflictError(f"concurrent commit to {table!r} while compacting: {exc}") from exc
-        except (DeltaError, OSError) as exc:
-            self._open.pop(table, None)
-            raise RetryableError(f"compacting {table!r} failed: {exc}") from exc
 
     def column_values(self, table: str, column: str) -> set[str]:
         """The distinct values of a string column in the latest version."""
-        try:
+        with self._failing(table, f"reading {column!r} of"):
             delta = self._existing(table)
             if delta is None:
                 return set()
             delta.update_incremental()
             values = delta.to_pyarrow_table(columns=[column]).column(column).cast(pa.string())
+        return {str(v) for v in pc.unique(values).to_pylist() if v is not None}
+
+    @contextmanager
+    def _failing(self, table: str, doing: str) -> Iterator[None]:
+        """delta-rs errors as ours; the table's handle is dropped, so the next call opens it afresh."""
+        try:
+            yield
+        except CommitFailedError as exc:
+            self._open.pop(table, None)
+            raise OffsetConflictError(f"concurrent commit to {table!r} while {doing} it: {exc}") from exc
         except (DeltaError, OSError) as exc:
             self._open.pop(table, None)
-            raise RetryableError(f"reading {column!r} of {table!r} failed: {exc}") from exc
-        return {str(v) for v in pc.unique(values).to_pylist() if v is not None}
+            raise RetryableError(f"{doing} {table!r} failed: {exc}") from exc
 
     def _existing(self, table: str) -> DeltaTable | None:
         """The cached handle of a table, None while it does not exist."""

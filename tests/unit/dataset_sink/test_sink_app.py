@@ -91,6 +91,19 @@ def _feed(sink: DatasetSink, *records: tuple[str, int, int, Any]) -> None:
     sink.flush(FakeConsumer())  # type: ignore[arg-type]
 
 
+def _another_worker(sink: DatasetSink) -> DatasetSink:
+    """A second sink process of the same deployment (same tables), its state loaded now."""
+    other = DatasetSink(
+        sink.settings,
+        Metrics("dataset_sink"),
+        writer=sink.writer,
+        ledger=sink.ledger,
+        producer=FakeProducer(),
+    )
+    other.load_state()
+    return other
+
+
 def _rows(sink: DatasetSink, table: str) -> list[dict[str, Any]]:
     writer = sink.writer
     assert isinstance(writer, InMemoryDatasetWriter)
@@ -251,14 +264,7 @@ def test_a_resolution_emitted_twice_is_written_once_even_across_restarts(sink: D
     # review is at least once: the same resolution can come back at a later offset
     _feed(sink, (RESOLVED, 0, 0, make_resolved(1)), (RESOLVED, 0, 1, make_resolved(1)))
     _feed(sink, (RESOLVED, 0, 2, make_resolved(1)), (RESOLVED, 0, 3, make_resolved(2)))
-    restarted = DatasetSink(
-        sink.settings,
-        Metrics("dataset_sink"),
-        writer=sink.writer,
-        ledger=sink.ledger,
-        producer=FakeProducer(),
-    )
-    restarted.load_state()
+    restarted = _another_worker(sink)
     _feed(restarted, (RESOLVED, 0, 4, make_resolved(2)), (RESOLVED, 0, 5, make_resolved(1)))
     for table in ("safety_labels", "preferences", "demonstrations"):
         assert sorted(r["resolution_id"] for r in _rows(sink, table)) == ["res-000001", "res-000002"], table
@@ -284,14 +290,7 @@ def test_a_partition_taken_over_from_another_worker_knows_what_that_worker_wrote
     sink: DatasetSink,
 ) -> None:
     # Two workers of one group on the same tables; `late` loaded its state before `sink` wrote.
-    late = DatasetSink(
-        sink.settings,
-        Metrics("dataset_sink"),
-        writer=sink.writer,
-        ledger=sink.ledger,
-        producer=FakeProducer(),
-    )
-    late.load_state()
+    late = _another_worker(sink)
     _feed(sink, (RESOLVED, 0, 0, make_resolved(1)))
     consumer = AssigningConsumer()
     late._on_assign(consumer, [TopicPartition(f"t-{RESOLVED}", 0)])  # type: ignore[arg-type]

@@ -35,9 +35,9 @@ topics: setup kafka-up ## Create every topic of the registry (idempotent)
 run: setup kafka-up ## Start everything with demo traffic and show what lands (COUNT=N stops after N events)
 	.venv/bin/flagstream run --count $(COUNT)
 
-test: setup ## Unit, contract, integration tests, then the fast fault subset (starts the brokers they need)
+test: setup ## Unit, contract, integration tests, then the fault-injection suite (starts the brokers they need)
 	scripts/kafka.sh with $(PY) -m pytest tests/unit tests/contract tests/integration $(PYTEST_ARGS)
-	$(PY) -m pytest tests/reliability -k "$(RELIABILITY_FAST)" $(PYTEST_ARGS)
+	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 
 test-reliability-fast: setup ## The fast fault subset (poison, SIGKILL of each service, replay) on its own broker
 	$(PY) -m pytest tests/reliability -k "$(RELIABILITY_FAST)" $(PYTEST_ARGS)

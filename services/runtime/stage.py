@@ -12,12 +12,14 @@ offsets it will commit, and the barrier flushes the producer there, so every out
 is delivered before that event's offset is committed. An output that cannot be delivered stops the
 commit and crashes the worker; on restart the events are processed again (their ids make that safe).
 
-Faust's own commit path needs three more guards, all here (docs/reliability.md, known bug 4): the
-commit fence (`FencedConsumer`, `OffsetGuard.committable`: never commit past what the stage has
-handled; Faust acks records it skips during a rebalance), the table-update barrier
+Faust's own consumer needs more guards, all here (docs/reliability.md, known bug 4): the commit
+fence (`FencedConsumer`, `OffsetGuard.committable`: never commit past what the stage has handled;
+Faust acks records it skips during a rebalance), the table-update barrier
 (`App.changelog_delivered`: commit only after the table updates are on the broker; Faust's flush
-can return early), and `CommitWatchdog` (restart a worker whose partition's committed offset, as
-the broker has it, stands still behind records to read).
+can return early), `CommitWatchdog` (restart a worker whose partition's committed offset, as the
+broker has it, stands still behind records to read), the seek of never-committed partitions after
+a rebalance (`FencedConsumer.seek_to_committed`), and a short metadata age (`METADATA_MAX_AGE_MS`:
+a topic a worker was told did not exist is seen within seconds).
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ class DatasetSink:
 
     def run(self, stop: threading.Event) -> None:
         """Consume until stop is set; the last batch is committed before returning."""
-        self.load_state()
+        self.load_ledger()  # the written resolution ids come with the first assignment (_on_assign)
         consumer = make_consumer(self.settings, self.group)
         consumer.subscribe(
             [self.topic, self.erasure_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
@@ -197,15 +197,6 @@ class DatasetSink:
             self.producer.flush(30)
             self.pool.shutdown()
 
-    def load_state(self) -> None:
-        """What the tables already hold: applied erasures and written resolution ids.
-
-        Every resolution id of safety_labels is kept in memory (about 100 bytes each: ~1 GB per ten
-        million rows); past that, bound it to the ids of recent versions.
-        """
-        self.load_ledger()
-        self.written = self.writer.column_values(SAFETY_LABELS, "resolution_id")
-
     def load_ledger(self) -> None:
         """Every erasure applied so far (by this or another sink instance)."""
         try:
@@ -225,9 +216,11 @@ class DatasetSink:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Resume each partition after the later of its Kafka offset and its txn version in the table.
 
-        The resolution ids are read again too: another sink worker may have owned these partitions
-        since this one loaded them, and a resolution review emits again after that worker wrote it
-        would otherwise be written a second time (found by the scale 1 -> 3 -> 1 fault run).
+        It also reads the resolution ids safety_labels holds, at the first assignment and at every
+        one after: another sink worker may have owned these partitions since, and a resolution
+        review emits again after that worker wrote it would otherwise be written a second time
+        (found by the scale 1 -> 3 -> 1 fault run). Every id is kept in memory (about 100 bytes each:
+        ~1 GB per ten million rows); past that, bound it to the ids of recent versions.
         """
         if any(p.topic == self.topic for p in partitions):
             started = time.monotonic()

@@ -73,6 +73,19 @@ class FakeConsumer:
         self.commits.append(offsets)
 
 
+@dataclass
+class AssigningConsumer(FakeConsumer):
+    """Enough of a consumer for `_on_assign`: nothing committed in Kafka yet."""
+
+    assigned: list[TopicPartition] = field(default_factory=list)
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        return [TopicPartition(p.topic, p.partition, -1001) for p in partitions]
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.assigned = partitions
+
+
 @pytest.fixture
 def sink(tmp_path: Path) -> DatasetSink:
     settings = Settings(data_dir=tmp_path, topic_prefix="t-", heldout_fraction=0.5)
@@ -92,7 +105,8 @@ def _feed(sink: DatasetSink, *records: tuple[str, int, int, Any]) -> None:
 
 
 def _another_worker(sink: DatasetSink) -> DatasetSink:
-    """A second sink process of the same deployment (same tables), its state loaded now."""
+    """A second sink process of the same deployment (same tables), started now: it reads the erasure
+    ledger, then gets partition 0 assigned."""
     other = DatasetSink(
         sink.settings,
         Metrics("dataset_sink"),
@@ -100,7 +114,8 @@ def _another_worker(sink: DatasetSink) -> DatasetSink:
         ledger=sink.ledger,
         producer=FakeProducer(),
     )
-    other.load_state()
+    other.load_ledger()
+    other._on_assign(AssigningConsumer(), [TopicPartition(f"t-{RESOLVED}", 0)])  # type: ignore[arg-type]
     return other
 
 
@@ -176,10 +191,7 @@ def test_replays_are_skipped_per_table_and_safety_labels_is_the_resume_point(sin
         sink._commit(table, sink.batch, {("t-" + RESOLVED, 0)})
     assert writer.committed_offsets("safety_labels", "t-" + RESOLVED, [0]) == {0: 1}
     # The restarted sink replays the partition from the start: every table keeps each judgment once.
-    restarted = DatasetSink(
-        sink.settings, Metrics("dataset_sink"), writer=writer, ledger=sink.ledger, producer=FakeProducer()
-    )
-    restarted.load_state()
+    restarted = _another_worker(sink)
     _feed(
         restarted,
         (RESOLVED, 0, 0, make_resolved(1)),
@@ -271,19 +283,6 @@ def test_a_resolution_emitted_twice_is_written_once_even_across_restarts(sink: D
     written = [a.interaction_id for a in sink.producer.audits() if a.decision == "written"]
     assert sorted(written) == ["int-000001", "int-000002"]
     assert restarted.producer.audits() == []
-
-
-@dataclass
-class AssigningConsumer(FakeConsumer):
-    """Enough of a consumer for `_on_assign`: nothing committed in Kafka yet."""
-
-    assigned: list[TopicPartition] = field(default_factory=list)
-
-    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
-        return [TopicPartition(p.topic, p.partition, -1001) for p in partitions]
-
-    def assign(self, partitions: list[TopicPartition]) -> None:
-        self.assigned = partitions
 
 
 def test_a_partition_taken_over_from_another_worker_knows_what_that_worker_wrote(

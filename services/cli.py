@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -399,10 +401,33 @@ def _print(value: object) -> None:
 def main() -> None:
     """Entry point: clear one-line errors for what the user can fix, tracebacks for bugs."""
     try:
-        app()
-    except FatalError as exc:
-        typer.echo(f"flagstream: {exc}", err=True)
-        raise SystemExit(2) from exc
+        try:
+            app()
+        except FatalError as exc:
+            typer.echo(f"flagstream: {exc}", err=True)
+            raise SystemExit(2) from exc
+    except SystemExit as done:
+        if "deltalake" not in sys.modules:
+            raise
+        _exit_without_teardown(done.code)
+
+
+def _exit_without_teardown(code: int | str | None) -> None:
+    """Exit with `code` once output is flushed, skipping the interpreter's teardown.
+
+    delta-rs leaves runtime threads that can outlive Python's teardown; on Linux the process then
+    aborts ("terminate called without an active exception", SIGABRT) after a command that finished,
+    about one run in fifteen on a loaded machine (delta-io/delta-rs#2184). Every command that read or
+    wrote a Delta table has done its work and flushed what it produces by the time it returns.
+    """
+    if isinstance(code, str):
+        sys.stderr.write(code + "\n")
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

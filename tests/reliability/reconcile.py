@@ -145,7 +145,8 @@ class Report:
         """What breaks the guarantees; empty when the run is clean."""
         found = []
         if self.missing:
-            found.append(f"{len(self.missing)} ids without a terminal outcome, e.g. {self.missing[:3]}")
+            seen = {i: self.trace.get(i, []) for i in self.missing[:3]}
+            found.append(f"{len(self.missing)} ids without a terminal outcome, e.g. (with trace) {seen}")
         if self.conflicting:
             found.append(
                 f"{len(self.conflicting)} ids with several terminal outcomes: {_first(self.conflicting)}"
@@ -311,7 +312,31 @@ def reconcile(settings: Settings, produced: Produced, *, name: str) -> Report:
     written = {i for i, o in terminal.items() if ("dataset_sink", "written") in o}
     _reconcile_delta(settings, report, written)
     _reconcile_intermediate(settings, report, acked | produced.failed)
+    if report.missing:
+        _trace_ingress(settings, report)
     return report
+
+
+def _trace_ingress(settings: Settings, report: Report) -> None:
+    """Where the missing ids sit in the ingress topic, and how many records each partition holds.
+
+    Tells a record the gate skipped (in the log, no outcome) from one the log does not hold.
+    """
+    codec = default_codec()
+    topic = settings.topic(INTERACTIONS)
+    per_partition: Counter[int] = Counter()
+    for msg in read_topic(settings, topic, timeout=120):
+        per_partition[msg.partition() or 0] += 1
+        try:
+            interaction = str(codec.decode(msg.value() or b"", FlaggedInteraction).interaction_id)
+        except DecodeError:
+            continue
+        if interaction in report.trace:
+            report.trace[interaction].insert(0, f"{INTERACTIONS}[{msg.partition()}]@{msg.offset()}")
+    report.notes["ingress_records_per_partition"] = dict(sorted(per_partition.items()))
+    for seen in report.trace.values():
+        if not any(s.startswith(INTERACTIONS) for s in seen):
+            seen.insert(0, f"not in {INTERACTIONS}")
 
 
 def _text(value: str | bytes | None) -> str:

@@ -81,9 +81,18 @@ def finish(
     }
     if drain_failure is not None:
         report.notes["drain_failure"] = str(drain_failure)
+        report.notes["offsets_at_failure"] = watch.offsets_seen
         record_report.append(report)
         print(summary_table([report]))
-        raise AssertionError(f"{drain_failure}; reconciliation: {report.violations()}")
+        behind = {
+            group: {tp: state for tp, state in parts.items() if len(set(state.split("/"))) > 1}
+            for group, parts in watch.offsets_seen.items()
+        }
+        raise AssertionError(
+            f"{drain_failure}; reconciliation: {report.violations()}; "
+            f"partitions with committed/high apart: {behind}; ingress: "
+            f"{report.notes.get('ingress_records_per_partition')}"
+        )
     record_report.append(report)
     print(summary_table([report]))
     if check:

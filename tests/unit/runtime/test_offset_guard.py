@@ -198,6 +198,7 @@ def test_never_committed_partitions_are_sought_to_their_start_after_a_rebalance(
 
     async def scenario() -> tuple[Any, list[TP]]:
         consumer: Any = create_app("seek-test", Settings(data_dir=tmp_path)).consumer
+        consumer.assignment = lambda: {fresh, zero, committed}
         sought: list[TP] = []
 
         async def seek_to_beginning(*partitions: TP) -> None:
@@ -209,6 +210,51 @@ def test_never_committed_partitions_are_sought_to_their_start_after_a_rebalance(
     offsets, sought = asyncio.run(scenario())
     assert sought == [fresh, zero]
     assert offsets == {fresh: None, zero: 0, committed: 12}  # Faust reads them as before
+
+
+def test_records_of_a_batch_fetched_before_a_seek_are_left_to_be_fetched_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A seek in the middle of a batch (a rebalance) makes the rest of it stale for that partition.
+
+    Faust handed such records on, filtered them and stored their offset as read over the seek's, so
+    the same records fetched again from the seek were dropped as read: a hole at every start.
+    """
+    a, b = TP("t", 0), TP("t", 1)
+    batches = [[(a, 5), (a, 6), (a, 7), (b, 1)], [(a, 5), (a, 6)]]
+
+    async def fetch(self: Any, timeout: float) -> Any:
+        return batches.pop(0)
+
+    async def faust_getmany(self: Any, timeout: float) -> Any:  # Faust's: one record at a time
+        for tp, offset in await self._wait_next_records(timeout):
+            yield tp, SimpleNamespace(offset=offset)
+
+    async def aiokafka_seek(self: Any) -> dict[TP, int | None]:
+        return {a: 5}
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_wait_next_records", fetch)
+    monkeypatch.setattr(faust_aiokafka.Consumer, "getmany", faust_getmany)
+    monkeypatch.setattr(faust_aiokafka.Consumer, "seek_to_committed", aiokafka_seek)
+
+    async def scenario() -> tuple[list[tuple[TP, int]], list[tuple[TP, int]], Any, int]:
+        consumer: Any = create_app("stale-test", Settings(data_dir=tmp_path)).consumer
+        consumer.assignment = lambda: {a}
+        first: list[tuple[TP, int]] = []
+        async for tp, message in consumer.getmany(1.0):
+            first.append((tp, message.offset))
+            consumer._read_offset[tp] = message.offset  # what Faust does after each record
+            if message.offset == 5:  # a rebalance seeks back while this record is handled
+                await consumer.seek_to_committed()
+        read_after = consumer._read_offset[a]
+        second = [(tp, m.offset) async for tp, m in consumer.getmany(1.0)]
+        return first, second, read_after, consumer.stale_skipped
+
+    first, second, read_after, skipped = asyncio.run(scenario())
+    assert first == [(a, 5), (b, 1)]  # 6 and 7 of the stale batch are not handed on; b was not sought
+    assert read_after is None  # 5 was stored as read over the seek: cleared
+    assert second == [(a, 5), (a, 6)]  # fetched again from the seek, all handed on
+    assert skipped == 2
 
 
 # Table updates before a commit ----------------------------------------------------------------

@@ -18,8 +18,9 @@ Faust acks records it skips during a rebalance), the table-update barrier
 (`App.changelog_delivered`: commit only after the table updates are on the broker; Faust's flush
 can return early), `CommitWatchdog` (restart a worker whose partition's committed offset, as the
 broker has it, stands still behind records to read), the seek of never-committed partitions after
-a rebalance (`FencedConsumer.seek_to_committed`), and a short metadata age (`METADATA_MAX_AGE_MS`:
-a topic a worker was told did not exist is seen within seconds).
+a rebalance (`FencedConsumer.seek_to_committed`), records of a batch fetched before a seek left to
+be fetched again (`FencedConsumer.getmany`), and a short metadata age (`METADATA_MAX_AGE_MS`: a
+topic a worker was told did not exist is seen within seconds).
 """
 
 from __future__ import annotations

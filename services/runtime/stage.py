@@ -134,13 +134,52 @@ class Table(faust.Table[Any, Any]):
 CommitFence = Callable[[Mapping[Any, int]], dict[Any, int]]
 
 
-def stop_worker(name: str, exc: BaseException) -> NoReturn:
+def stop_worker(name: str, exc: BaseException, app: Any = None) -> NoReturn:
     """End the process now, without committing: the supervisor restarts it and it resumes from
     the last committed offsets (at least once). Letting the exception reach Faust instead leaves
-    the worker wedged: its consumer waits forever for the crashed agent and ignores SIGTERM."""
+    the worker wedged: its consumer waits forever for the crashed agent and ignores SIGTERM.
+    Given its `app`, the worker leaves its consumer group first (`leave_group`)."""
     log.critical("%s: stopping the worker after %s: %s", name, type(exc).__name__, exc)
+    if app is not None:
+        leave_group(app)
     logging.shutdown()
     os._exit(EXIT_CRASH)
+
+
+LEAVE_TIMEOUT_SECONDS = 3.0
+
+
+def leave_group(app: Any, timeout: float = LEAVE_TIMEOUT_SECONDS) -> bool:
+    """Tell the group coordinator this worker is gone, so its partitions move now; True if it did.
+
+    A worker that ends itself without leaving holds its partitions until its session times out
+    (20 s). In CI a gate that met a hole at every start waited that long for each restart, and the
+    suite's stall detector ended the run after three. aiokafka's coordination loop is stopped first,
+    so the worker does not join again before the process ends. Best effort, within `timeout`: when
+    the broker does not answer, the session timeout still frees the partitions.
+    """
+    try:
+        thread = app.consumer._thread
+        loop = getattr(thread, "thread_loop", None)
+        coordinator = getattr(getattr(thread, "_consumer", None), "_coordinator", None)
+        if coordinator is None or loop is None or not loop.is_running():
+            return False
+        try:
+            if asyncio.get_running_loop() is loop:
+                return False  # on the consumer's own loop, waiting here would block the leave itself
+        except RuntimeError:
+            pass
+
+        async def leave() -> None:
+            if not coordinator._closing.done():
+                coordinator._closing.set_result(None)
+            await coordinator._maybe_leave_group()
+
+        asyncio.run_coroutine_threadsafe(leave(), loop).result(timeout)
+        return True
+    except Exception as exc:  # the session timeout remains
+        log.warning("could not leave the consumer group before stopping: %r", exc)
+        return False
 
 
 class FencedConsumer(faust_aiokafka.Consumer):
@@ -256,7 +295,9 @@ class App(faust.App):
         try:
             await asyncio.wait_for(asyncio.gather(*pending), timeout=self.changelog_timeout)
         except Exception as exc:  # not delivered: committing now would lose the updates
-            stop_worker(self.conf.id, FatalError(f"table updates not delivered before a commit: {exc!r}"))
+            stop_worker(
+                self.conf.id, FatalError(f"table updates not delivered before a commit: {exc!r}"), self
+            )
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -283,8 +324,8 @@ def create_app(service: str, settings: Settings, **options: Any) -> App:
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,
         broker_commit_interval=1.0,
-        # A worker that stops itself (exit 70) or is killed does not leave its group: its partitions
-        # wait out this timeout. Faust's 60 s is as long as the reliability suite's stall limit.
+        # A killed worker does not leave its group (one that stops itself does: leave_group), and
+        # its partitions wait out this timeout. Faust's 60 s is as long as the suite's stall limit.
         broker_session_timeout=settings.session_timeout_seconds,
         # A topic the broker did not know at the consumer's metadata fetch (it was just created, or the
         # broker was still starting) stays unknown until the next fetch, and the group leader assigns
@@ -457,8 +498,8 @@ class Stage:
             self._undelivered.append(f"{msg.topic()}: {err}")
 
     def crash(self, exc: BaseException) -> NoReturn:
-        """Stop the worker without committing (`stop_worker`)."""
-        stop_worker(self.service, exc)
+        """Stop the worker without committing (`stop_worker`), leaving its group first."""
+        stop_worker(self.service, exc, self.app)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every output handed to the producer is acknowledged; raise if one is not."""

@@ -4,6 +4,8 @@ Faust never commits past the records the stage has finished (the commit fence)."
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -289,7 +291,7 @@ def test_a_table_update_that_fails_stops_the_worker_before_the_commit(
     class Stopped(BaseException):
         pass
 
-    def stop_worker(name: str, exc: BaseException) -> None:
+    def stop_worker(name: str, exc: BaseException, app: object = None) -> None:
         raise Stopped(str(exc))
 
     monkeypatch.setattr(stage, "stop_worker", stop_worker)
@@ -311,3 +313,58 @@ def test_a_source_topic_is_fenced_before_the_stage_has_seen_a_record_of_it() -> 
     guard.guard(JUDGMENTS.topic)
     guard.guard(CONSENT.topic)  # compacted: holes are normal, never fenced
     assert guard.committable({JUDGMENTS: 12, CONSENT: 40}) == {CONSENT: 40}
+
+
+# Leaving the group when a worker stops itself ---------------------------------------------------
+
+
+class _Coordinator:
+    """What `leave_group` uses of aiokafka's group coordinator, on a loop of its own thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, answer_after: float = 0.0) -> None:
+        async def future() -> asyncio.Future[None]:
+            return loop.create_future()
+
+        self._closing = asyncio.run_coroutine_threadsafe(future(), loop).result()
+        self.answer_after = answer_after
+        self.left_with_loop_closing: list[bool] = []
+
+    async def _maybe_leave_group(self) -> None:
+        await asyncio.sleep(self.answer_after)
+        self.left_with_loop_closing.append(self._closing.done())
+
+
+def _consumer_thread_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    return loop
+
+
+def _app_with(loop: asyncio.AbstractEventLoop | None, coordinator: Any) -> Any:
+    thread = SimpleNamespace(thread_loop=loop, _consumer=SimpleNamespace(_coordinator=coordinator))
+    return SimpleNamespace(consumer=SimpleNamespace(_thread=thread))
+
+
+def test_a_worker_stopping_itself_leaves_its_group_after_stopping_the_join_loop() -> None:
+    loop = _consumer_thread_loop()
+    coordinator = _Coordinator(loop)
+    try:
+        assert stage.leave_group(_app_with(loop, coordinator))
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+    assert coordinator.left_with_loop_closing == [True]  # it cannot join again before it exits
+
+
+def test_a_broker_that_does_not_answer_the_leave_delays_the_stop_only_briefly() -> None:
+    loop = _consumer_thread_loop()
+    coordinator = _Coordinator(loop, answer_after=30.0)
+    started = time.monotonic()
+    try:
+        assert not stage.leave_group(_app_with(loop, coordinator), timeout=0.2)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+    assert time.monotonic() - started < 5.0
+
+
+def test_a_worker_whose_consumer_never_started_has_no_group_to_leave() -> None:
+    assert not stage.leave_group(_app_with(None, None))

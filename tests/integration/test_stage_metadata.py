@@ -8,20 +8,18 @@ after the worker has joined; records produced to it must be handled within secon
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
-from integration_support import env_of
+from integration_support import start_script
 
 from services.local import wait_until
 from services.runtime.kafka import make_producer
-from services.runtime.settings import REPO_ROOT, Settings
+from services.runtime.settings import Settings
 from services.runtime.stage import METADATA_MAX_AGE_MS
 
 pytestmark = pytest.mark.integration
@@ -58,14 +56,7 @@ def test_a_topic_created_after_the_worker_joined_is_consumed_within_seconds(
     topic = settings.topic("late.topic.v1")
     out = tmp_path / "seen.txt"
     log = tmp_path / "worker.log"
-    with log.open("wb") as sink:
-        worker = subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(out)],
-            env={**os.environ, **env_of(settings)},
-            cwd=REPO_ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    worker = start_script(WORKER, settings, log, str(out))
     try:
         assert wait_until(lambda: "Setting newly assigned partitions" in log.read_text(), 60), log.read_text()
         admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})

@@ -8,20 +8,17 @@ group must be empty well within the session timeout.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
-from integration_support import env_of
+from integration_support import start_script
 
 from services.local import wait_until
 from services.runtime.kafka import make_producer
-from services.runtime.settings import REPO_ROOT, Settings
+from services.runtime.settings import Settings
 from services.runtime.stage import EXIT_CRASH
 
 pytestmark = pytest.mark.integration
@@ -55,14 +52,7 @@ def test_a_worker_that_stops_itself_leaves_its_group_at_once(settings: Settings,
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result()
     log = tmp_path / "worker.log"
-    with log.open("wb") as sink:
-        worker = subprocess.Popen(
-            [sys.executable, "-c", WORKER],
-            env={**os.environ, **env_of(settings)},
-            cwd=REPO_ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    worker = start_script(WORKER, settings, log)
     try:
         assert wait_until(lambda: "Setting newly assigned partitions" in log.read_text(), 60), log.read_text()
 

@@ -189,14 +189,6 @@ class FencedConsumer(faust_aiokafka.Consumer):
     it has turned acked offsets, and its gap bookkeeping, into the offsets to commit.
     """
 
-    async def _commit_offsets(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
-        app = cast(App, self.app)
-        if app.commit_fence is not None:
-            offsets = app.commit_fence(offsets)
-        if offsets:
-            await app.changelog_delivered()
-        return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._seeks: defaultdict[Any, int] = defaultdict(int)
@@ -205,6 +197,14 @@ class FencedConsumer(faust_aiokafka.Consumer):
         """`_seeks` when the batch being handed out was fetched."""
         self.stale_skipped = 0
         """Records of stale batches not handed to Faust (they are fetched again from the seek)."""
+
+    async def _commit_offsets(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
+        app = cast(App, self.app)
+        if app.commit_fence is not None:
+            offsets = app.commit_fence(offsets)
+        if offsets:
+            await app.changelog_delivered()
+        return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
 
     def _sought(self, partitions: Iterable[Any]) -> None:
         for tp in partitions:

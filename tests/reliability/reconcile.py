@@ -327,10 +327,7 @@ def _trace_ingress(settings: Settings, report: Report) -> None:
     per_partition: Counter[int] = Counter()
     for msg in read_topic(settings, topic, timeout=120):
         per_partition[msg.partition() or 0] += 1
-        try:
-            interaction = str(codec.decode(msg.value() or b"", FlaggedInteraction).interaction_id)
-        except DecodeError:
-            continue
+        interaction = _interaction_id_of(codec, msg.value() or b"")
         if interaction in report.trace:
             report.trace[interaction].insert(0, f"{INTERACTIONS}[{msg.partition()}]@{msg.offset()}")
     report.notes["ingress_records_per_partition"] = dict(sorted(per_partition.items()))

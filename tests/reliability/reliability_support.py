@@ -417,8 +417,8 @@ class Watch:
     last_state: dict[str, GroupState] = field(default_factory=dict)
     moved_at: dict[str, float] = field(default_factory=dict)
     longest_stall: dict[str, float] = field(default_factory=dict)
-    offsets_seen: dict[str, dict[str, str]] = field(default_factory=dict)
-    """The last sample per group: "topic[partition]" -> "committed/high", for a failed run's report."""
+    offsets_seen: dict[str, dict[str, tuple[int | None, int]]] = field(default_factory=dict)
+    """The last sample per group: "topic[partition]" -> (committed, end), for a failed run's report."""
     _audit: Consumer | None = None
 
     def __post_init__(self) -> None:
@@ -472,7 +472,7 @@ class Watch:
                             TopicPartition(name, partition), timeout=10
                         )
                         done = max(0, committed.get((name, partition), 0))
-                        seen[f"{topic}[{partition}]"] = f"{committed.get((name, partition))}/{high}"
+                        seen[f"{topic}[{partition}]"] = (committed.get((name, partition)), high)
                         total_committed += done
                         if topic not in TICKED:
                             lag += max(0, high - done)

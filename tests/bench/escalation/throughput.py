@@ -27,7 +27,7 @@ from services.runtime.topics import AUDIT, REDACTED
 from services.runtime.worker import provision
 
 FINAL = ("routed", "not_escalated")
-CEILING = Path(__file__).with_name("faust_ceiling.py")
+CEILING = Path(__file__).parents[1] / "faust_ceiling.py"
 
 
 def _free_port() -> int:
@@ -158,11 +158,11 @@ def measure(events: int, repeats: int, workers: int, policy: Path) -> dict[str, 
                 latency = _latency(deployment)
         finally:
             deployment.close()
-    # The same runs with a Faust stage that does nothing (tests/bench/escalation/faust_ceiling.py):
+    # The same runs with a Faust stage that does nothing (tests/bench/faust_ceiling.py):
     # what one Faust worker process can consume here at all, alternating with nothing else running.
     ceiling: list[float] = []
     for repeat in range(repeats):
-        deployment = _Deployment(workers, policy, command=[sys.executable, str(CEILING)])
+        deployment = _Deployment(workers, policy, command=[sys.executable, str(CEILING), "escalation"])
         try:
             consumed, _ = _run_once(deployment, events, seed=200 + repeat)
             ceiling.append(consumed)

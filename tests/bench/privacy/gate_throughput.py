@@ -50,6 +50,13 @@ from services.runtime.worker import provision  # noqa: E402
 from services.simulators.traffic import generate  # noqa: E402
 
 KEY = "bench-gate-key-0123456789abcdef0123"
+CEILING = REPO_ROOT / "tests" / "bench" / "faust_ceiling.py"
+# What one run measures: the gate worker, then two ceilings on the same records (see run_once).
+MODES = {
+    "gate": "the gate worker (Avro in and out, consent, redaction)",
+    "stage-forward": "the same stage loop forwarding raw bytes (2 outputs per event, no domain work)",
+    "bare": "a plain Faust agent that takes records in batches and counts them (no stage loop)",
+}
 
 
 def _free_port() -> int:
@@ -60,8 +67,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_once(events: int, bootstrap: str, seed: int) -> dict[str, float]:
-    """Produce ``events`` records, start one gate worker, time how fast it decides them."""
+def run_once(events: int, bootstrap: str, seed: int, mode: str = "gate") -> dict[str, float]:
+    """Produce ``events`` records, start one gate worker, time how fast it decides them.
+
+    ``mode`` other than "gate" starts a ceiling worker of tests/bench/faust_ceiling.py in its
+    place ("gate": the stage loop forwarding raw bytes; "bare": a plain Faust agent that counts).
+    """
     prefix = f"bench-gate-{uuid.uuid4().hex[:8]}-"
     settings = Settings(
         kafka_bootstrap_servers=bootstrap,
@@ -92,9 +103,14 @@ def run_once(events: int, bootstrap: str, seed: int) -> dict[str, float]:
         "FLAGSTREAM_METRICS_PORT": str(port),
         "FLAGSTREAM_LOG_LEVEL": "WARNING",
     }
-    log = (REPO_ROOT / "bench" / "results" / f"gate-{prefix.rstrip('-')}.log").open("wb")
+    log = (REPO_ROOT / "bench" / "results" / f"gate-{mode}-{prefix.rstrip('-')}.log").open("wb")
+    command = (
+        [sys.executable, "-m", "services.cli", "worker", "privacy_gate"]
+        if mode == "gate"
+        else [sys.executable, str(CEILING), "gate" if mode == "stage-forward" else "bare"]
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "worker", "privacy_gate"],
+        command,
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
@@ -204,26 +220,44 @@ def main() -> None:
     bootstrap = Settings().kafka_bootstrap_servers
 
     costs = domain_costs(min(args.events, 5_000), args.seed)
-    runs = [run_once(args.events, bootstrap, args.seed + i) for i in range(args.runs)]
-    rates = [r["events_per_second"] for r in runs]
-    median = statistics.median(rates)
-    per_cpu = statistics.median(r["events_per_cpu_second"] for r in runs)
+    # Modes alternate within each run, so the gate and its ceilings see the same machine load.
+    by_mode: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
+    for i in range(args.runs):
+        for mode in MODES:
+            result = run_once(args.events, bootstrap, args.seed + i, mode)
+            by_mode[mode].append(result)
+            print(f"  run {i + 1}, {mode}: {result['events_per_second']:,.0f} events/s", flush=True)
+    medians = {m: statistics.median(r["events_per_second"] for r in rs) for m, rs in by_mode.items()}
+    per_cpu = {m: statistics.median(r["events_per_cpu_second"] for r in rs) for m, rs in by_mode.items()}
+    gate_median = medians["gate"]
+    runs_of = {m: ", ".join(f"{r['events_per_second']:,.0f}" for r in rs) for m, rs in by_mode.items()}
     lines = [
-        f"gate worker through Kafka, {args.events} events x {args.runs} runs: median {median:,.0f} events/s "
-        f"(runs: {', '.join(f'{r:,.0f}' for r in rates)}); "
-        f"{per_cpu:,.0f} events per CPU-second of the worker",
+        f"one worker through Kafka, {args.events} events x {args.runs} runs, modes alternating:",
+        "",
+        "| worker | events/s, median | runs | events per CPU-second of the worker | gate ÷ this |",
+        "|---|---:|---|---:|---:|",
+        *(
+            f"| {mode}: {MODES[mode]} | {medians[mode]:,.0f} | "
+            f"{runs_of[mode]} | "
+            f"{per_cpu[mode]:,.0f} | {gate_median / medians[mode]:.2f} |"
+            for mode in MODES
+        ),
+        "",
         f"in-process per event: decode {costs['decode_us']:.0f} us, consent+redact "
         f"{costs['consent_and_redact_us']:.0f} us, encode outputs {costs['encode_outputs_us']:.0f} us = "
         f"{costs['domain_total_us']:.0f} us ({costs['domain_events_per_second']:,.0f} events/s for the "
-        f"domain alone); the rest of the worker's {1e6 / median:.0f} us/event is the Faust/Kafka loop",
+        f"domain alone); the rest of the worker's {1e6 / gate_median:.0f} us/event is the Faust/Kafka loop",
     ]
     print("\n".join(lines))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    payload = {"created": stamp, "args": {k: str(v) for k, v in vars(args).items()}, "runs": runs}
-    payload["median_events_per_second"] = median
-    payload["median_events_per_cpu_second"] = per_cpu
+    payload: dict[str, object] = {"created": stamp, "args": {k: str(v) for k, v in vars(args).items()}}
+    payload["runs"] = by_mode["gate"]
+    payload["median_events_per_second"] = gate_median
+    payload["median_events_per_cpu_second"] = per_cpu["gate"]
+    payload["ceilings"] = {m: {"runs": by_mode[m], "median_events_per_second": medians[m]} for m in MODES}
     payload["domain_costs"] = costs
     (args.out / f"privacy-gate-{stamp}.json").write_text(json.dumps(payload, indent=2))
+    (args.out / f"privacy-gate-{stamp}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

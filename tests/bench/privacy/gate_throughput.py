@@ -244,6 +244,8 @@ def main() -> None:
     medians = {m: statistics.median(r["events_per_second"] for r in rs) for m, rs in by_mode.items()}
     per_cpu = {m: statistics.median(r["events_per_cpu_second"] for r in rs) for m, rs in by_mode.items()}
     gate_median = medians["gate"]
+    loop_us = 1e6 / per_cpu["stage-forward"]
+    codec_us = costs["decode_us"] + costs["encode_outputs_us"]
     runs_of = {m: ", ".join(f"{r['events_per_second']:,.0f}" for r in rs) for m, rs in by_mode.items()}
     lines = [
         f"one worker through Kafka, {args.events} events x {args.runs} runs, modes alternating:",
@@ -261,6 +263,9 @@ def main() -> None:
         f"{costs['consent_and_redact_us']:.0f} us, encode outputs {costs['encode_outputs_us']:.0f} us = "
         f"{costs['domain_total_us']:.0f} us ({costs['domain_events_per_second']:,.0f} events/s for the "
         f"domain alone); the rest of the worker's {1e6 / gate_median:.0f} us/event is the Faust/Kafka loop",
+        f"floor of any gate on one core: the stage loop's {loop_us:.0f} CPU us/event (stage-forward) + Avro "
+        f"decode and encode {codec_us:.0f} us = {loop_us + codec_us:.0f} us, at most "
+        f"{1e6 / (loop_us + codec_us):,.0f} events per CPU-second before consent, pseudonyms or redaction",
     ]
     print("\n".join(lines))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -270,6 +275,7 @@ def main() -> None:
     payload["median_events_per_cpu_second"] = per_cpu["gate"]
     payload["ceilings"] = {m: {"runs": by_mode[m], "median_events_per_second": medians[m]} for m in MODES}
     payload["domain_costs"] = costs
+    payload["floor_us_per_event"] = loop_us + codec_us
     (args.out / f"privacy-gate-{stamp}.json").write_text(json.dumps(payload, indent=2))
     (args.out / f"privacy-gate-{stamp}.md").write_text("\n".join(lines) + "\n")
 

@@ -2,6 +2,11 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 VENV_STAMP := .venv/.installed
+# The privacy gate's native detectors (Rust, built with maturin from crates.io and PyPI; needs cargo).
+NATIVE := services/privacy_gate/native
+NATIVE_STAMP := .venv/.native-installed
+NATIVE_SOURCES := $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(NATIVE)/pyproject.toml $(NATIVE)/flagstream_pii.pyi $(wildcard $(NATIVE)/src/*.rs)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 COUNT ?= 0
 PYTEST_ARGS ?=
 # The fast fault subset, part of `make test` (about 4 minutes on its own broker): see docs/reliability.md.
@@ -12,13 +17,18 @@ RELIABILITY_FAST := poison_inputs or sigkill_each_service or replayed_resolution
 help: ## List every target
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
-setup: $(VENV_STAMP) ## Create .venv/ and install Flagstream with its dev tools
+setup: $(VENV_STAMP) $(NATIVE_STAMP) ## Create .venv/, install Flagstream with its dev tools, build its native detectors
 
 $(VENV_STAMP): pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(VENV_STAMP)
+
+$(NATIVE_STAMP): $(VENV_STAMP) $(NATIVE_SOURCES)
+	@command -v cargo >/dev/null || { echo "setup: cargo (Rust) is needed to build $(NATIVE)" >&2; exit 1; }
+	$(PY) -m pip install -q ./$(NATIVE)
+	touch $(NATIVE_STAMP)
 
 kafka-up: ## Start the local Kafka broker (skipped when KAFKA_BOOTSTRAP_SERVERS is set)
 	scripts/kafka.sh up

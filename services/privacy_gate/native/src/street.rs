@@ -1,0 +1,727 @@
+//! Port of people.py `StreetAddressDetector`. Indices are code points, as Python's.
+use crate::bytes::Needle;
+use crate::lex::Lex;
+use crate::person::at;
+use crate::py::{self, eq};
+use crate::rx::{self, alt, c, ci, lit, look, opt, plus, rep, seq, star, N};
+use std::sync::Arc;
+
+const MAX: usize = usize::MAX;
+
+fn digit(ch: char) -> bool {
+    ch.is_ascii_digit()
+}
+fn sp(ch: char) -> bool {
+    ch == ' '
+}
+fn au(ch: char) -> bool {
+    ch.is_ascii_uppercase()
+}
+
+fn unit() -> N {
+    seq(vec![
+        alt(vec![
+            seq(vec![lit("Apt"), opt(lit("."))]),
+            lit("Apartment"),
+            lit("Suite"),
+            seq(vec![lit("Ste"), opt(lit("."))]),
+            lit("Unit"),
+            lit("Floor"),
+            seq(vec![lit("Fl"), opt(lit("."))]),
+            lit("Room"),
+            seq(vec![lit("Rm"), opt(lit("."))]),
+            lit("#"),
+        ]),
+        star(c(sp)),
+        rep(c(|ch| ch.is_ascii_alphanumeric() || ch == '-'), 1, 6),
+    ])
+}
+fn place_word() -> N {
+    seq(vec![
+        c(rx::letter),
+        star(c(|ch| py::is_word(ch) || matches!(ch, '\'' | '\u{2019}' | '-' | '.'))),
+    ])
+}
+fn postcode() -> N {
+    alt(vec![
+        seq(vec![rep(c(digit), 4, 6), opt(seq(vec![lit("-"), rep(c(digit), 4, 4)]))]),
+        seq(vec![
+            rep(c(au), 1, 2),
+            c(digit),
+            opt(c(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit())),
+            lit(" "),
+            c(digit),
+            rep(c(au), 2, 2),
+        ]),
+    ])
+}
+fn brk() -> N {
+    alt(vec![
+        seq(vec![
+            opt(lit(",")),
+            star(c(sp)),
+            lit("\n"),
+            star(c(sp)),
+            opt(seq(vec![rep(c(|ch| !py::is_word(ch) && !py::isspace(ch)), 1, 3), star(c(sp))])),
+        ]),
+        seq(vec![lit(","), star(c(sp))]),
+        rep(c(sp), 2, MAX),
+    ])
+}
+
+pub struct Street {
+    lex: Arc<Lex>,
+    house_rest: N,
+    street_words: N,
+    number_token: N,
+    block_part: N,
+    same_line_unit: N,
+    city_state_zip: N,
+    secondary: N,
+    po_box: N,
+    military: [N; 2],
+    continental: N,
+    street_cue: N,
+    literal_ac: aho_corasick::AhoCorasick,
+    po_a: Needle,
+}
+
+impl Street {
+    pub fn new(lex: Arc<Lex>) -> Street {
+        let street_words = rep(
+            seq(vec![
+                lit(" "),
+                alt(vec![
+                    seq(vec![
+                        c(rx::letter),
+                        star(c(|ch| py::is_word(ch) || matches!(ch, '\'' | '\u{2019}' | '-'))),
+                        opt(lit(".")),
+                    ]),
+                    seq(vec![
+                        rep(c(digit), 1, 3),
+                        alt(vec![lit("st"), lit("nd"), lit("rd"), lit("th")]),
+                        N::WordB,
+                    ]),
+                    seq(vec![rep(c(digit), 1, 5), opt(c(|ch| ch.is_ascii_alphabetic())), N::WordB, opt(lit("."))]),
+                    lit("C/"),
+                ]),
+            ]),
+            1,
+            7,
+        );
+        let block_part = seq(vec![
+            brk(),
+            alt(vec![
+                unit(),
+                seq(vec![
+                    place_word(),
+                    rep(seq(vec![lit(" "), place_word()]), 0, 3),
+                    opt(seq(vec![opt(lit(",")), plus(c(sp)), rep(c(au), 2, 2)])),
+                    opt(seq(vec![opt(lit(",")), plus(c(sp)), postcode()])),
+                ]),
+                postcode(),
+            ]),
+            look(seq(vec![
+                star(c(sp)),
+                alt(vec![N::End, lit("\n"), c(|ch| ".,;?!)".contains(ch)), rep(c(sp), 2, 2)]),
+            ])),
+        ]);
+        let same_line_unit = seq(vec![opt(lit(",")), plus(c(sp)), unit(), N::WordB]);
+        let city_state_zip = seq(vec![
+            plus(c(sp)),
+            place_word(),
+            rep(seq(vec![lit(" "), place_word()]), 0, 2),
+            opt(lit(",")),
+            plus(c(sp)),
+            opt(seq(vec![rep(c(au), 2, 2), plus(c(sp))])),
+            rep(c(digit), 5, 5),
+            opt(seq(vec![lit("-"), rep(c(digit), 4, 4)])),
+            N::WordB,
+        ]);
+        let secondary = seq(vec![
+            alt(vec![lit("Apt."), lit("Apartment"), lit("Suite"), lit("Ste.")]),
+            opt(c(sp)),
+            rep(c(digit), 1, 5),
+            opt(c(|ch| ch.is_ascii_alphabetic())),
+            N::WordB,
+        ]);
+        let po_box = seq(vec![
+            lit("P"),
+            opt(lit(".")),
+            opt(c(rx::s)),
+            lit("O"),
+            opt(lit(".")),
+            opt(c(rx::s)),
+            lit("Box"),
+            plus(c(rx::s)),
+            rep(c(digit), 1, 6),
+            N::WordB,
+        ]);
+        let mil_tail = || {
+            seq(vec![
+                plus(c(rx::s)),
+                c(|ch| matches!(ch, 'A' | 'D' | 'F')),
+                lit("PO A"),
+                c(|ch| matches!(ch, 'A' | 'E' | 'P')),
+                lit(" "),
+                rep(c(digit), 5, 5),
+                N::WordB,
+            ])
+        };
+        let military = [
+            seq(vec![
+                alt(vec![lit("Unit"), lit("PSC"), lit("CMR")]),
+                lit(" "),
+                rep(c(digit), 3, 5),
+                opt(lit(",")),
+                lit(" Box "),
+                rep(c(digit), 3, 5),
+                mil_tail(),
+            ]),
+            seq(vec![
+                alt(vec![lit("USNS"), lit("USNV"), lit("USS"), lit("USCGC")]),
+                lit(" "),
+                c(rx::letter),
+                star(c(|ch| py::is_word(ch) || ch == '-')),
+                mil_tail(),
+            ]),
+        ];
+        let continental = seq(vec![lit(" "), rep(c(digit), 1, 5), opt(c(|ch| ch.is_ascii_alphabetic())), N::WordB]);
+        let spaces = || plus(c(sp));
+        let street_cue = seq(vec![
+            alt(vec![
+                seq(vec![
+                    N::WordB,
+                    alt(vec![
+                        seq(vec![ci("live"), opt(ci("s"))]),
+                        ci("lived"),
+                        ci("living"),
+                        ci("located"),
+                        ci("situated"),
+                        ci("based"),
+                    ]),
+                    spaces(),
+                    alt(vec![ci("at"), ci("on"), ci("in")]),
+                    opt(seq(vec![spaces(), ci("the"), spaces(), plus(c(rx::w)), spaces(), ci("side"), spaces(), ci("of")])),
+                ]),
+                seq(vec![N::WordB, ci("corner"), spaces(), ci("of")]),
+                seq(vec![N::WordB, ci("side"), spaces(), ci("of")]),
+                seq(vec![N::WordB, ci("address"), alt(vec![seq(vec![spaces(), ci("is")]), lit(":")])]),
+            ]),
+            spaces(),
+        ]);
+        Street {
+            lex,
+            house_rest: seq(vec![
+                rep(c(digit), 0, 5),
+                opt(c(|ch| ch.is_ascii_alphabetic())),
+                opt(seq(vec![lit("-"), rep(c(digit), 1, 4)])),
+                look(lit(" ")),
+            ]),
+            street_words,
+            number_token: seq(vec![rep(c(digit), 1, 5), opt(c(|ch| ch.is_ascii_alphabetic())), opt(lit("."))]),
+            block_part,
+            same_line_unit,
+            city_state_zip,
+            secondary,
+            po_box,
+            military,
+            continental,
+            street_cue,
+            literal_ac: aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+                .build([
+                    "live", "Live", "LIVE", "locat", "Locat", "situat", "Situat", "based", "Based", "corner", "Corner",
+                    "side of", "Side of", "address", "Address", "ADDRESS", "Apt.", "Apartment", "Suite", "Ste.",
+                ])
+                .expect("literal patterns"),
+            po_a: Needle::new("PO A"),
+        }
+    }
+
+    /// `_HOUSE_NUMBER.finditer`.
+    fn house_numbers(&self, t: &[char], b: &[u8]) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(d) = crate::bytes::next_digit(b, i) {
+            i = d;
+            if !(i > 0 && (py::is_word(t[i - 1]) || ".,:/-#$€£".contains(t[i - 1]))) {
+                if let Some(e) = house_rest(t, i + 1) {
+                    debug_assert_eq!(Some(e), rx::match_at(&self.house_rest, t, i + 1));
+                    out.push((i, e));
+                    i = e;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// `_street_words(_STREET_WORDS.match(text, at))`: the tokens, as (start, end) in the text.
+    fn street_words<'a>(&self, t: &'a [char], pos: usize) -> Option<Vec<&'a [char]>> {
+        let e = street_words_end(t, pos)?;
+        debug_assert_eq!(Some(e), rx::match_at(&self.street_words, t, pos));
+        Some(t[pos + 1..e].split(|&ch| ch == ' ').collect())
+    }
+
+    fn plain_word(&self, word: &[char]) -> bool {
+        let word = py::rstrip(word, ",");
+        !(py::isupper(word[0]) || py::isdigit(word[0]) || self.lex.street_first_words.contains(word) || self.lex.street_particles.contains(word))
+    }
+
+    fn word_end(&self, start: usize, word: &[char]) -> usize {
+        let mut end = start + word.len();
+        let mut word = word;
+        if word.last() == Some(&',') {
+            end -= 1;
+            word = &word[..word.len() - 1];
+        }
+        if word.last() == Some(&'.') && !self.lex.abbreviations.contains(&word[..word.len() - 1]) && !self.lex.street_first_words.contains(word) {
+            end -= 1;
+        }
+        end
+    }
+
+    /// `_street_end`.
+    fn street_end(&self, tokens: &[&[char]], mut at: usize, number: &[char]) -> Option<usize> {
+        let lex = &*self.lex;
+        let first = tokens[0];
+        let mut words = 0;
+        let mut fallback = None;
+        for (index, &token) in tokens.iter().enumerate() {
+            let word = py::rstrip(token, ",");
+            if word.first().map_or(false, |&ch| py::isdigit(ch)) && rx::fullmatch(&self.number_token, word) {
+                if words == 0 || py::ends_with(word, &['0', 's']) {
+                    return fallback;
+                }
+                let before = py::rstrip(tokens[index - 1], ",");
+                let is_year = number.len() == 4 && (py::starts_with(number, &['1', '9']) || py::starts_with(number, &['2', '0']));
+                if !(lex.street_first_words.contains(first) || lex.compound_street(before))
+                    && (is_year || words > 5 || tokens[..index].iter().any(|tk| lex.headline_words.contains(*tk)))
+                {
+                    return fallback;
+                }
+                if index + 1 < tokens.len() && lex.is_suffix(py::rstrip(tokens[index + 1], ".,")) {
+                    return Some(self.word_end(at + token.len() + 1, tokens[index + 1]));
+                }
+                return Some(self.word_end(at, token));
+            }
+            let bare = py::rstrip(word, ".");
+            if lex.calendar.contains(bare) {
+                return None;
+            }
+            if index > 0 && words > 0 && lex.is_suffix(bare) {
+                if word.last() != Some(&'.') || lex.abbreviations.contains(bare) {
+                    let following: &[char] = if index + 1 < tokens.len() { py::rstrip(tokens[index + 1], ".,") } else { &[] };
+                    if lex.directions.contains(following) {
+                        return Some(at + token.len() + 1 + following.len());
+                    }
+                }
+                return Some(self.word_end(at, token));
+            }
+            // word is never empty: a token starts with a letter, a digit or "C/".
+            let w0 = word[0];
+            if py::isupper(w0) || lex.street_first_words.contains(word) || py::isdigit(w0) {
+                words += 1;
+                if py::isupper(w0) && words >= 2 && lex.street_first_words.contains(first) {
+                    fallback = Some(self.word_end(at, token));
+                }
+            } else if !lex.street_particles.contains(word) {
+                return fallback;
+            }
+            if token.last() == Some(&',') || (word.last() == Some(&'.') && !lex.abbreviations.contains(bare) && index > 0) {
+                return fallback;
+            }
+            at += token.len() + 1;
+        }
+        fallback
+    }
+
+    fn block_end(&self, t: &[char], mut end: usize) -> usize {
+        let n = t.len();
+        // `,?[ ]+` then a unit word's first character: else no unit.
+        let mut k = end;
+        if k < n && t[k] == ',' {
+            k += 1;
+        }
+        let spaces = k;
+        while k < n && t[k] == ' ' {
+            k += 1;
+        }
+        if k > spaces && k < n && matches!(t[k], 'A' | 'S' | 'U' | 'F' | 'R' | '#') {
+            if let Some(e) = rx::match_at(&self.same_line_unit, t, end) {
+                end = e;
+            }
+        }
+        // `[ ]+` then a letter: else no "City, ST 12345".
+        let mut k = end;
+        while k < n && t[k] == ' ' {
+            k += 1;
+        }
+        if k > end && k < n && py::is_letter(t[k]) && five_digits_on_line(t, k) {
+            if let Some(e) = rx::match_at(&self.city_state_zip, t, end) {
+                return e;
+            }
+        }
+        for _ in 0..4 {
+            // A part starts with a break: a comma or a line break (spaces may come first), or two spaces.
+            let mut k = end;
+            while k < n && t[k] == ' ' {
+                k += 1;
+            }
+            let breaks = k >= end + 2 || (k < n && (t[k] == '\n' || (t[k] == ',' && k == end)));
+            if !breaks {
+                break;
+            }
+            match rx::match_at(&self.block_part, t, end) {
+                Some(e) => end = e,
+                None => break,
+            }
+        }
+        end
+    }
+
+    fn after_unit_word(&self, t: &[char], start: usize) -> bool {
+        let before = py::rstrip_ws(&t[start.saturating_sub(8)..start]);
+        if before.is_empty() {
+            return false;
+        }
+        let cut = before.iter().rposition(|&ch| py::isspace(ch)).map(|p| p + 1).unwrap_or(0);
+        self.lex.unit_words.contains(&py::lower(&before[cut..]))
+    }
+
+    fn starts_part(t: &[char], start: usize) -> bool {
+        let before = py::rstrip(&t[start.saturating_sub(4)..start], " ");
+        start == 0 || before.is_empty() || matches!(before[before.len() - 1], '\n' | ',') || eq(&t[start.saturating_sub(2)..start], "  ")
+    }
+
+    fn and_street(&self, t: &[char], end: usize, out: &mut Vec<(usize, usize, f64)>) {
+        let and: Vec<char> = " and ".chars().collect();
+        if !py::starts_with_at(t, &and, end) || !(end + 5 < t.len() && py::isupper(t[end + 5])) {
+            return;
+        }
+        let Some(tokens) = self.street_words(t, end + 4) else { return };
+        if let Some(second) = self.street_end(&tokens, end + 5, &[]) {
+            out.push((end + 5, second, 0.6));
+        }
+    }
+
+    /// `_street_cues`: the cue pattern tried where one of `_STREET_CUE_HINTS` starts, found with
+    /// memmem over the text's ASCII bytes (a hint is ASCII, so it starts where its bytes do).
+    fn street_cues(&self, t: &[char], starts: &[usize]) -> Vec<(usize, usize)> {
+        let mut found = Vec::new();
+        for &a in starts {
+            if a > 0 && py::is_word(t[a - 1]) {
+                continue;
+            }
+            if let Some(e) = rx::match_at(&self.street_cue, t, a) {
+                found.push((a, e));
+            }
+        }
+        found
+    }
+
+    /// `t` the text's code points, `b` one byte per code point: ASCII as is, anything else 0x80.
+    pub fn detect(&self, t: &[char], b: &[u8]) -> Vec<(usize, usize, f64)> {
+        let lex = &*self.lex;
+        let mut out = Vec::new();
+        let mut cursor = 0;
+        let mut covered = Vec::new();
+        for (start, nend) in self.house_numbers(t, b) {
+            if start < cursor || (start > 0 && (py::is_word(t[start - 1]) || ".,:/-#$€£".contains(t[start - 1]))) {
+                continue;
+            }
+            let Some(tokens) = self.street_words(t, nend) else { continue };
+            if self.plain_word(tokens[0]) {
+                continue;
+            }
+            let t0 = tokens[0];
+            let end = if py::isdigit(t0[0]) && tokens.len() > 1 && !py::isalpha(t0[t0.len() - 1]) {
+                self.street_end(&tokens[1..], nend + t0.len() + 2, t0)
+            } else {
+                self.street_end(&tokens, nend + 1, &t[start..nend])
+            };
+            let Some(end) = end else { continue };
+            if self.after_unit_word(t, start) {
+                continue;
+            }
+            cursor = self.block_end(t, end);
+            covered.push((start, cursor));
+            out.push((start, cursor, 0.7));
+            self.and_street(t, end, &mut out);
+        }
+        // Where the street cues' hints and SECONDARY's literals start: one Aho-Corasick pass.
+        let mut hint_starts: Vec<usize> = Vec::new();
+        let mut literal_starts: Vec<usize> = Vec::new();
+        // Leftmost, without overlaps: an occurrence that starts inside another follows one of its
+        // letters (no pattern starts with 'o', the letter after the only space), so it would be glued,
+        // and skipped by both users; and none of the patterns holds another.
+        for m in self.literal_ac.find_iter(b) {
+            if m.pattern().as_usize() < 16 {
+                hint_starts.push(m.start());
+            } else {
+                literal_starts.push(m.start());
+            }
+        }
+        for (_cs, ce) in self.street_cues(t, &hint_starts) {
+            if ce < cursor {
+                continue;
+            }
+            let Some(tokens) = self.street_words(t, ce - 1) else { continue };
+            if !py::isupper(t[ce]) {
+                continue;
+            }
+            if let Some(end) = self.street_end(&tokens, ce, &[]) {
+                if !lex.calendar.contains(tokens[0]) {
+                    out.push((ce, self.block_end(t, end), 0.6));
+                    self.and_street(t, end, &mut out);
+                }
+            }
+        }
+        self.continental(t, b, &covered, &mut out);
+        // people.py first looks for "Apt.", "Box", "PO A": a shortcut only, as each pattern holds them.
+        // SECONDARY starts with one of four literals: its matches, in order, without overlaps.
+        let starts = literal_starts;
+        if !starts.is_empty() {
+            let mut next = 0;
+            for s in starts {
+                if s < next {
+                    continue;
+                }
+                if let Some(e) = rx::match_at(&self.secondary, t, s) {
+                    next = e;
+                    if !(s > 0 && py::is_word(t[s - 1])) && (t[s] == 'A' || Self::starts_part(t, s)) {
+                        out.push((s, self.block_end(t, e), 0.6));
+                    }
+                }
+            }
+        }
+        {
+            let mut next = 0;
+            for s in memchr::memchr_iter(b'P', b) {
+                if s < next {
+                    continue;
+                }
+                if let Some(e) = rx::match_at(&self.po_box, t, s) {
+                    next = e;
+                    if !(s > 0 && py::is_word(t[s - 1])) {
+                        out.push((s, self.block_end(t, e), 0.8));
+                    }
+                }
+            }
+        }
+        if self.po_a.find(b, 0).is_some() {
+            let mut mil = rx::find_all(&self.military[0], t, |ch| matches!(ch, 'U' | 'P' | 'C'));
+            mil.extend(rx::find_all(&self.military[1], t, |ch| ch == 'U'));
+            mil.sort_by_key(|m| m.0);
+            for (s, e) in mil {
+                if !(s > 0 && py::is_word(t[s - 1])) {
+                    out.push((s, e, 0.8));
+                }
+            }
+        }
+        out
+    }
+
+    fn continental(&self, t: &[char], b: &[u8], covered: &[(usize, usize)], out: &mut Vec<(usize, usize, f64)>) {
+        let lex = &*self.lex;
+        let mut spans = covered.iter();
+        let mut span = spans.next();
+        for (a, nend) in continental_numbers(t, b) {
+            while let Some(s) = span {
+                if s.1 <= a {
+                    span = spans.next();
+                } else {
+                    break;
+                }
+            }
+            if let Some(s) = span {
+                if s.0 <= a {
+                    continue;
+                }
+            }
+            let space = py::rfind_char(t, ' ', a.saturating_sub(40), a);
+            let last = py::rstrip(&t[(space + 1) as usize..a], ",");
+            if !last.first().map_or(false, |&ch| py::isupper(ch)) && !lex.street_particles.contains(last) {
+                continue;
+            }
+            if lex.compound_street(last) {
+                out.push((a - last.len(), nend, 0.6));
+                continue;
+            }
+            let window = py::rstrip(&t[a.saturating_sub(60)..a], ",");
+            let words: Vec<&[char]> = window.split(|&ch| ch == ' ').collect();
+            let mut length = 0;
+            for word in words[words.len().saturating_sub(6)..].iter().rev() {
+                if lex.street_first_words.contains(*word) {
+                    if length > 0 {
+                        out.push((a - length - word.len(), nend, 0.6));
+                    }
+                    break;
+                }
+                if !(word.first().map_or(false, |&ch| py::isupper(ch)) || lex.street_particles.contains(*word)) {
+                    break;
+                }
+                length += word.len() + 1;
+            }
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _unused(t: &[char]) -> char {
+    at(t, 0)
+}
+
+/// `_STREET_WORDS.match(text, pos).end()`, by hand: each repetition is settled by its first choice
+/// that matches (nothing follows the repetition, so none is ever taken back), and each choice is
+/// deterministic (see the notes).
+fn street_words_end(t: &[char], pos: usize) -> Option<usize> {
+    let n = t.len();
+    let boundary_after_word = |i: usize| i >= n || !py::is_word(t[i]);
+    let mut p = pos;
+    let mut count = 0;
+    while count < 7 && p < n && t[p] == ' ' {
+        let q = p + 1;
+        let end = if q < n && py::is_letter(t[q]) {
+            let mut e = q + 1;
+            while e < n && (py::is_word(t[e]) || matches!(t[e], '\'' | '\u{2019}' | '-')) {
+                e += 1;
+            }
+            if e < n && t[e] == '.' {
+                e += 1;
+            }
+            Some(e)
+        } else if q < n && t[q].is_ascii_digit() {
+            let mut r = 0;
+            while q + r < n && t[q + r].is_ascii_digit() {
+                r += 1;
+            }
+            let d = q + r;
+            // [0-9]{1,3}(?:st|nd|rd|th)\b: only the whole run can precede the letters.
+            let ordinal = r <= 3
+                && d + 1 < n
+                && matches!((t[d], t[d + 1]), ('s', 't') | ('n', 'd') | ('r', 'd') | ('t', 'h'))
+                && boundary_after_word(d + 2);
+            if ordinal {
+                Some(d + 2)
+            } else if r <= 5 {
+                // [0-9]{1,5}[A-Za-z]?\b\.?: after a shorter run a digit follows, never a boundary.
+                let e = if d < n && t[d].is_ascii_alphabetic() && boundary_after_word(d + 1) {
+                    Some(d + 1)
+                } else if boundary_after_word(d) {
+                    Some(d)
+                } else {
+                    None
+                };
+                e.map(|e| if e < n && t[e] == '.' { e + 1 } else { e })
+            } else {
+                None
+            }
+        } else if q + 1 < n && t[q] == 'C' && t[q + 1] == '/' {
+            Some(q + 2)
+        } else {
+            None
+        };
+        match end {
+            Some(e) => {
+                p = e;
+                count += 1;
+            }
+            None => break,
+        }
+    }
+    if count == 0 {
+        None
+    } else {
+        Some(p)
+    }
+}
+
+fn digit_run(t: &[char], from: usize) -> usize {
+    let mut r = 0;
+    while from + r < t.len() && t[from + r].is_ascii_digit() {
+        r += 1;
+    }
+    r
+}
+
+/// After a house number's first digit: `[0-9]{0,5}[A-Za-z]?(?:-[0-9]{1,4})?(?= )`, by hand. Every
+/// backtracking step leaves a digit, a letter or a hyphen where the space must be, so the greedy
+/// reading is the only one that can match.
+fn house_rest(t: &[char], q: usize) -> Option<usize> {
+    let r = digit_run(t, q);
+    if r > 5 {
+        return None;
+    }
+    let mut e = q + r;
+    if e < t.len() && t[e].is_ascii_alphabetic() {
+        e += 1;
+    }
+    if e < t.len() && t[e] == '-' {
+        let r2 = digit_run(t, e + 1);
+        if r2 == 0 || r2 > 4 {
+            return None;
+        }
+        e += 1 + r2;
+    }
+    if e < t.len() && t[e] == ' ' {
+        Some(e)
+    } else {
+        None
+    }
+}
+
+/// `_CONTINENTAL_NUMBER.finditer(text)`: ` [0-9]{1,5}[a-zA-Z]?\b`, by hand (a shorter run of digits
+/// leaves a digit next, never a boundary).
+fn continental_numbers(t: &[char], b: &[u8]) -> Vec<(usize, usize)> {
+    let n = t.len();
+    let no_word = |i: usize| i >= n || !py::is_word(t[i]);
+    let mut out = Vec::new();
+    let mut from = 1;
+    // A space, then a digit: each digit found fast, then the space before it looked at.
+    while let Some(j) = crate::bytes::next_digit(b, from) {
+        let i = j - 1;
+        if t[i] == ' ' {
+            let r = digit_run(t, j);
+            let d = j + r;
+            if r <= 5 {
+                let end = if d < n && t[d].is_ascii_alphabetic() && no_word(d + 1) {
+                    Some(d + 1)
+                } else if no_word(d) {
+                    Some(d)
+                } else {
+                    None
+                };
+                if let Some(e) = end {
+                    out.push((i, e));
+                    from = e + 1;
+                    continue;
+                }
+            }
+        }
+        from = j + 1;
+    }
+    out
+}
+
+/// True when five ASCII digits in a row follow `from` before the line ends: "City, ST 12345" needs
+/// them, and none of its parts holds a line break.
+fn five_digits_on_line(t: &[char], from: usize) -> bool {
+    let mut run = 0;
+    for &ch in &t[from..] {
+        if ch == '\n' {
+            return false;
+        }
+        if ch.is_ascii_digit() {
+            run += 1;
+            if run == 5 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}

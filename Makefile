@@ -5,7 +5,7 @@ VENV_STAMP := .venv/.installed
 # The privacy gate's native detectors (Rust, built with maturin from crates.io and PyPI; needs cargo).
 NATIVE := services/privacy_gate/native
 NATIVE_STAMP := .venv/.native-installed
-NATIVE_SOURCES := $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(NATIVE)/pyproject.toml $(NATIVE)/flagstream_pii.pyi $(wildcard $(NATIVE)/src/*.rs)
+NATIVE_SOURCES := $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(NATIVE)/pyproject.toml $(NATIVE)/flagstream_pii.pyi $(shell find $(NATIVE)/src -name "*.rs")
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 COUNT ?= 0
 PYTEST_ARGS ?=

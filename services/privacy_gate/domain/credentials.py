@@ -3,18 +3,18 @@
 A leaked secret is as harmful in a review queue as any personal datum, and one that sits in
 training data can be regurgitated. Tokens are recognised by their issuers' fixed prefixes; a
 password is recognised by what names it (``password = ...``, ``my password is ...``), and only the
-value is replaced, so the text around it stays learnable.
+value is replaced, so the text around it stays learnable. A JWT counts when its header decodes to a
+JSON object with an "alg" key.
+
+The rules run natively (services/privacy_gate/native, see detectors.py); the patterns and lists below
+are what the crate's gen_structured.py compiles into it.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
-from collections.abc import Iterator
 
-from services.privacy_gate.domain.detectors import EntityType, Span
+from services.privacy_gate.domain.detectors import EntityType, NativeDetector
 
 # Issuer-prefixed tokens. Each alternative is anchored on a literal prefix the issuer documents.
 _TOKENS = re.compile(
@@ -70,94 +70,9 @@ _BEARER = re.compile(r"(?i)\b(?:bearer|token)\s+(?P<value>[A-Za-z0-9_\-.~+/]{20,
 _URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s:/@]+:(?P<value>[^\s@/]{3,})@[^\s/]+")
 
 
-def _holds_token_prefix(text: str) -> bool:
-    """True when ``text`` holds the prefix of an issuer token."""
-    for prefix in _TOKEN_PREFIXES:
-        if prefix in text:
-            return True
-    for mark, prefixes in _MARKED_TOKEN_PREFIXES:
-        if mark in text:
-            for prefix in prefixes:
-                if prefix in text:
-                    return True
-    return False
-
-
-def _is_jwt(value: str) -> bool:
-    header = value.split(".", 1)[0]
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(decoded, dict) and "alg" in decoded
-
-
-class CredentialDetector:
+class CredentialDetector(NativeDetector):
     """Secrets in text: issuer tokens, JWTs, private key blocks, and values assigned to secret names."""
 
     __slots__ = ()
-
-    @property
-    def entity_types(self) -> frozenset[EntityType]:
-        """Only CREDENTIAL."""
-        return frozenset((EntityType.CREDENTIAL,))
-
-    def detect(self, text: str) -> Iterator[Span]:
-        """Spans of credentials (for assignments, the value only)."""
-        kind = EntityType.CREDENTIAL
-        if _holds_token_prefix(text):
-            for match in _TOKENS.finditer(text):
-                yield Span(kind, match.start(), match.end(), 0.95)
-        if "eyJ" in text:
-            for match in _JWT.finditer(text):
-                if _is_jwt(match.group()):
-                    yield Span(kind, match.start(), match.end(), 0.95)
-        if "-----BEGIN" in text:
-            for match in _PRIVATE_KEY.finditer(text):
-                yield Span(kind, match.start(), match.end(), 1.0)
-        if "://" in text:
-            for match in _URL_PASSWORD.finditer(text):
-                yield Span(kind, match.start("value"), match.end("value"), 0.9)
-        lowered = text.lower()
-        if any(hint in lowered for hint in _SECRET_HINTS):
-            yield from self._assignments(text, lowered)
-        if "bearer" in lowered or "token" in lowered:
-            for match in _BEARER.finditer(text):
-                yield Span(kind, match.start("value"), match.end("value"), 0.9)
-
-    @staticmethod
-    def _assignments(text: str, lowered: str) -> Iterator[Span]:
-        # The pattern starts with a lookbehind, so the regex engine would try it at every position:
-        # run it only in windows around the secret names the text holds.
-        windows: list[tuple[int, int]] = []
-        for hint in _SECRET_HINTS:
-            at = lowered.find(hint)
-            while at != -1:
-                windows.append((max(0, at - 20), min(len(text), at + 260)))
-                at = lowered.find(hint, at + 1)
-        windows.sort()
-        merged: list[tuple[int, int]] = []
-        for start, end in windows:
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-            else:
-                merged.append((start, end))
-        for start, end in merged:
-            yield from CredentialDetector._assignments_in(text, start, end)
-
-    @staticmethod
-    def _assignments_in(text: str, window_start: int, window_end: int) -> Iterator[Span]:
-        for match in _ASSIGNMENT.finditer(text, window_start, window_end):
-            group = next(g for g in ("dq", "sq", "bare") if match.group(g) is not None)
-            start, end = match.span(group)
-            value = text[start:end]
-            if group == "bare":
-                while end > start and text[end - 1] in ".)]}>":
-                    end -= 1  # sentence punctuation after a bare value
-                value = text[start:end]
-            if len(value) < 3 or value.lower() in _NOT_SECRETS or value.startswith("<"):
-                continue  # "password is wrong", or an already redacted placeholder
-            yield Span(EntityType.CREDENTIAL, start, end, 0.8)
-
-    def __repr__(self) -> str:
-        return "CredentialDetector()"
+    NAME = "credential"
+    TYPES = frozenset((EntityType.CREDENTIAL,))

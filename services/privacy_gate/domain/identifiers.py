@@ -1,21 +1,19 @@
-"""Detectors of checkable identifiers: US social security numbers, IBANs and IP addresses.
+"""Detectors of checkable identifiers: US social security numbers, IBANs and IP addresses, and
+12-digit Maestro cards after a card word.
 
 Each one finds a shape cheaply and then validates it (SSA number ranges, ISO 13616 mod-97 with
-the country's length, the ipaddress module), so look-alikes with the same shape stay untouched.
+the country's length, IPv6 as the ipaddress module reads it), so look-alikes with the same shape stay
+untouched. The rules run natively (services/privacy_gate/native, see detectors.py); the patterns and
+tables below are what the crate's gen_structured.py compiles into it.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections.abc import Iterator
 
-from services.privacy_gate.domain.detectors import EntityType, Span
+import flagstream_pii
 
-
-def _glued(char: str) -> bool:
-    return char.isalnum() or char == "_"
-
+from services.privacy_gate.domain.detectors import EntityType, NativeDetector
 
 # ---------------------------------------------------------------------------------------- US_SSN
 
@@ -29,51 +27,17 @@ _SSN_VOID = frozenset({"078051120", "219099999", "457555462"})
 
 
 def ssn_valid(area: str, group: str, serial: str) -> bool:
-    """True when the parts could be an issued SSN: area not 000, 666 or 9xx; group and serial not 0."""
-    return (
-        area not in ("000", "666")
-        and area[0] != "9"
-        and group != "00"
-        and serial != "0000"
-        and area + group + serial not in _SSN_VOID
-    )
+    """True when the parts could be an issued SSN: area not 000, 666 or 9xx; group and serial not 0,
+    and not one of the numbers the SSA voided."""
+    return flagstream_pii.ssn_valid(area, group, serial)
 
 
-def _standalone(text: str, start: int, end: int) -> bool:
-    """True when text[start:end] is not part of a longer number, word, date or path."""
-    if start > 0 and (_glued(text[start - 1]) or text[start - 1] in ".-/"):
-        return False
-    # "536-22-1234." ends a sentence; "536-22-1234-X" or "536-22-1234/7" is a longer identifier.
-    return not (
-        end < len(text)
-        and (_glued(text[end]) or (text[end] in ".-/" and _glued(text[end + 1 : end + 2] or " ")))
-    )
-
-
-class UsSsnDetector:
+class UsSsnDetector(NativeDetector):
     """US social security numbers: ``AAA-GG-SSSS`` (or spaces/dots), or nine digits after "SSN"."""
 
     __slots__ = ()
-
-    @property
-    def entity_types(self) -> frozenset[EntityType]:
-        """Only US_SSN."""
-        return frozenset((EntityType.US_SSN,))
-
-    def detect(self, text: str) -> Iterator[Span]:
-        """Spans of valid-range SSNs."""
-        for match in _SSN.finditer(text):
-            start, end = match.span()
-            area, separator, group, serial = match.groups()
-            if not _standalone(text, start, end) or not ssn_valid(area, group, serial):
-                continue
-            if separator:
-                yield Span(EntityType.US_SSN, start, end, 0.85)
-            elif _SSN_CONTEXT.search(text, max(0, start - 40), start):
-                yield Span(EntityType.US_SSN, start, end, 0.8)
-
-    def __repr__(self) -> str:
-        return "UsSsnDetector()"
+    NAME = "ssn"
+    TYPES = frozenset((EntityType.US_SSN,))
 
 
 # ------------------------------------------------------------------------------------- IBAN_CODE
@@ -101,48 +65,15 @@ _IBAN_CANDIDATES = re.compile(r"[A-Z]{2}[0-9]{2}[ A-Z0-9]{11,}")
 
 def iban_valid(iban: str) -> bool:
     """True when a compact upper-case IBAN has its country's length and passes ISO 7064 mod 97-10."""
-    if IBAN_LENGTHS.get(iban[:2]) != len(iban):
-        return False
-    rearranged = iban[4:] + iban[:4]
-    number = "".join(str(int(c, 36)) for c in rearranged)
-    return int(number) % 97 == 1
+    return flagstream_pii.iban_valid(iban)
 
 
-class IbanDetector:
+class IbanDetector(NativeDetector):
     """International bank account numbers, compact or grouped, that pass the checksum."""
 
     __slots__ = ()
-
-    @property
-    def entity_types(self) -> frozenset[EntityType]:
-        """Only IBAN_CODE."""
-        return frozenset((EntityType.IBAN_CODE,))
-
-    def detect(self, text: str) -> Iterator[Span]:
-        """Spans of valid IBANs."""
-        for region in _IBAN_CANDIDATES.finditer(text):
-            for match in _IBAN.finditer(text, region.start(), min(len(text), region.end() + 1)):
-                if match.end() > region.end():
-                    continue
-                value = match.group()
-                compact = value.replace(" ", "")
-                if iban_valid(compact):
-                    yield Span(EntityType.IBAN_CODE, match.start(), match.end(), 1.0)
-                elif " " in value:
-                    # A grouped run may have swallowed a following word: retry shorter group counts.
-                    yield from self._shorter(text, match.start(), value)
-
-    @staticmethod
-    def _shorter(text: str, start: int, value: str) -> Iterator[Span]:
-        groups = value.split(" ")
-        for count in range(len(groups) - 1, 1, -1):
-            candidate = " ".join(groups[:count])
-            if iban_valid(candidate.replace(" ", "")):
-                yield Span(EntityType.IBAN_CODE, start, start + len(candidate), 1.0)
-                return
-
-    def __repr__(self) -> str:
-        return "IbanDetector()"
+    NAME = "iban"
+    TYPES = frozenset((EntityType.IBAN_CODE,))
 
 
 # ------------------------------------------------------------------------------------ IP_ADDRESS
@@ -152,58 +83,12 @@ _IPV6_CANDIDATES = re.compile(r"[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*")
 _VERSION_CONTEXT = re.compile(r"(?i)\b(?:version|ver\.?|v|release|build|firmware|oid)\s*$")
 
 
-class IpAddressDetector:
+class IpAddressDetector(NativeDetector):
     """IPv4 dotted quads with octets up to 255 and valid IPv6 addresses; not versions or times."""
 
     __slots__ = ()
-
-    @property
-    def entity_types(self) -> frozenset[EntityType]:
-        """Only IP_ADDRESS."""
-        return frozenset((EntityType.IP_ADDRESS,))
-
-    def detect(self, text: str) -> Iterator[Span]:
-        """Spans of IP addresses."""
-        if "." in text:
-            size = len(text)
-            for match in _IPV4.finditer(text):
-                start, end = match.span()
-                # A URL's "//" or a CIDR "/24" may touch an address; a longer dotted number may not.
-                if start > 0 and (_glued(text[start - 1]) or text[start - 1] == "."):
-                    continue
-                if end < size and (
-                    _glued(text[end]) or (text[end] == "." and text[end + 1 : end + 2].isdigit())
-                ):
-                    continue
-                octets = match.group().split(".")
-                if any(len(o) > 1 and o[0] == "0" for o in octets) or any(int(o) > 255 for o in octets):
-                    continue  # leading zeros or 256+: a version or an id, not an address
-                if _VERSION_CONTEXT.search(text, max(0, match.start() - 12), match.start()):
-                    continue
-                yield Span(EntityType.IP_ADDRESS, match.start(), match.end(), 0.9)
-        if "::" in text or text.count(":") >= 7:
-            yield from self._ipv6(text)
-
-    @staticmethod
-    def _ipv6(text: str) -> Iterator[Span]:
-        size = len(text)
-        for match in _IPV6_CANDIDATES.finditer(text):
-            start, end = match.span()
-            while end > start and text[end - 1] in ".:" and not text[start:end].endswith("::"):
-                end -= 1  # a sentence's full stop or a trailing colon
-            if (start > 0 and _glued(text[start - 1])) or (end < size and _glued(text[end])):
-                continue  # std::vector, a::b, part of a longer token
-            value = text[start:end]
-            if value.count(":") < 2 or not any(c.isdigit() for c in value):
-                continue
-            try:
-                ipaddress.IPv6Address(value)
-            except ValueError:
-                continue
-            yield Span(EntityType.IP_ADDRESS, start, end, 0.9)
-
-    def __repr__(self) -> str:
-        return "IpAddressDetector()"
+    NAME = "ip"
+    TYPES = frozenset((EntityType.IP_ADDRESS,))
 
 
 # ------------------------------------------------------------------------------ CREDIT_CARD (12)
@@ -227,32 +112,9 @@ _CARD_HINTS = tuple(
 )
 
 
-class AnnouncedMaestroDetector:
+class AnnouncedMaestroDetector(NativeDetector):
     """12-digit Maestro numbers (first digits 50, 56-69, 0604) that pass Luhn, right after a card word."""
 
     __slots__ = ()
-
-    @property
-    def entity_types(self) -> frozenset[EntityType]:
-        """Only CREDIT_CARD."""
-        return frozenset((EntityType.CREDIT_CARD,))
-
-    def detect(self, text: str) -> Iterator[Span]:
-        """Spans of announced 12-digit card numbers."""
-        from services.privacy_gate.domain.detectors import luhn_valid
-
-        # The card word is rarer than twelve digits: look for it first.
-        if not any(word in text for word in _CARD_HINTS):
-            return
-        for match in _TWELVE.finditer(text):
-            start, end = match.span()
-            digits = match.group()
-            if not _standalone(text, start, end) or not (
-                digits[:2] == "50" or "56" <= digits[:2] <= "69" or digits.startswith(_MAESTRO_0604)
-            ):
-                continue
-            if luhn_valid(digits) and _CARD_CONTEXT.search(text, max(0, start - 40), start):
-                yield Span(EntityType.CREDIT_CARD, start, end, 0.8)
-
-    def __repr__(self) -> str:
-        return "AnnouncedMaestroDetector()"
+    NAME = "maestro"
+    TYPES = frozenset((EntityType.CREDIT_CARD,))

@@ -15,3 +15,25 @@ class PersonDetector:
 class StreetAddressDetector:
     def __init__(self, word_lists: Mapping[str, Any]) -> None: ...
     def detect(self, text: str) -> _Spans: ...
+
+# The structured detectors (src/structured/): email, credit_card, maestro, phone, ssn, iban, ip, credential.
+def detect(name: str | tuple[str, ...] | list[str], text: str) -> _Spans:
+    """One structured detector's raw output on ``text`` (no unescaping, no overlap resolution); for
+    several names, their outputs one after the other (one copy of the text).
+
+    Raises ValueError for a name not in detector_names()."""
+
+def detector_names() -> list[str]:
+    """The names detect() takes, in the analyzer's default order."""
+
+def _scan(name: str, text: str) -> list[tuple[int, int]]:
+    """Parity hook: a hand-written scanner's matches over the whole text (see src/lib.rs)."""
+
+def luhn_valid(digits: str) -> bool:
+    """True when a digit string passes the Luhn (mod 10) check; ValueError on a non-digit."""
+
+def iban_valid(iban: str) -> bool:
+    """True when a compact IBAN has its country's length and passes ISO 7064 mod 97-10."""
+
+def ssn_valid(area: str, group: str, serial: str) -> bool:
+    """True when the parts could be an issued SSN: area not 000, 666 or 9xx; group and serial not 0."""

@@ -1,8 +1,10 @@
 #![allow(dead_code)] // helpers kept for the patterns and semantics they document
-//! flagstream_pii: the native core of people.py's PersonDetector and
-//! StreetAddressDetector. Spans are (entity type, start, end, score), start/end in code points.
+//! flagstream_pii: the native core of people.py's PersonDetector and StreetAddressDetector, and
+//! the structured detectors of detectors.py, identifiers.py and credentials.py (src/structured/).
+//! Spans are (entity type, start, end, score), start/end in code points.
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::sync::Arc;
 
 mod bytes;
@@ -12,6 +14,7 @@ mod py;
 mod pytables;
 mod rx;
 mod street;
+mod structured;
 
 /// The code points of a Python str, read from its own storage (no UTF-8 copy). A lone surrogate,
 /// which no Rust char can hold, becomes U+FFFF: like it, a character no predicate holds for.
@@ -83,9 +86,136 @@ impl PyStreet {
 // of this module; the structs must stay at most 16-aligned (a Finder would have to be boxed).
 const _: () = assert!(std::mem::align_of::<PyPerson>() <= 16 && std::mem::align_of::<PyStreet>() <= 16);
 
+// ------------------------------------------------------------------------ structured detectors
+
+/// The code points of a Python str as numbers, lone surrogates kept (the structured detectors'
+/// regex classes were evaluated by `re` over every code point, surrogates included).
+fn code_points_u32(s: &Bound<'_, PyString>) -> PyResult<Vec<u32>> {
+    use pyo3::types::PyStringData;
+    // SAFETY: the data is copied out while the GIL is held and `s` is alive.
+    let data = unsafe { s.data()? };
+    Ok(match data {
+        PyStringData::Ucs1(b) => b.iter().map(|&c| c as u32).collect(),
+        PyStringData::Ucs2(b) => b.iter().map(|&c| c as u32).collect(),
+        PyStringData::Ucs4(b) => b.to_vec(),
+    })
+}
+
+type Found = Vec<(&'static str, usize, usize, f64)>;
+
+fn detector(name: &str) -> PyResult<structured::DetFn> {
+    structured::DETECTORS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|d| d.1)
+        .ok_or_else(|| PyValueError::new_err(format!("unknown detector {name:?}")))
+}
+
+/// detect(name, text): one structured detector's raw output on the text, in the Python detector's
+/// order (the analyzer does unescaping and overlap resolution). `name` may also be a tuple or list
+/// of names: their outputs one after the other, for one copy of the text.
+#[pyfunction]
+fn detect(name: &Bound<'_, PyAny>, text: &Bound<'_, PyString>) -> PyResult<Found> {
+    let mut run: Vec<structured::DetFn> = Vec::new();
+    if let Ok(one) = name.downcast::<PyString>() {
+        run.push(detector(one.to_str()?)?);
+    } else if name.is_instance_of::<PyTuple>() || name.is_instance_of::<PyList>() {
+        for item in name.iter()? {
+            run.push(detector(item?.downcast::<PyString>()?.to_str()?)?);
+        }
+    } else {
+        return Err(PyTypeError::new_err("detect() takes a detector name or a tuple or list of names"));
+    }
+    let t = code_points_u32(text)?;
+    let tx = structured::Text::new(&t);
+    let mut out = Vec::new();
+    for f in run {
+        f(&tx, &mut out);
+    }
+    Ok(out.into_iter().map(|s| (s.ty.name(), s.start, s.end, s.score)).collect())
+}
+
+/// The names detect() takes, in the analyzer's default order.
+#[pyfunction]
+fn detector_names() -> Vec<&'static str> {
+    structured::DETECTORS.iter().map(|(n, _)| *n).collect()
+}
+
+/// Parity hook: a hand-written scanner that replaces a Python regex, run on the whole text, as
+/// (start, end) pairs (`domain`: (at, match end) per '@' where `_EMAIL_DOMAIN.match(text, at + 1)`
+/// succeeds; `date_like`/`not_phone_marks`: (i, 1) for each i where a search over [i, len) does).
+#[pyfunction]
+fn _scan(name: &str, text: &Bound<'_, PyString>) -> PyResult<Vec<(usize, usize)>> {
+    use structured::scan;
+    let t = code_points_u32(text)?;
+    let tx = structured::Text::new(&t);
+    let n = t.len();
+    let mut out = vec![];
+    match name {
+        "cc_candidates" => scan::cc_candidates(&t, &tx.runs, |a, b| out.push((a, b))),
+        "cc_run" => scan::cc_runs(&t, 0, n, |a, b| out.push((a, b))),
+        "phone_candidates" => {
+            let marks: Vec<usize> = memchr::memchr2_iter(b'+', b'(', &tx.b).collect();
+            scan::phone_candidates(&t, &tx.runs, &marks, |a, b| out.push((a, b)))
+        }
+        "iban_candidates" => scan::iban_candidates(&t, &tx.runs, |a, b| out.push((a, b))),
+        "ssn" => scan::ssn(&t, &tx.runs, |a, b, _| out.push((a, b))),
+        "ipv4" => scan::ipv4(&t, &tx.runs, |a, b| out.push((a, b))),
+        "twelve" => scan::twelve(&tx.runs, |a, b| out.push((a, b))),
+        "loose_phone" => scan::loose_phone(&t, 0, n, |a, b| out.push((a, b))),
+        "domain" => {
+            for at in 0..n {
+                if t[at] == '@' as u32 {
+                    if let Some(e) = structured::domain_match(&t, at + 1) {
+                        out.push((at, e));
+                    }
+                }
+            }
+        }
+        "date_like" => out.extend((0..n).filter(|&i| structured::date_like(&t, i, n)).map(|i| (i, 1))),
+        "not_phone_marks" => out.extend((0..n).filter(|&i| structured::not_phone_marks(&t, i, n)).map(|i| (i, 1))),
+        _ => return Err(PyValueError::new_err(format!("unknown scanner {name:?}"))),
+    }
+    Ok(out)
+}
+
+/// ValueError as int() raises it for a character it cannot read as a digit.
+fn int_error(py: Python<'_>, c: u32, base: u32) -> PyErr {
+    let repr = char::from_u32(c)
+        .and_then(|ch| PyString::new_bound(py, &ch.to_string()).repr().ok().map(|r| r.to_string()))
+        .unwrap_or_else(|| format!("'\\u{c:04x}'"));
+    PyValueError::new_err(format!("invalid literal for int() with base {base}: {repr}"))
+}
+
+/// luhn_valid(digits): True when the digit string passes the Luhn (mod 10) check.
+#[pyfunction]
+fn luhn_valid(py: Python<'_>, digits: &Bound<'_, PyString>) -> PyResult<bool> {
+    structured::luhn_valid_py(&code_points_u32(digits)?).map_err(|c| int_error(py, c, 10))
+}
+
+/// iban_valid(iban): True when a compact IBAN has its country's length and passes mod 97-10.
+#[pyfunction]
+fn iban_valid(py: Python<'_>, iban: &Bound<'_, PyString>) -> PyResult<bool> {
+    structured::iban_valid(&code_points_u32(iban)?).map_err(|c| int_error(py, c, 36))
+}
+
+/// ssn_valid(area, group, serial): True when the parts could be an issued SSN.
+#[pyfunction]
+fn ssn_valid(area: &Bound<'_, PyString>, group: &Bound<'_, PyString>, serial: &Bound<'_, PyString>) -> PyResult<bool> {
+    structured::ssn_valid(&code_points_u32(area)?, &code_points_u32(group)?, &code_points_u32(serial)?)
+        .map_err(|_| PyIndexError::new_err("string index out of range"))
+}
+
 #[pymodule]
 fn flagstream_pii(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPerson>()?;
     m.add_class::<PyStreet>()?;
+    structured::res(); // build the patterns once, at import
+    m.add_function(wrap_pyfunction!(detect, m)?)?;
+    m.add_function(wrap_pyfunction!(detector_names, m)?)?;
+    m.add_function(wrap_pyfunction!(_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(luhn_valid, m)?)?;
+    m.add_function(wrap_pyfunction!(iban_valid, m)?)?;
+    m.add_function(wrap_pyfunction!(ssn_valid, m)?)?;
     Ok(())
 }

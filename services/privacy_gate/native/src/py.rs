@@ -55,6 +55,18 @@ pub fn flags(c: char) -> u8 {
         table()[cp]
     }
 }
+/// The flags of a code point given as a number, as the structured detectors read texts: lone
+/// surrogates (which no `char` can hold) included, for which no predicate holds.
+#[inline]
+pub fn flags_cp(cp: u32) -> u8 {
+    if cp < 0x10000 {
+        BMP[cp as usize]
+    } else if cp < 0x110000 {
+        table()[cp as usize]
+    } else {
+        0
+    }
+}
 #[inline]
 pub fn isalpha(c: char) -> bool {
     flags(c) & ALPHA != 0

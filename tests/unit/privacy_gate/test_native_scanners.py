@@ -1,0 +1,153 @@
+"""The native structured detectors (services/privacy_gate/native/src/structured): generated code
+current, and each hand-written scanner equal to the Python pattern it stands for."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import re
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import flagstream_pii
+import pytest
+
+from services.privacy_gate.domain import detectors as D
+from services.privacy_gate.domain import identifiers as I
+
+NATIVE = Path(__file__).resolve().parents[3] / "services" / "privacy_gate" / "native"
+
+Matches = Callable[[str], list[tuple[int, int]]]
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_structured", NATIVE / "gen_structured.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_structured_patterns_are_the_python_ones() -> None:
+    generator = _generator()
+    assert generator.source() == generator.TARGET.read_text(), (
+        "src/structured/gen.rs does not match the Python patterns and lists: "
+        "run services/privacy_gate/native/gen_structured.py (then rebuild: make setup)"
+    )
+
+
+def _spans(pattern: re.Pattern[str]) -> Matches:
+    return lambda text: [m.span() for m in pattern.finditer(text)]
+
+
+def _searches(pattern: re.Pattern[str]) -> Matches:
+    """(i, 1) for each i where a search over text[i:] finds something (as the native code asks)."""
+    return lambda text: [(i, 1) for i in range(len(text)) if pattern.search(text, i)]
+
+
+def _domains(text: str) -> list[tuple[int, int]]:
+    """(at, end) for each '@' where the email domain pattern matches right after it."""
+    out = []
+    for at in (i for i, c in enumerate(text) if c == "@"):
+        match = D._EMAIL_DOMAIN.match(text, at + 1)
+        if match is not None:
+            out.append((at, match.end()))
+    return out
+
+
+# Native scanner name -> the Python pattern it replaces, read from the domain modules at test time.
+SCANNERS: dict[str, Matches] = {
+    "cc_candidates": _spans(D._CARD_CANDIDATES),
+    "cc_run": _spans(D._CARD_RUN),
+    "phone_candidates": _spans(D._PHONE_CANDIDATES),
+    "loose_phone": _spans(D._LOOSE_PHONE),
+    "iban_candidates": _spans(I._IBAN_CANDIDATES),
+    "ssn": _spans(I._SSN),
+    "ipv4": _spans(I._IPV4),
+    "twelve": _spans(I._TWELVE),
+    "domain": _domains,
+    "date_like": _searches(D._DATE_LIKE),
+    "not_phone_marks": _searches(D._NOT_PHONE_MARKS),
+}
+
+_PIECES = (
+    *("4111 1111 1111 1111", "4111-1111-1111-1111", "5018 0000 0009", "378282246310005", "1800 1234"),
+    *("+44 20 7946 0958", "+1 (555) 123-4567", "(0291) 1234567", "(555) 123-4567 ext. 12", "x12", "ext"),
+    *("020 7946 0958", "06 12 34 56 78", "0044 20 7946", "415.555.2671", "00 ", "(", ")", "+", "e", "t"),
+    *("536-22-1234", "536 22 1234", "536.22.1234", "536221234", "078-05-1120", "2024-01-05", "05.01.2024"),
+    *("DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "NO93 8601 1117 947", "AB12", "XY", "Z"),
+    *("192.168.0.1", "10.0.0.256", "1.2.3.4.5", "127.0.0.01", "...", "..", "1..2"),
+    *("a@b.co", "user.name+tag@mail.example.org", "x@y", "@", "@-a.b_c.de", "@x.y2", "@é.été", "@a..bc"),
+    *("#", "$", "€", "£", "¥", "No.", "no.", "Nr.", "nr.", "aNo.", "_No.", "N", "o", "r", "."),
+)
+_NOISE = (
+    *(" ", " ", " ", "  ", "-", " - ", "\u00a0", "\n", "\n\n", "/", ",", ":", "_", "x", "ext."),
+    *("a", "Q", "é", "ß", "\u017f", "\u212a", "İ", "中", "\U0001f600", "\ud800"),
+    *("٣", "٠١٢", "²", "\uff10", "½", "Ⅻ"),
+)
+
+
+def _corpus() -> list[str]:
+    """A fixed, seeded fuzz: the shapes the scanners look for, cut, joined and mixed with noise."""
+    rng = random.Random(20261127)
+    digits = "0123456789"
+    texts = [
+        "",
+        "0",
+        "1" * 40,
+        "4" + " 4" * 30,
+        "12-34-56-78-90-12-34",
+        "(" * 5 + "1" * 6,
+        "+" + "1 " * 20,
+        "AB12" + " ABCD" * 10,
+        "1.2.3.4.5.6.7.8",
+        "@@a.b.cd@e.fg",
+        "1999-12-31-2000-01-01",
+        "N\u00a0o. No.No.",
+    ]
+    for _ in range(2500):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            r = rng.random()
+            if r < 0.35:
+                piece = rng.choice(_PIECES)
+            elif r < 0.55:
+                piece = "".join(rng.choice(digits) for _ in range(rng.randint(1, 20)))
+            elif r < 0.7:
+                piece = rng.choice(_NOISE)
+            else:
+                piece = rng.choice(_PIECES)
+                chars = list(piece)
+                for _ in range(rng.randint(1, 3)):
+                    i = rng.randrange(len(chars))
+                    if rng.random() < 0.5:
+                        chars[i] = rng.choice(digits + " .-()+@#xA")
+                    else:
+                        chars.insert(i, rng.choice(_NOISE))
+                piece = "".join(chars)
+            parts.append(piece)
+            parts.append(rng.choice(("", " ", " ", "-", ".", "\n", ", ")))
+        texts.append("".join(parts))
+    return texts
+
+
+CORPUS = _corpus()
+
+
+@pytest.mark.parametrize("name", sorted(SCANNERS))
+def test_each_hand_written_scanner_finds_what_its_python_pattern_does(name: str) -> None:
+    python = SCANNERS[name]
+    found = 0
+    for text in CORPUS:
+        want = python(text)
+        found += len(want)
+        assert flagstream_pii._scan(name, text) == want, f"{name} differs from its Python pattern on {text!r}"
+    assert found > 0, f"the corpus never exercises {name}"
+
+
+def test_the_structured_detectors_are_the_ones_the_python_modules_name() -> None:
+    names = flagstream_pii.detector_names()
+    assert names == ["email", "credit_card", "maestro", "phone", "ssn", "iban", "ip", "credential"]
+    with pytest.raises(ValueError):
+        flagstream_pii.detect("person", "text")

@@ -7,7 +7,7 @@ value is replaced, so the text around it stays learnable. A JWT counts when its 
 JSON object with an "alg" key.
 
 The rules run natively (services/privacy_gate/native, see detectors.py); the patterns and lists below
-are what the crate's gen_structured.py compiles into it.
+are what the crate's gen_patterns.py compiles into it.
 """
 
 from __future__ import annotations

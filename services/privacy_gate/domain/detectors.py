@@ -8,7 +8,7 @@ redactor.
 The detectors Flagstream ships run natively: their rules are in the crate services/privacy_gate/native
 (Rust, built by ``make setup``), which finds the same spans the Python rules of earlier versions did,
 about ten times faster (docs/privacy.md). What a rule matches on stays here, as data: the regular
-expressions (in Python's ``re`` syntax, which the crate's gen_structured.py compiles into the crate,
+expressions (in Python's ``re`` syntax, which the crate's gen_patterns.py compiles into the crate,
 character classes evaluated by this Python) and the word lists (read by the generator, or, for the
 people detectors, handed to the crate when a detector is built). ``PatternDetector`` stays a Python
 detector, for patterns a deployment adds.
@@ -134,7 +134,7 @@ class PatternDetector:
 
 
 # ----------------------------------------------------------------------------------------------------
-# What the native structured detectors match on (compiled into the crate by gen_structured.py; a
+# What the native structured detectors match on (compiled into the crate by gen_patterns.py; a
 # unit test fails while the crate's copy differs from these).
 
 # Email: a dotted domain with a letters-only TLD after each '@'; the local part is scanned back over

@@ -4,7 +4,7 @@
 Each one finds a shape cheaply and then validates it (SSA number ranges, ISO 13616 mod-97 with
 the country's length, IPv6 as the ipaddress module reads it), so look-alikes with the same shape stay
 untouched. The rules run natively (services/privacy_gate/native, see detectors.py); the patterns and
-tables below are what the crate's gen_structured.py compiles into it.
+tables below are what the crate's gen_patterns.py compiles into it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The native structured detectors (services/privacy_gate/native/src/structured): generated code
-current, and each hand-written scanner equal to the Python pattern it stands for."""
+"""The native detectors' patterns (services/privacy_gate/native): the generated src/gen.rs current,
+and each hand-written scanner (structured detectors, person.rs, street.rs) equal to the Python
+pattern it stands for."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from services.privacy_gate.domain import detectors as D
 from services.privacy_gate.domain import identifiers as I
+from services.privacy_gate.domain import people as P
 
 NATIVE = Path(__file__).resolve().parents[3] / "services" / "privacy_gate" / "native"
 
@@ -22,18 +24,18 @@ Matches = Callable[[str], list[tuple[int, int]]]
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_structured", NATIVE / "gen_structured.py")
+    spec = importlib.util.spec_from_file_location("gen_patterns", NATIVE / "gen_patterns.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_the_structured_patterns_are_the_python_ones() -> None:
+def test_the_compiled_patterns_are_the_python_ones() -> None:
     generator = _generator()
     assert generator.source() == generator.TARGET.read_text(), (
-        "src/structured/gen.rs does not match the Python patterns and lists: "
-        "run services/privacy_gate/native/gen_structured.py (then rebuild: make setup)"
+        "src/gen.rs does not match the Python patterns and lists: "
+        "run services/privacy_gate/native/gen_patterns.py (then rebuild: make setup)"
     )
 
 
@@ -44,6 +46,21 @@ def _spans(pattern: re.Pattern[str]) -> Matches:
 def _searches(pattern: re.Pattern[str]) -> Matches:
     """(i, 1) for each i where a search over text[i:] finds something (as the native code asks)."""
     return lambda text: [(i, 1) for i in range(len(text)) if pattern.search(text, i)]
+
+
+def _matches(pattern: re.Pattern[str], group: int = 0) -> Matches:
+    """The span of ``group`` of each match(text, pos) that succeeds, pos over 0..len(text)."""
+
+    def found(text: str) -> list[tuple[int, int]]:
+        matches = (pattern.match(text, pos) for pos in range(len(text) + 1))
+        return [m.span(group) if group else (m.start(), m.end()) for m in matches if m is not None]
+
+    return found
+
+
+def _matches_at(pattern: re.Pattern[str]) -> Matches:
+    """(pos, 1) for each pos where match(text, pos) succeeds."""
+    return lambda text: [(pos, 1) for pos in range(len(text) + 1) if pattern.match(text, pos)]
 
 
 def _domains(text: str) -> list[tuple[int, int]]:
@@ -69,6 +86,19 @@ SCANNERS: dict[str, Matches] = {
     "domain": _domains,
     "date_like": _searches(D._DATE_LIKE),
     "not_phone_marks": _searches(D._NOT_PHONE_MARKS),
+}
+
+# The same for the patterns person.rs and street.rs hand-code (people.py's).
+PEOPLE_SCANNERS: dict[str, Matches] = {
+    "capitalised": _spans(P._CAPITALISED),
+    "initial": _matches(P._INITIAL),
+    "next_word": _matches(P._NEXT_WORD, 1),
+    "initial_name": _matches(P._INITIAL_NAME, 1),
+    "name_after": _matches_at(P._NAME_AFTER),
+    "contraction": _searches(P._CONTRACTION),
+    "house_number": _spans(P._HOUSE_NUMBER),
+    "street_words": _matches(P._STREET_WORDS),
+    "continental_number": _spans(P._CONTINENTAL_NUMBER),
 }
 
 _PIECES = (
@@ -135,11 +165,44 @@ def _corpus() -> list[str]:
 CORPUS = _corpus()
 
 
-@pytest.mark.parametrize("name", sorted(SCANNERS))
+_PEOPLE_PIECES = (
+    *("Anna", "Kowalska", "James R. Smith", "Mónika Z Göröncsér", "John F. Kennedy", "van", "de", "al-"),
+    *("O'Brien", "D'Angelo", "Jean-Luc", "Don't", "I'm", "it\u2019s", "Ørsted", "Łukasz", "Ŝ", "ß"),
+    *("Σωκράτης", "Иван", "İstanbul", "ǅ", "MacDonald's", "Mr", "name", "Dear", "a", "B.", "C ", "x'y"),
+    *("-", "'", "\u2019"),
+    *("12", "221B", "1600", "12-14", "7a", "123456", "1st", "22nd", "3rd", "10th", "C/", "Baker St.", "Main"),
+    *("Street", "Via Roma", "ul.", "rue", "#", "$5", "€", "3.5", ":", "/", "_", "St", "Ave", "N", "W."),
+)
+
+
+def _people_corpus() -> list[str]:
+    """A fixed, seeded fuzz of names, initials, particles, house numbers and street words."""
+    rng = random.Random(20261128)
+    texts = ["", " ", "A", " A. B", " van Dijk", "1 ", "Ab Cd", "12 Main St"]
+    for _ in range(1500):
+        parts = []
+        for _ in range(rng.randint(1, 10)):
+            r = rng.random()
+            if r < 0.6:
+                piece = rng.choice(_PEOPLE_PIECES)
+            elif r < 0.75:
+                piece = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 7)))
+            else:
+                piece = rng.choice(_NOISE)
+            parts.append(piece)
+            parts.append(rng.choice((" ", " ", " ", "", "-", ".", "\n", ", ", "'")))
+        texts.append("".join(parts))
+    return texts
+
+
+PEOPLE_CORPUS = _people_corpus()
+
+
+@pytest.mark.parametrize("name", sorted(SCANNERS) + sorted(PEOPLE_SCANNERS))
 def test_each_hand_written_scanner_finds_what_its_python_pattern_does(name: str) -> None:
-    python = SCANNERS[name]
+    python = SCANNERS.get(name) or PEOPLE_SCANNERS[name]
     found = 0
-    for text in CORPUS:
+    for text in CORPUS if name in SCANNERS else PEOPLE_CORPUS:
         want = python(text)
         found += len(want)
         assert flagstream_pii._scan(name, text) == want, f"{name} differs from its Python pattern on {text!r}"

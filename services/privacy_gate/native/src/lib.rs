@@ -2,17 +2,24 @@
 //! flagstream_pii: the native core of people.py's PersonDetector and StreetAddressDetector, and
 //! the structured detectors of detectors.py, identifiers.py and credentials.py (src/structured/).
 //! Spans are (entity type, start, end, score), start/end in code points.
+//!
+//! Every regex of those modules runs on one engine: src/engine.rs, a backtracking matcher with
+//! `re`'s semantics, running the programs that gen_patterns.py compiles from the Python patterns
+//! into src/gen.rs.
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::sync::Arc;
 
 mod bytes;
+mod engine;
+#[allow(clippy::all)]
+#[rustfmt::skip]
+mod gen;
 mod lex;
 mod person;
 mod py;
 mod pytables;
-mod rx;
 mod street;
 mod structured;
 
@@ -174,6 +181,30 @@ fn _scan(name: &str, text: &Bound<'_, PyString>) -> PyResult<Vec<(usize, usize)>
         }
         "date_like" => out.extend((0..n).filter(|&i| structured::date_like(&t, i, n)).map(|i| (i, 1))),
         "not_phone_marks" => out.extend((0..n).filter(|&i| structured::not_phone_marks(&t, i, n)).map(|i| (i, 1))),
+        _ => return people_scan(name, text),
+    }
+    Ok(out)
+}
+
+/// `_scan` for the hand-coded patterns of people.py: `capitalised`, `house_number`,
+/// `continental_number`: their finditer spans; `initial`, `street_words`: (pos, match end) for each
+/// pos where `match(text, pos)` succeeds; `next_word`, `initial_name`: group 1's span of each such
+/// match; `name_after`: (pos, 1) for each such pos; `contraction`: (i, 1) for each i where a search
+/// over [i, len) finds one.
+fn people_scan(name: &str, text: &Bound<'_, PyString>) -> PyResult<Vec<(usize, usize)>> {
+    let (t, b) = code_points(text)?;
+    let n = t.len();
+    let mut out = vec![];
+    match name {
+        "capitalised" => out = person::capitalised(&t, &b),
+        "house_number" => out = street::house_numbers(&t, &b),
+        "continental_number" => out = street::continental_numbers(&t, &b),
+        "initial" => out.extend((0..=n).filter_map(|i| person::initial(&t, i).map(|e| (i, e)))),
+        "street_words" => out.extend((0..=n).filter_map(|i| street::street_words_end(&t, i).map(|e| (i, e)))),
+        "next_word" => out.extend((0..=n).filter_map(|i| person::next_word(&t, i))),
+        "initial_name" => out.extend((0..=n).filter_map(|i| person::initial_name(&t, i))),
+        "name_after" => out.extend((0..=n).filter(|&i| person::name_after(&t, i)).map(|i| (i, 1))),
+        "contraction" => out.extend((0..n).filter(|&i| person::contracted(&t[i..])).map(|i| (i, 1))),
         _ => return Err(PyValueError::new_err(format!("unknown scanner {name:?}"))),
     }
     Ok(out)

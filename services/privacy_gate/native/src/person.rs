@@ -1,8 +1,17 @@
-//! Port of people.py `PersonDetector`. Indices are code points, as Python's.
+//! Port of people.py `PersonDetector`. Indices are code points, as Python's. People.py's name
+//! patterns (_CAPITALISED, _INITIAL, _NEXT_WORD, _INITIAL_NAME, _NAME_AFTER, _CONTRACTION) are
+//! hand-coded here, for speed: tests/unit/privacy_gate/test_native_scanners.py compares each with its
+//! Python pattern (through lib.rs `_scan`).
 use crate::lex::{Lex, Map};
 use crate::py::{self, eq, sl, str_isupper};
-use crate::rx::upper_set;
 use std::sync::Arc;
+
+/// people.py `_UPPER`: "A-ZÀ-ÖØ-Þ\u0100-\u017f\u0386-\u03ab\u0400-\u042f".
+#[inline]
+pub fn upper_set(ch: char) -> bool {
+    matches!(ch, 'A'..='Z' | '\u{c0}'..='\u{d6}' | '\u{d8}'..='\u{de}' | '\u{100}'..='\u{17f}'
+        | '\u{386}'..='\u{3ab}' | '\u{400}'..='\u{42f}')
+}
 
 const GIVEN: u8 = 1;
 const NAME_WORD: u8 = 2;
@@ -57,7 +66,7 @@ pub fn capitalised(t: &[char], b: &[u8]) -> Vec<(usize, usize)> {
     out
 }
 /// `_INITIAL.match(text, pos)`.
-fn initial(t: &[char], pos: usize) -> Option<usize> {
+pub fn initial(t: &[char], pos: usize) -> Option<usize> {
     // ` [A-Z]\.?(?= [UPPER])`: without the full stop, the lookahead would face it, so there is one
     // reading only.
     if at(t, pos) == ' ' && at(t, pos + 1).is_ascii_uppercase() {
@@ -76,7 +85,7 @@ const PARTICLES: [&[char]; 10] = [
     &['b', 'i', 'n'], &['a', 'l'],
 ];
 /// `_NEXT_WORD.match(text, pos)`: group 1's span (its end is the match's).
-fn next_word(t: &[char], pos: usize) -> Option<(usize, usize)> {
+pub fn next_word(t: &[char], pos: usize) -> Option<(usize, usize)> {
     if at(t, pos) != ' ' {
         return None;
     }
@@ -92,7 +101,7 @@ fn next_word(t: &[char], pos: usize) -> Option<(usize, usize)> {
     None
 }
 /// `_INITIAL_NAME.match(text, end)`: group 1's span.
-fn initial_name(t: &[char], end: usize) -> Option<(usize, usize)> {
+pub fn initial_name(t: &[char], end: usize) -> Option<(usize, usize)> {
     if at(t, end) == ' '
         && at(t, end + 1).is_ascii_uppercase()
         && at(t, end + 2) == '.'
@@ -104,7 +113,7 @@ fn initial_name(t: &[char], end: usize) -> Option<(usize, usize)> {
     None
 }
 /// `_NAME_AFTER.match(text, start) is not None`.
-fn name_after(t: &[char], start: usize) -> bool {
+pub fn name_after(t: &[char], start: usize) -> bool {
     if !upper_set(at(t, start)) {
         return false;
     }

@@ -1,233 +1,45 @@
 //! Port of people.py `StreetAddressDetector`. Indices are code points, as Python's.
 use crate::bytes::Needle;
 use crate::lex::Lex;
-use crate::person::at;
 use crate::py::{self, eq};
-use crate::rx::{self, alt, c, ci, lit, look, opt, plus, rep, seq, star, N};
+use crate::engine::{code_points, Regex};
+use crate::gen;
 use std::sync::Arc;
-
-const MAX: usize = usize::MAX;
-
-fn digit(ch: char) -> bool {
-    ch.is_ascii_digit()
-}
-fn sp(ch: char) -> bool {
-    ch == ' '
-}
-fn au(ch: char) -> bool {
-    ch.is_ascii_uppercase()
-}
-
-fn unit() -> N {
-    seq(vec![
-        alt(vec![
-            seq(vec![lit("Apt"), opt(lit("."))]),
-            lit("Apartment"),
-            lit("Suite"),
-            seq(vec![lit("Ste"), opt(lit("."))]),
-            lit("Unit"),
-            lit("Floor"),
-            seq(vec![lit("Fl"), opt(lit("."))]),
-            lit("Room"),
-            seq(vec![lit("Rm"), opt(lit("."))]),
-            lit("#"),
-        ]),
-        star(c(sp)),
-        rep(c(|ch| ch.is_ascii_alphanumeric() || ch == '-'), 1, 6),
-    ])
-}
-fn place_word() -> N {
-    seq(vec![
-        c(rx::letter),
-        star(c(|ch| py::is_word(ch) || matches!(ch, '\'' | '\u{2019}' | '-' | '.'))),
-    ])
-}
-fn postcode() -> N {
-    alt(vec![
-        seq(vec![rep(c(digit), 4, 6), opt(seq(vec![lit("-"), rep(c(digit), 4, 4)]))]),
-        seq(vec![
-            rep(c(au), 1, 2),
-            c(digit),
-            opt(c(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit())),
-            lit(" "),
-            c(digit),
-            rep(c(au), 2, 2),
-        ]),
-    ])
-}
-fn brk() -> N {
-    alt(vec![
-        seq(vec![
-            opt(lit(",")),
-            star(c(sp)),
-            lit("\n"),
-            star(c(sp)),
-            opt(seq(vec![rep(c(|ch| !py::is_word(ch) && !py::isspace(ch)), 1, 3), star(c(sp))])),
-        ]),
-        seq(vec![lit(","), star(c(sp))]),
-        rep(c(sp), 2, MAX),
-    ])
-}
 
 pub struct Street {
     lex: Arc<Lex>,
-    house_rest: N,
-    street_words: N,
-    number_token: N,
-    block_part: N,
-    same_line_unit: N,
-    city_state_zip: N,
-    secondary: N,
-    po_box: N,
-    military: [N; 2],
-    continental: N,
-    street_cue: N,
+    // people.py's patterns, compiled by gen_patterns.py; _HOUSE_NUMBER, _STREET_WORDS and
+    // _CONTINENTAL_NUMBER are hand-coded below (test_native_scanners.py compares them).
+    number_token: Regex,
+    block_part: Regex,
+    same_line_unit: Regex,
+    city_state_zip: Regex,
+    secondary: Regex,
+    po_box: Regex,
+    military: [Regex; 2],
+    street_cue: Regex,
     literal_ac: aho_corasick::AhoCorasick,
     po_a: Needle,
 }
 
+/// `pattern.match(text, at).end()`.
+#[inline]
+fn match_end(r: &Regex, t: &[char], at: usize) -> Option<usize> {
+    r.match_end(code_points(t), at, t.len())
+}
+
 impl Street {
     pub fn new(lex: Arc<Lex>) -> Street {
-        let street_words = rep(
-            seq(vec![
-                lit(" "),
-                alt(vec![
-                    seq(vec![
-                        c(rx::letter),
-                        star(c(|ch| py::is_word(ch) || matches!(ch, '\'' | '\u{2019}' | '-'))),
-                        opt(lit(".")),
-                    ]),
-                    seq(vec![
-                        rep(c(digit), 1, 3),
-                        alt(vec![lit("st"), lit("nd"), lit("rd"), lit("th")]),
-                        N::WordB,
-                    ]),
-                    seq(vec![rep(c(digit), 1, 5), opt(c(|ch| ch.is_ascii_alphabetic())), N::WordB, opt(lit("."))]),
-                    lit("C/"),
-                ]),
-            ]),
-            1,
-            7,
-        );
-        let block_part = seq(vec![
-            brk(),
-            alt(vec![
-                unit(),
-                seq(vec![
-                    place_word(),
-                    rep(seq(vec![lit(" "), place_word()]), 0, 3),
-                    opt(seq(vec![opt(lit(",")), plus(c(sp)), rep(c(au), 2, 2)])),
-                    opt(seq(vec![opt(lit(",")), plus(c(sp)), postcode()])),
-                ]),
-                postcode(),
-            ]),
-            look(seq(vec![
-                star(c(sp)),
-                alt(vec![N::End, lit("\n"), c(|ch| ".,;?!)".contains(ch)), rep(c(sp), 2, 2)]),
-            ])),
-        ]);
-        let same_line_unit = seq(vec![opt(lit(",")), plus(c(sp)), unit(), N::WordB]);
-        let city_state_zip = seq(vec![
-            plus(c(sp)),
-            place_word(),
-            rep(seq(vec![lit(" "), place_word()]), 0, 2),
-            opt(lit(",")),
-            plus(c(sp)),
-            opt(seq(vec![rep(c(au), 2, 2), plus(c(sp))])),
-            rep(c(digit), 5, 5),
-            opt(seq(vec![lit("-"), rep(c(digit), 4, 4)])),
-            N::WordB,
-        ]);
-        let secondary = seq(vec![
-            alt(vec![lit("Apt."), lit("Apartment"), lit("Suite"), lit("Ste.")]),
-            opt(c(sp)),
-            rep(c(digit), 1, 5),
-            opt(c(|ch| ch.is_ascii_alphabetic())),
-            N::WordB,
-        ]);
-        let po_box = seq(vec![
-            lit("P"),
-            opt(lit(".")),
-            opt(c(rx::s)),
-            lit("O"),
-            opt(lit(".")),
-            opt(c(rx::s)),
-            lit("Box"),
-            plus(c(rx::s)),
-            rep(c(digit), 1, 6),
-            N::WordB,
-        ]);
-        let mil_tail = || {
-            seq(vec![
-                plus(c(rx::s)),
-                c(|ch| matches!(ch, 'A' | 'D' | 'F')),
-                lit("PO A"),
-                c(|ch| matches!(ch, 'A' | 'E' | 'P')),
-                lit(" "),
-                rep(c(digit), 5, 5),
-                N::WordB,
-            ])
-        };
-        let military = [
-            seq(vec![
-                alt(vec![lit("Unit"), lit("PSC"), lit("CMR")]),
-                lit(" "),
-                rep(c(digit), 3, 5),
-                opt(lit(",")),
-                lit(" Box "),
-                rep(c(digit), 3, 5),
-                mil_tail(),
-            ]),
-            seq(vec![
-                alt(vec![lit("USNS"), lit("USNV"), lit("USS"), lit("USCGC")]),
-                lit(" "),
-                c(rx::letter),
-                star(c(|ch| py::is_word(ch) || ch == '-')),
-                mil_tail(),
-            ]),
-        ];
-        let continental = seq(vec![lit(" "), rep(c(digit), 1, 5), opt(c(|ch| ch.is_ascii_alphabetic())), N::WordB]);
-        let spaces = || plus(c(sp));
-        let street_cue = seq(vec![
-            alt(vec![
-                seq(vec![
-                    N::WordB,
-                    alt(vec![
-                        seq(vec![ci("live"), opt(ci("s"))]),
-                        ci("lived"),
-                        ci("living"),
-                        ci("located"),
-                        ci("situated"),
-                        ci("based"),
-                    ]),
-                    spaces(),
-                    alt(vec![ci("at"), ci("on"), ci("in")]),
-                    opt(seq(vec![spaces(), ci("the"), spaces(), plus(c(rx::w)), spaces(), ci("side"), spaces(), ci("of")])),
-                ]),
-                seq(vec![N::WordB, ci("corner"), spaces(), ci("of")]),
-                seq(vec![N::WordB, ci("side"), spaces(), ci("of")]),
-                seq(vec![N::WordB, ci("address"), alt(vec![seq(vec![spaces(), ci("is")]), lit(":")])]),
-            ]),
-            spaces(),
-        ]);
         Street {
             lex,
-            house_rest: seq(vec![
-                rep(c(digit), 0, 5),
-                opt(c(|ch| ch.is_ascii_alphabetic())),
-                opt(seq(vec![lit("-"), rep(c(digit), 1, 4)])),
-                look(lit(" ")),
-            ]),
-            street_words,
-            number_token: seq(vec![rep(c(digit), 1, 5), opt(c(|ch| ch.is_ascii_alphabetic())), opt(lit("."))]),
-            block_part,
-            same_line_unit,
-            city_state_zip,
-            secondary,
-            po_box,
-            military,
-            continental,
-            street_cue,
+            number_token: gen::re_number_token(),
+            block_part: gen::re_block_part(),
+            same_line_unit: gen::re_same_line_unit(),
+            city_state_zip: gen::re_city_state_zip(),
+            secondary: gen::re_secondary(),
+            po_box: gen::re_po_box(),
+            military: [gen::re_military_box(), gen::re_military_ship()],
+            street_cue: gen::re_street_cue(),
             literal_ac: aho_corasick::AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostFirst)
                 .build([
@@ -239,29 +51,9 @@ impl Street {
         }
     }
 
-    /// `_HOUSE_NUMBER.finditer`.
-    fn house_numbers(&self, t: &[char], b: &[u8]) -> Vec<(usize, usize)> {
-        let mut out = Vec::new();
-        let mut i = 0;
-        while let Some(d) = crate::bytes::next_digit(b, i) {
-            i = d;
-            if !(i > 0 && (py::is_word(t[i - 1]) || ".,:/-#$€£".contains(t[i - 1]))) {
-                if let Some(e) = house_rest(t, i + 1) {
-                    debug_assert_eq!(Some(e), rx::match_at(&self.house_rest, t, i + 1));
-                    out.push((i, e));
-                    i = e;
-                    continue;
-                }
-            }
-            i += 1;
-        }
-        out
-    }
-
     /// `_street_words(_STREET_WORDS.match(text, at))`: the tokens, as (start, end) in the text.
     fn street_words<'a>(&self, t: &'a [char], pos: usize) -> Option<Vec<&'a [char]>> {
         let e = street_words_end(t, pos)?;
-        debug_assert_eq!(Some(e), rx::match_at(&self.street_words, t, pos));
         Some(t[pos + 1..e].split(|&ch| ch == ' ').collect())
     }
 
@@ -291,7 +83,7 @@ impl Street {
         let mut fallback = None;
         for (index, &token) in tokens.iter().enumerate() {
             let word = py::rstrip(token, ",");
-            if word.first().map_or(false, |&ch| py::isdigit(ch)) && rx::fullmatch(&self.number_token, word) {
+            if word.first().map_or(false, |&ch| py::isdigit(ch)) && self.number_token.fullmatch(code_points(word)) {
                 if words == 0 || py::ends_with(word, &['0', 's']) {
                     return fallback;
                 }
@@ -350,7 +142,7 @@ impl Street {
             k += 1;
         }
         if k > spaces && k < n && matches!(t[k], 'A' | 'S' | 'U' | 'F' | 'R' | '#') {
-            if let Some(e) = rx::match_at(&self.same_line_unit, t, end) {
+            if let Some(e) = match_end(&self.same_line_unit, t, end) {
                 end = e;
             }
         }
@@ -360,7 +152,7 @@ impl Street {
             k += 1;
         }
         if k > end && k < n && py::is_letter(t[k]) && five_digits_on_line(t, k) {
-            if let Some(e) = rx::match_at(&self.city_state_zip, t, end) {
+            if let Some(e) = match_end(&self.city_state_zip, t, end) {
                 return e;
             }
         }
@@ -374,7 +166,7 @@ impl Street {
             if !breaks {
                 break;
             }
-            match rx::match_at(&self.block_part, t, end) {
+            match match_end(&self.block_part, t, end) {
                 Some(e) => end = e,
                 None => break,
             }
@@ -415,7 +207,7 @@ impl Street {
             if a > 0 && py::is_word(t[a - 1]) {
                 continue;
             }
-            if let Some(e) = rx::match_at(&self.street_cue, t, a) {
+            if let Some(e) = match_end(&self.street_cue, t, a) {
                 found.push((a, e));
             }
         }
@@ -428,7 +220,7 @@ impl Street {
         let mut out = Vec::new();
         let mut cursor = 0;
         let mut covered = Vec::new();
-        for (start, nend) in self.house_numbers(t, b) {
+        for (start, nend) in house_numbers(t, b) {
             if start < cursor || (start > 0 && (py::is_word(t[start - 1]) || ".,:/-#$€£".contains(t[start - 1]))) {
                 continue;
             }
@@ -482,38 +274,37 @@ impl Street {
         self.continental(t, b, &covered, &mut out);
         // people.py first looks for "Apt.", "Box", "PO A": a shortcut only, as each pattern holds them.
         // SECONDARY starts with one of four literals: its matches, in order, without overlaps.
-        let starts = literal_starts;
-        if !starts.is_empty() {
-            let mut next = 0;
-            for s in starts {
-                if s < next {
-                    continue;
-                }
-                if let Some(e) = rx::match_at(&self.secondary, t, s) {
-                    next = e;
-                    if !(s > 0 && py::is_word(t[s - 1])) && (t[s] == 'A' || Self::starts_part(t, s)) {
-                        out.push((s, self.block_end(t, e), 0.6));
-                    }
+        // SECONDARY and PO_BOX start with literals: their matches, in order, without overlaps, are
+        // found trying the pattern where its first literal occurs.
+        let mut next = 0;
+        for s in literal_starts {
+            if s < next {
+                continue;
+            }
+            if let Some(e) = match_end(&self.secondary, t, s) {
+                next = e;
+                if !(s > 0 && py::is_word(t[s - 1])) && (t[s] == 'A' || Self::starts_part(t, s)) {
+                    out.push((s, self.block_end(t, e), 0.6));
                 }
             }
         }
-        {
-            let mut next = 0;
-            for s in memchr::memchr_iter(b'P', b) {
-                if s < next {
-                    continue;
-                }
-                if let Some(e) = rx::match_at(&self.po_box, t, s) {
-                    next = e;
-                    if !(s > 0 && py::is_word(t[s - 1])) {
-                        out.push((s, self.block_end(t, e), 0.8));
-                    }
+        let mut next = 0;
+        for s in memchr::memchr_iter(b'P', b) {
+            if s < next {
+                continue;
+            }
+            if let Some(e) = match_end(&self.po_box, t, s) {
+                next = e;
+                if !(s > 0 && py::is_word(t[s - 1])) {
+                    out.push((s, self.block_end(t, e), 0.8));
                 }
             }
         }
         if self.po_a.find(b, 0).is_some() {
-            let mut mil = rx::find_all(&self.military[0], t, |ch| matches!(ch, 'U' | 'P' | 'C'));
-            mil.extend(rx::find_all(&self.military[1], t, |ch| ch == 'U'));
+            let mut mil = Vec::new();
+            for r in &self.military {
+                r.finditer(code_points(t), 0, t.len(), |m| mil.push((m.start(), m.end())));
+            }
             mil.sort_by_key(|m| m.0);
             for (s, e) in mil {
                 if !(s > 0 && py::is_word(t[s - 1])) {
@@ -569,15 +360,29 @@ impl Street {
     }
 }
 
-#[allow(dead_code)]
-fn _unused(t: &[char]) -> char {
-    at(t, 0)
+/// `_HOUSE_NUMBER.finditer`, by hand: each digit found fast, then the lookbehind's test of the
+/// character before it, then the rest of the pattern.
+pub fn house_numbers(t: &[char], b: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(d) = crate::bytes::next_digit(b, i) {
+        i = d;
+        if !(i > 0 && (py::is_word(t[i - 1]) || ".,:/-#$€£".contains(t[i - 1]))) {
+            if let Some(e) = house_rest(t, i + 1) {
+                out.push((i, e));
+                i = e;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
 }
 
 /// `_STREET_WORDS.match(text, pos).end()`, by hand: each repetition is settled by its first choice
 /// that matches (nothing follows the repetition, so none is ever taken back), and each choice is
 /// deterministic (see the notes).
-fn street_words_end(t: &[char], pos: usize) -> Option<usize> {
+pub fn street_words_end(t: &[char], pos: usize) -> Option<usize> {
     let n = t.len();
     let boundary_after_word = |i: usize| i >= n || !py::is_word(t[i]);
     let mut p = pos;
@@ -675,7 +480,7 @@ fn house_rest(t: &[char], q: usize) -> Option<usize> {
 
 /// `_CONTINENTAL_NUMBER.finditer(text)`: ` [0-9]{1,5}[a-zA-Z]?\b`, by hand (a shorter run of digits
 /// leaves a digit next, never a boundary).
-fn continental_numbers(t: &[char], b: &[u8]) -> Vec<(usize, usize)> {
+pub fn continental_numbers(t: &[char], b: &[u8]) -> Vec<(usize, usize)> {
     let n = t.len();
     let no_word = |i: usize| i >= n || !py::is_word(t[i]);
     let mut out = Vec::new();

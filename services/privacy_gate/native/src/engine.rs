@@ -1,9 +1,10 @@
-//! A small backtracking matcher with CPython `sre` semantics for the patterns of gen.rs:
+//! The crate's regex engine: a small backtracking matcher with CPython `sre` semantics for the
+//! patterns of gen.rs (compiled by gen_patterns.py from the Python modules' `re` patterns):
 //! leftmost-first alternation, greedy/lazy repeats with backtracking, fixed-width lookbehind that
 //! sees before `pos`, lookahead and `$`/`\b` that see only up to `endpos`, group references.
 //! Texts are slices of code points, so positions are Python str indices.
 
-use super::gen::CLASSES;
+use crate::gen::CLASSES;
 use std::sync::OnceLock;
 
 #[derive(Clone, Copy, Debug)]
@@ -111,6 +112,10 @@ pub struct Regex {
     second: Vec<u128>,
     /// A leading `(?<!class)` of width one: positions whose previous character is in it are skipped.
     lead_not_behind: Option<usize>,
+    /// Per node: the ASCII characters that can stand right after a match of it, where what follows
+    /// it goes on matching (all ones when unknown), so a greedy repeat gives back only to positions
+    /// its continuation can start at (sre's check of the literal after a repeat, generalised).
+    follow: Vec<u128>,
 }
 
 type K<'k, 'a> = &'k mut dyn FnMut(&mut St<'a>, usize) -> bool;
@@ -128,6 +133,7 @@ impl Regex {
             alt_first: vec![],
             second: vec![u128::MAX; 128],
             lead_not_behind: None,
+            follow: vec![],
         };
         if let Node::Seq(v) = &r.nodes[root] {
             if let Node::Behind(child, 1, true) = r.nodes[v[0]] {
@@ -159,6 +165,9 @@ impl Regex {
             })
             .collect();
         r.alt_first = alt_first;
+        let mut follow = vec![0u128; r.nodes.len()];
+        r.set_follow(root, u128::MAX, &mut follow, cls);
+        r.follow = follow;
         if let Some(pairs) = r.prefix2(root) {
             let mut second = vec![0u128; 128];
             for (a, b) in pairs {
@@ -195,6 +204,85 @@ impl Regex {
             });
         }
         r
+    }
+
+    /// (bits, nullable): at a position before the end, a match of the node can start only where the
+    /// character is non-ASCII or in bits, unless the node can match without consuming one (nullable).
+    /// Zero-width assertions consume nothing, but `$` needs a line break there, a positive lookahead
+    /// needs its own first character, and `\Z` matches only at the end.
+    fn first_set(&self, n: usize, cls: &[Cls]) -> (u128, bool) {
+        match &self.nodes[n] {
+            Node::Char(_) | Node::NotChar(_) | Node::Class(_) => {
+                let mut bits = 0u128;
+                for c in 0..128u32 {
+                    if self.single(n, c, cls).unwrap() {
+                        bits |= 1u128 << c;
+                    }
+                }
+                (bits, false)
+            }
+            Node::Seq(v) => {
+                let mut bits = 0u128;
+                for &k in v {
+                    let (b, nullable) = self.first_set(k, cls);
+                    bits |= b;
+                    if !nullable {
+                        return (bits, false);
+                    }
+                }
+                (bits, true)
+            }
+            Node::Branch(v) => {
+                let mut bits = 0u128;
+                let mut nullable = false;
+                for &k in v {
+                    let (b, nl) = self.first_set(k, cls);
+                    bits |= b;
+                    nullable |= nl;
+                }
+                (bits, nullable)
+            }
+            Node::Group(_, k) => self.first_set(*k, cls),
+            Node::Repeat(k, lo, _, _) => {
+                let (b, nullable) = self.first_set(*k, cls);
+                (b, nullable || *lo == 0)
+            }
+            Node::Ahead(k, false) => self.first_set(*k, cls),
+            Node::Ahead(_, true) | Node::Behind(..) => (0, true),
+            Node::At(At::End) => (1u128 << 10, false),
+            Node::At(At::EndString) => (0, false),
+            Node::At(_) => (0, true),
+            Node::GroupRef(_) => (u128::MAX, true),
+        }
+    }
+
+    /// Fills `out` with each node's follow set (see `follow`), `f` being what may follow node `n`.
+    fn set_follow(&self, n: usize, f: u128, out: &mut [u128], cls: &[Cls]) {
+        out[n] |= f;
+        let f = out[n];
+        match &self.nodes[n] {
+            Node::Seq(v) => {
+                let mut acc = f;
+                for &k in v.iter().rev() {
+                    self.set_follow(k, acc, out, cls);
+                    let (b, nullable) = self.first_set(k, cls);
+                    acc = if nullable { b | acc } else { b };
+                }
+            }
+            Node::Branch(v) => {
+                for &k in v {
+                    self.set_follow(k, f, out, cls);
+                }
+            }
+            Node::Group(_, k) => self.set_follow(*k, f, out, cls),
+            Node::Repeat(k, _, _, _) => {
+                let (b, _) = self.first_set(*k, cls);
+                self.set_follow(*k, b | f, out, cls);
+            }
+            // What a lookaround's match is followed by is not looked at.
+            Node::Ahead(k, _) | Node::Behind(k, _, _) => self.set_follow(*k, u128::MAX, out, cls),
+            _ => {}
+        }
     }
 
     fn first_of(&self, n: usize) -> Option<Vec<usize>> {
@@ -283,7 +371,7 @@ impl Regex {
     }
 
     fn word(st: &St, i: usize) -> bool {
-        super::is_word(st.t[i])
+        crate::structured::is_word(st.t[i])
     }
 
     fn m<'a>(&self, n: usize, pos: usize, st: &mut St<'a>, k: K<'_, 'a>) -> bool {
@@ -337,9 +425,13 @@ impl Regex {
                         if count < lo {
                             return false;
                         }
+                        let follow = self.follow[n];
                         let mut c = count;
                         loop {
-                            if k(st, pos + c) {
+                            // Give back only to where the continuation can start.
+                            let p = pos + c;
+                            let next = if p < st.end { st.t[p] } else { u32::MAX };
+                            if (next >= 128 || (follow >> next) & 1 == 1) && k(st, p) {
                                 return true;
                             }
                             if c == lo {
@@ -624,6 +716,38 @@ impl Regex {
         None
     }
 
+    /// A state without captures for a pattern without groups: nothing to allocate per call.
+    fn bare_state<'a>(&self, t: &'a [u32], endpos: usize) -> St<'a> {
+        if self.ngroups == 0 {
+            St { t, end: endpos.min(t.len()), caps: Vec::new(), cls: classes() }
+        } else {
+            self.state(t, endpos)
+        }
+    }
+
+    /// `pattern.match(text, pos, endpos).end()`, without the captures.
+    pub fn match_end(&self, t: &[u32], pos: usize, endpos: usize) -> Option<usize> {
+        let mut st = self.bare_state(t, endpos);
+        if pos > st.end {
+            return None;
+        }
+        let mut out = UNSET;
+        if self.m(self.root, pos, &mut st, &mut |_, p| {
+            out = p;
+            true
+        }) {
+            Some(out)
+        } else {
+            None
+        }
+    }
+
+    /// `pattern.fullmatch(text) is not None`.
+    pub fn fullmatch(&self, t: &[u32]) -> bool {
+        let mut st = self.bare_state(t, t.len());
+        self.m(self.root, 0, &mut st, &mut |st, p| p == st.end)
+    }
+
     /// `pattern.search(text, pos, endpos)`.
     pub fn search(&self, t: &[u32], pos: usize, endpos: usize) -> Option<Match> {
         let mut st = self.state(t, endpos);
@@ -700,4 +824,12 @@ impl Match {
         let c = self.caps[g];
         if c.0 == UNSET { None } else { Some(c) }
     }
+}
+
+/// A text of chars as the engine's code points: a char is a u32 (same size and alignment) holding a
+/// Unicode scalar value, so the slice is read in place.
+#[inline]
+pub fn code_points(t: &[char]) -> &[u32] {
+    // SAFETY: char has the size and alignment of u32, and every char is a valid u32.
+    unsafe { std::slice::from_raw_parts(t.as_ptr() as *const u32, t.len()) }
 }

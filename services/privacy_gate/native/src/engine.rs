@@ -497,21 +497,7 @@ impl Regex {
                 if r != neg { k(st, pos) } else { false }
             }
             Node::At(kind) => {
-                let ok = match kind {
-                    At::Begin => pos == 0,
-                    At::EndString => pos == st.end,
-                    At::End => pos == st.end || (pos + 1 == st.end && st.t[pos] == 10),
-                    At::Boundary | At::NonBoundary => {
-                        if st.end == 0 {
-                            false
-                        } else {
-                            let that = pos > 0 && Self::word(st, pos - 1);
-                            let this = pos < st.end && Self::word(st, pos);
-                            (this != that) == matches!(kind, At::Boundary)
-                        }
-                    }
-                };
-                if ok { k(st, pos) } else { false }
+                if Self::at(kind, pos, st) { k(st, pos) } else { false }
             }
             Node::GroupRef(g) => {
                 let (s, e) = st.caps[*g];
@@ -523,6 +509,25 @@ impl Regex {
                     return false;
                 }
                 k(st, pos + len)
+            }
+        }
+    }
+
+    /// Whether an anchor holds at `pos`: ^, \Z, $ (also before a final line break), \b and \B
+    /// (never true in an empty window, as in sre).
+    fn at(kind: &At, pos: usize, st: &St) -> bool {
+        match kind {
+            At::Begin => pos == 0,
+            At::EndString => pos == st.end,
+            At::End => pos == st.end || (pos + 1 == st.end && st.t[pos] == 10),
+            At::Boundary | At::NonBoundary => {
+                if st.end == 0 {
+                    false
+                } else {
+                    let that = pos > 0 && Self::word(st, pos - 1);
+                    let this = pos < st.end && Self::word(st, pos);
+                    (this != that) == matches!(kind, At::Boundary)
+                }
             }
         }
     }
@@ -543,20 +548,7 @@ impl Regex {
                 };
                 r != *neg
             }
-            Node::At(kind) => match kind {
-                At::Begin => pos == 0,
-                At::EndString => pos == st.end,
-                At::End => pos == st.end || (pos + 1 == st.end && st.t[pos] == 10),
-                At::Boundary | At::NonBoundary => {
-                    if st.end == 0 {
-                        false
-                    } else {
-                        let that = pos > 0 && Self::word(st, pos - 1);
-                        let this = pos < st.end && Self::word(st, pos);
-                        (this != that) == matches!(kind, At::Boundary)
-                    }
-                }
-            },
+            Node::At(kind) => Self::at(kind, pos, st),
             _ => return None,
         })
     }

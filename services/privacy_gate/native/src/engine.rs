@@ -7,6 +7,8 @@
 use crate::gen::CLASSES;
 use std::sync::OnceLock;
 
+// The whole of sre's syntax the generator may emit, used by today's patterns or not.
+#[allow(dead_code)]
 #[derive(Clone, Copy, Debug)]
 pub enum At {
     Boundary,
@@ -16,6 +18,7 @@ pub enum At {
     Begin,
 }
 
+#[allow(dead_code)]
 #[derive(Clone, Debug)]
 pub enum Node {
     Char(u32),
@@ -78,11 +81,6 @@ pub fn classes() -> &'static [Cls] {
             })
             .collect()
     })
-}
-
-#[inline(always)]
-pub fn in_class(id: usize, c: u32) -> bool {
-    classes()[id].has(c)
 }
 
 pub type Caps = Vec<(usize, usize)>;

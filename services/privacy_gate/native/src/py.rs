@@ -72,10 +72,6 @@ pub fn isalpha(c: char) -> bool {
     flags(c) & ALPHA != 0
 }
 #[inline]
-pub fn isdecimal(c: char) -> bool {
-    flags(c) & DECIMAL != 0
-}
-#[inline]
 pub fn isdigit(c: char) -> bool {
     flags(c) & DIGIT != 0
 }
@@ -234,25 +230,6 @@ pub fn starts_with_at(t: &[char], p: &[char], at: usize) -> bool {
 pub fn ends_with_at(t: &[char], p: &[char], end: usize) -> bool {
     ends_with(&t[..end.min(t.len())], p)
 }
-/// `text.find(p, from)`.
-pub fn find(t: &[char], p: &[char], from: usize) -> Option<usize> {
-    if p.is_empty() {
-        return if from <= t.len() { Some(from) } else { None };
-    }
-    if t.len() < p.len() {
-        return None;
-    }
-    let first = p[0];
-    let last_start = t.len() - p.len();
-    let mut i = from;
-    while i <= last_start {
-        if t[i] == first && same(&t[i..i + p.len()], p) {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
-}
 /// `text.rfind(c, a, b)` for one character.
 pub fn rfind_char(t: &[char], c: char, a: usize, b: usize) -> isize {
     let b = b.min(t.len());
@@ -305,7 +282,4 @@ pub fn split_ws(s: &[char]) -> Vec<&[char]> {
         out.push(&s[a..i]);
     }
     out
-}
-pub fn chars(s: &str) -> Vec<char> {
-    s.chars().collect()
 }

@@ -379,8 +379,8 @@ class PersonDetector:
     an unknown capitalised word followed by a surname-shaped or known one, known surnames with evidence,
     and the words of the names found, where they repeat or are listed with a name.
 
-    Keeps a memo of what the lexicons say of each word (cleared at 50,000 words): one instance is not
-    for two threads at once.
+    Keeps a memo of what the lexicons say of each word (cleared at 50,000 words); a call holds the GIL
+    throughout, so calls from several threads run one after the other.
     """
 
     __slots__ = ("_native",)

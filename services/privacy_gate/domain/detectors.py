@@ -239,6 +239,14 @@ _DATE_LIKE = re.compile(r"[0-9]{4}[.\-][0-9]{2}[.\-][0-9]{2}|[0-9]{2}[.\-][0-9]{
 _ENTITY_TYPES = {entity.value: entity for entity in EntityType}
 
 
+def _native_spans(names: tuple[str, ...], text: str) -> list[Span]:
+    """The spans of the crate's detectors ``names`` in ``text``, one detector's after the other's."""
+    types = _ENTITY_TYPES
+    return [
+        Span(types[kind], start, end, score) for kind, start, end, score in flagstream_pii.detect(names, text)
+    ]
+
+
 class NativeDetector:
     """One of the crate's detectors, by name; spans in the order the crate finds them."""
 
@@ -254,9 +262,7 @@ class NativeDetector:
 
     def detect(self, text: str) -> Iterator[Span]:
         """Spans found in ``text``."""
-        types = _ENTITY_TYPES
-        found = flagstream_pii.detect((self.NAME,), text)
-        return iter([Span(types[kind], start, end, score) for kind, start, end, score in found])
+        return iter(_native_spans((self.NAME,), text))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -359,15 +365,8 @@ class Analyzer:
         """
         text = unescape_breaks(text)
         found: list[Span] = []
-        types = _ENTITY_TYPES
         for step in self._steps:
-            if isinstance(step, tuple):
-                found += [
-                    Span(types[k], start, end, score)
-                    for k, start, end, score in flagstream_pii.detect(step, text)
-                ]
-            else:
-                found.extend(step.detect(text))
+            found.extend(_native_spans(step, text) if isinstance(step, tuple) else step.detect(text))
         if len(found) < 2:
             return found
         found.sort(key=lambda s: (s.start, -s.end))

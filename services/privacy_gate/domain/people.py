@@ -303,8 +303,8 @@ _COMPOUND_SUFFIXES = (
 # The patterns of addresses. The crate compiles them (gen_patterns.py) or hand-codes them for speed
 # (street.rs: _HOUSE_NUMBER, _STREET_WORDS, _CONTINENTAL_NUMBER; tests/unit/privacy_gate/
 # test_native_scanners.py compares each with its pattern here).
-# A number not glued to what comes before (see glued_before): the lookbehind after the first digit
-# lets the regex engine skip to digits fast, and refuses the digits inside a longer number at once.
+# A number not glued to what comes before (no letter, digit, "_" or one of ".,:/-#$€£" right before it):
+# the lookbehind after the first digit refuses the digits inside a longer number at once.
 _HOUSE_NUMBER = re.compile(r"[0-9](?<![\w.,:/\-#$€£][0-9])[0-9]{0,5}[A-Za-z]?(?:-[0-9]{1,4})?(?= )")
 # The words after a house number, up to six: street words, particles, ordinals, a closing number.
 _STREET_WORDS = re.compile(

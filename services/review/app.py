@@ -180,7 +180,7 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
         return resolved_outputs(task, outcome)
 
     def judgment_dead_letter(raw: bytes, exc: ValidationError) -> Outbound:
-        metrics.outcome("dead_lettered", exc.reason)
+        metrics.dead_lettered(JUDGMENTS, exc.reason)
         headers = dead_letter_headers(
             origin_topic=JUDGMENTS, partition=-1, offset=-1, error=exc, reason=exc.reason, service=SERVICE
         )

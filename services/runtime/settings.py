@@ -92,6 +92,18 @@ class Settings(BaseSettings):
         description="Kafka group session timeout of the Faust workers: how long a worker that died "
         "without leaving its group keeps its partitions from the others.",
     )
+    progress_interval_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Every service reads every stage's committed and end offsets this often, for the "
+        "lag and commit-progress metrics (services/runtime/progress.py).",
+    )
+    progress_window: int = Field(
+        6,
+        ge=2,
+        description="Observations a partition's commit-progress state is judged over: a committed "
+        "offset that stands still with lag for this many rounds is a stall (or a stop).",
+    )
     log_level: str = Field("INFO", description="Log level of the services.")
 
     @cached_property

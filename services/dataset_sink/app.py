@@ -351,6 +351,7 @@ class DatasetSink:
             try:
                 return attempt_once()
             except RetryableError as exc:
+                self.metrics.outcome("commit_failed", exc.reason)
                 if attempt == MAX_COMMIT_ATTEMPTS:
                     raise
                 log.warning("%s: %s failed (%s), attempt %d", SERVICE, what, exc.reason, attempt)

@@ -54,6 +54,9 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
     app = create_app(SERVICE, settings)
     metrics = Metrics(SERVICE)
     policy = load_review_policy(settings.review_policy)
+    metrics.queue_sla.labels("adjudication").set(policy.adjudication.sla_minutes * 60)
+    for queue in QUEUES:  # exported from the start: no breach yet reads 0, not "no data"
+        metrics.sla_breaches.labels(queue)
     stage = Stage(app, SERVICE, settings, metrics, policy_versions={"review": policy.version})
     codec = stage.codec
     reviewers = Pseudonymizer(settings.pseudonym_key_bytes, settings.pseudonym_key_id)

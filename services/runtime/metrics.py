@@ -123,6 +123,12 @@ class Metrics:
             ["queue"],
             registry=r,
         )
+        self.queue_sla = Gauge(
+            "flagstream_review_queue_sla_seconds",
+            "A review queue's SLA (task creation to deadline), from the escalation and review policies.",
+            ["queue"],
+            registry=r,
+        )
         self.sla_breaches = Counter(
             "flagstream_review_sla_breaches_total",
             "Review tasks settled after their deadline, by queue.",

@@ -9,8 +9,8 @@ import faust
 
 from services.runtime import exits
 from services.runtime.errors import RetryableError
-from services.runtime.metrics import Metrics
-from services.runtime.progress import ProgressMonitor
+from services.runtime.metrics import DEAD_LETTER_REASONS, Metrics
+from services.runtime.progress import SOURCES, ProgressMonitor
 from services.runtime.settings import Settings
 from services.runtime.topics import REGISTRY, TopicSpec, changelog_specs, create_topics
 
@@ -33,6 +33,11 @@ def provision(settings: Settings, attempts: int = 30, extra: tuple[TopicSpec, ..
 def serve_signals(metrics: Metrics, settings: Settings) -> int:
     """Serve /metrics, with the earlier self-restarts counted and every stage's progress watched."""
     exits.load(settings, metrics)
+    # Dead letters of every source topic and reason exported from 0: a series that first appears at 1
+    # has no increase() in Prometheus, and the first dead letter would not alert.
+    for topic in SOURCES.get(metrics.service, ()):
+        for reason in (*sorted(DEAD_LETTER_REASONS), "other"):
+            metrics.dead_letters.labels(metrics.service, topic, reason)
     port = metrics.serve(settings.metrics_port)
     log.info("%s: metrics on http://127.0.0.1:%d/metrics", metrics.service, port)
     ProgressMonitor(settings, metrics).start()

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,8 @@ topics_app = typer.Typer(help="The topic registry.", no_args_is_help=True)
 datasets_app = typer.Typer(help="The Delta datasets.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(datasets_app, name="datasets")
+dlq_app = typer.Typer(help="Dead letters: list, show, replay (docs/runbook.md).", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
 SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
 
@@ -389,6 +392,88 @@ def erase(
     if producer.flush(30):
         raise FatalError(f"could not deliver the erasure request to {settings.kafka_bootstrap_servers}")
     typer.echo(f"erasure request {request.request_id} sent for pseudonym {target}")
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2026-12-06T21:00:00Z)") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    topic: Annotated[list[str] | None, typer.Option(help="Origin topic(s) (default: every one).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Dead letters by origin topic and reason: counts, time range, services."""
+    from services.ops.dlq import ORIGINS, read_dead_letters, summarize
+
+    summary = summarize(read_dead_letters(load_settings(), topic or ORIGINS))
+    if as_json:
+        _print(summary)
+        return
+    if not summary:
+        typer.echo("no dead letters")
+        return
+    typer.echo(
+        f"{'origin topic':34} {'reason':22} {'count':>6}  {'first (UTC)':19}  {'last (UTC)':19}  services"
+    )
+    for row in summary:
+        typer.echo(
+            f"{row['topic']:34} {row['reason']:22} {row['count']:>6}  {row['first'][:19]:19}  "
+            f"{row['last'][:19]:19}  {','.join(row['services'])}"
+            + ("  (restricted)" if row["restricted"] else "")
+        )
+
+
+@dlq_app.command("show")
+def dlq_show(
+    topic: Annotated[str, typer.Argument(help="Origin topic, e.g. interactions.redacted.v1.")],
+    partition: Annotated[int, typer.Argument(help="Partition of the dead-letter topic.")],
+    offset: Annotated[int, typer.Argument(help="Offset in the dead-letter topic.")],
+) -> None:
+    """One dead letter: headers, origin, error; the payload decoded only after the privacy gate."""
+    from services.ops.dlq import describe, find
+
+    _print(describe(find(load_settings(), topic, partition, offset)))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    topic: Annotated[str, typer.Argument(help="Origin topic whose dead letters to replay.")],
+    reason: Annotated[list[str] | None, typer.Option(help="Only these reason codes.")] = None,
+    since: Annotated[str | None, typer.Option(help="Dead-lettered at or after (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Dead-lettered at or before (ISO 8601).")] = None,
+    origin_offset: Annotated[
+        list[str] | None, typer.Option(help="PARTITION:OFFSET in the origin topic (repeatable).")
+    ] = None,
+    allow_restricted: Annotated[
+        bool, typer.Option(help="Needed to replay a DLQ of raw personal data (the ingress topics).")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Say what would be replayed, send nothing.")] = False,
+) -> None:
+    """Send selected dead letters back to their origin topic after a fix; each at most once."""
+    from services.ops.dlq import Selection, replay
+
+    offsets = set()
+    for item in origin_offset or ():
+        try:
+            part, off = item.split(":")
+            offsets.add((int(part), int(off)))
+        except ValueError as exc:
+            raise typer.BadParameter(f"--origin-offset {item!r}: expected PARTITION:OFFSET") from exc
+    selection = Selection(frozenset(reason or ()), _when(since), _when(until), frozenset(offsets))
+    report = replay(_settings(), topic, selection, allow_restricted=allow_restricted, dry_run=dry_run)
+    verb = "would replay" if dry_run else "replayed"
+    typer.echo(
+        f"{verb} {len(report.replayed)} dead letters to {topic}; {len(report.skipped)} replayed before"
+    )
+    for where in report.replayed:
+        typer.echo(f"  {verb} {where}")
 
 
 def _print(value: object) -> None:

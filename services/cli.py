@@ -394,6 +394,37 @@ def erase(
     typer.echo(f"erasure request {request.request_id} sent for pseudonym {target}")
 
 
+@app.command()
+def status(
+    watch: Annotated[bool, typer.Option(help="Refresh until Ctrl-C.")] = False,
+    every: Annotated[float, typer.Option(help="Seconds between refreshes with --watch.")] = 5.0,
+    port: Annotated[
+        list[str] | None,
+        typer.Option(help="SERVICE=PORT of a service's /metrics (default: 9101-9104); repeatable."),
+    ] = None,
+) -> None:
+    """One screen for on-call: stages (rate, lag, state), dead letters, review queues, datasets."""
+    from services.local import default_ports
+    from services.ops.status import collect, render
+
+    ports = default_ports()
+    for item in port or ():
+        name, _, number = item.partition("=")
+        if name not in ports or not number.isdigit():
+            raise typer.BadParameter(
+                f"--port {item!r}: expected SERVICE=PORT, SERVICE one of {', '.join(ports)}"
+            )
+        ports[name] = int(number)
+    settings = load_settings()
+    while True:
+        screen = render(collect(settings, ports))
+        if not watch:
+            typer.echo(screen)
+            return
+        typer.echo("\x1b[2J\x1b[H" + screen)  # clear the terminal, then draw
+        time.sleep(every)
+
+
 def _when(value: str | None) -> datetime | None:
     if value is None:
         return None

@@ -3,6 +3,9 @@ on what the running pipeline exports, and the dead-letter and stall alerts go pe
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +16,9 @@ from prometheus_support import Prometheus, metric_names, panel_queries, rules
 
 from services.local import SERVICES, LocalStack, Progress, wait_until
 from services.runtime.kafka import make_producer
-from services.runtime.settings import Settings
-from services.runtime.topics import REDACTED, RESOLVED
+from services.runtime.progress import SOURCES
+from services.runtime.settings import REPO_ROOT, Settings
+from services.runtime.topics import INTERACTIONS, REDACTED, RESOLVED
 from services.simulators.traffic import publish
 
 EVENTS = 1000
@@ -56,6 +60,28 @@ def observed(settings: Settings, tmp_path: Path) -> Iterator[tuple[LocalStack, P
         stack.stop()
 
 
+def status_screen(settings: Settings, stack: LocalStack) -> str:
+    """`flagstream status` of the running test deployment, as on-call would run it."""
+    ports = [f"--port={name}={port}" for name, port in stack.ports.items()]
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "status", *ports],
+        env={**os.environ, **env_of(settings)},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    print(done.stdout)  # the closing note of the issue shows it (pytest -s)
+    return done.stdout
+
+
+def stage_line(screen: str, service: str) -> list[str]:
+    stages = screen.split("\n\n")[1]  # the block after the title
+    (line,) = [line for line in stages.splitlines() if line.startswith(f"{service} ")]
+    return line.split()
+
+
 def active(prometheus: Prometheus, name: str, **labels: str) -> list[str]:
     """States (pending, firing) of the active alerts `name` whose labels include `labels`."""
     return [
@@ -92,6 +118,16 @@ def test_dashboard_and_alerts_evaluate_and_alerts_fire(
                 problems.append(f"rule {name}: no series of {metric}")
     assert not problems, "\n".join(problems)
 
+    # `flagstream status` of the drained pipeline: every stage up, every partition of it ok
+    screen = status_screen(settings, stack)
+    for service in SERVICES:
+        line = stage_line(screen, service)
+        partitions = settings.partitions * len(SOURCES[service])
+        assert line[1] == "yes" and line[-2:] == [str(partitions), "ok"], screen
+    assert "stall" not in screen and "stop" not in screen, screen
+    assert f"{INTERACTIONS:34} " in screen  # the demo traffic's malformed records wait in the ingress DLQ
+    assert "urgent" in screen and "safety_labels" in screen, screen
+
     # Poison after the gate: the escalation dead-letters it and the dead-letter alert fires.
     assert not active(prometheus, "FlagstreamDeadLetters", topic=REDACTED)
     producer = make_producer(settings)
@@ -126,3 +162,11 @@ def test_dashboard_and_alerts_evaluate_and_alerts_fire(
         f'max by (status) (flagstream_consumer_status{{service="dataset_sink", topic="{RESOLVED}"}}) == 1'
     )
     assert {s["metric"]["status"] for s in status} == {"stop"}
+
+    # and on the status screen: the sink is down, its records wait, its partitions are stopped
+    screen = status_screen(settings, stack)
+    sink_line = stage_line(screen, "dataset_sink")
+    assert sink_line[1] == "NO" and sink_line[4] == str(settings.partitions), screen
+    assert f"{settings.partitions} stop" in " ".join(sink_line), screen
+    assert "escalation: no answer" not in screen and "dataset_sink: no answer" in screen
+    assert f"{REDACTED:34} unknown_magic" in screen, screen

@@ -425,6 +425,24 @@ def status(
         time.sleep(every)
 
 
+@app.command("trace")
+def trace_command(
+    interaction_id: Annotated[str, typer.Argument(help="The interaction's id (as upstream sent it).")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text.")] = False,
+) -> None:
+    """Where one interaction went and why: every stage's decision with its policy versions, and the
+    dataset table, version and split it landed in (never its text)."""
+    from dataclasses import asdict
+
+    from services.ops.trace import render, trace
+
+    found = trace(load_settings(), interaction_id)
+    if as_json:
+        _print({"outcome": found.outcome, **asdict(found)})
+    else:
+        typer.echo(render(found))
+
+
 def _when(value: str | None) -> datetime | None:
     if value is None:
         return None

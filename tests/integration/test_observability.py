@@ -1,24 +1,30 @@
-"""The on-call view against a real Prometheus: every dashboard query and alert expression evaluates
-on what the running pipeline exports, and the dead-letter and stall alerts go pending, then firing."""
+"""The on-call view of a running pipeline: every dashboard query and alert expression evaluates on a
+real Prometheus scraping it, `flagstream status` and `flagstream trace` tell what happened, and the
+dead-letter and stall alerts go pending, then firing, when poison arrives and a stage stops."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pyarrow.compute as pc
 import pytest
 from integration_support import env_of, free_port
 from prometheus_support import Prometheus, metric_names, panel_queries, rules
 
+from services.contracts import AuditEvent, default_codec
+from services.dataset_sink.writer import read_table
 from services.local import SERVICES, LocalStack, Progress, wait_until
-from services.runtime.kafka import make_producer
+from services.runtime.kafka import make_producer, read_topic
 from services.runtime.progress import SOURCES
 from services.runtime.settings import REPO_ROOT, Settings
-from services.runtime.topics import INTERACTIONS, REDACTED, RESOLVED
+from services.runtime.topics import AUDIT, INTERACTIONS, REDACTED, RESOLVED
 from services.simulators.traffic import publish
 
 EVENTS = 1000
@@ -82,6 +88,72 @@ def stage_line(screen: str, service: str) -> list[str]:
     return line.split()
 
 
+def check_traces(settings: Settings) -> None:
+    """Trace a consent drop, an unescalated and a written interaction; each against the audit record."""
+    codec = default_codec()
+    events = [codec.decode(m.value() or b"", AuditEvent) for m in read_topic(settings, settings.topic(AUDIT))]
+    consent = {"no_human_review_consent", "no_consent_record", "default_deny"}
+
+    def first(service: str, decision: str, reasons: set[str] | None = None) -> str:
+        for e in events:
+            if e.service == service and e.decision == decision and (reasons is None or e.reason in reasons):
+                assert e.interaction_id
+                return e.interaction_id
+        raise AssertionError(f"no {service} {decision} in the run")
+
+    def run(interaction_id: str) -> tuple[str, dict[str, Any]]:
+        text = cli(settings, "trace", interaction_id)
+        data = json.loads(cli(settings, "trace", interaction_id, "--json"))
+        print(text)
+        return text, data
+
+    dropped = first("privacy_gate", "drop", consent)
+    text, data = run(dropped)
+    assert data["outcome"] == "dropped by the privacy gate" and text.startswith(
+        f"interaction {dropped}: dropped"
+    )
+    assert [(s["service"], s["decision"]) for s in data["steps"]] == [("privacy_gate", "drop")]
+    assert data["steps"][0]["reason"] in consent and data["steps"][0]["policy_versions"]["redaction"]
+    assert data["rows"] == []
+
+    unescalated = first("escalation", "not_escalated")
+    text, data = run(unescalated)
+    assert data["outcome"] == "not escalated to review"
+    steps = [(s["service"], s["decision"]) for s in data["steps"]]
+    assert steps[0][0] == "privacy_gate" and steps[0][1] in ("keep", "keep_no_training")
+    assert steps[-1] == ("escalation", "not_escalated")
+    assert data["steps"][-1]["policy_versions"]["escalation"] and "risk_score" in data["steps"][-1]["details"]
+    assert data["rows"] == []
+
+    written = first("dataset_sink", "written")
+    text, data = run(written)
+    assert data["outcome"] == "written to the datasets"
+    services = [s["service"] for s in data["steps"]]
+    assert services[0] == "privacy_gate" and services[-1] == "dataset_sink"
+    assert {"escalation", "review"} <= set(services), services
+    tables = {row["table"]: row for row in data["rows"]}
+    assert tables["safety_labels"]["split"] in ("train", "heldout")
+    assert 0 <= tables["safety_labels"]["since_version"] <= tables["safety_labels"]["latest_version"]
+    row = read_table(settings.datasets_dir, "safety_labels").filter(
+        pc.equal(read_table(settings.datasets_dir, "safety_labels").column("interaction_id"), written)
+    )
+    assert row.column("split").to_pylist() == [tables["safety_labels"]["split"]]
+    assert row.column("response").to_pylist()[0] not in text  # ids, codes and versions only, no text
+
+
+def cli(settings: Settings, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env={**os.environ, **env_of(settings)},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def active(prometheus: Prometheus, name: str, **labels: str) -> list[str]:
     """States (pending, firing) of the active alerts `name` whose labels include `labels`."""
     return [
@@ -92,7 +164,7 @@ def active(prometheus: Prometheus, name: str, **labels: str) -> list[str]:
     ]
 
 
-def test_dashboard_and_alerts_evaluate_and_alerts_fire(
+def test_on_call_view_of_the_running_pipeline(
     settings: Settings, observed: tuple[LocalStack, Prometheus]
 ) -> None:
     stack, prometheus = observed
@@ -127,6 +199,9 @@ def test_dashboard_and_alerts_evaluate_and_alerts_fire(
     assert "stall" not in screen and "stop" not in screen, screen
     assert f"{INTERACTIONS:34} " in screen  # the demo traffic's malformed records wait in the ingress DLQ
     assert "urgent" in screen and "safety_labels" in screen, screen
+
+    # `flagstream trace` tells the whole path of one interaction per kind of outcome
+    check_traces(settings)
 
     # Poison after the gate: the escalation dead-letters it and the dead-letter alert fires.
     assert not active(prometheus, "FlagstreamDeadLetters", topic=REDACTED)

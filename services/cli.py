@@ -29,6 +29,14 @@ dlq_app = typer.Typer(help="Dead letters: list, show, replay (docs/runbook.md)."
 app.add_typer(dlq_app, name="dlq")
 
 SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
+WORKER_CONNECT_TIMEOUT_SECONDS = 60.0
+"""A worker started by a supervisor while the broker itself restarts waits this long for it."""
+
+
+def _require_kafka(settings: Settings, timeout: float | None = None) -> None:
+    from services.runtime.kafka import require_kafka
+
+    require_kafka(settings, timeout)
 
 
 def _settings() -> Settings:
@@ -43,13 +51,14 @@ def _settings() -> Settings:
 def worker(service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}")]) -> None:
     """Run one service until SIGTERM/SIGINT (each has its own consumer group)."""
     settings = _settings()
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
+    _require_kafka(settings, max(WORKER_CONNECT_TIMEOUT_SECONDS, settings.kafka_connect_timeout_seconds))
     if service == "dataset_sink":
         from services.dataset_sink.app import run
 
         run(settings)
         return
-    if service not in SERVICES:
-        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
     from importlib import import_module
 
     from services.runtime.worker import run_faust
@@ -64,6 +73,7 @@ def topics_create() -> None:
     from services.runtime.worker import provision
 
     settings = _settings()
+    _require_kafka(settings)
     provision(settings)
     typer.echo(f"topics ready on {settings.kafka_bootstrap_servers}")
 
@@ -98,6 +108,7 @@ def demo(
     from services.simulators.traffic import publish
 
     settings = _settings()
+    _require_kafka(settings)
     provision(settings)
     started = time.monotonic()
     sent = publish(settings, count, rate=rate, seed=seed, malformed_rate=malformed_rate)
@@ -140,6 +151,7 @@ def run(
     from services.simulators.traffic import publish
 
     settings = _settings()
+    _require_kafka(settings)
     provision(settings)
     stack = LocalStack(settings)
     stack.start(("simulated_reviewers", ["simulate-reviewers"]))
@@ -376,6 +388,7 @@ def erase(
     if (subject is None) == (pseudonym is None):
         raise typer.BadParameter("give exactly one of --subject and --pseudonym")
     settings = _settings()
+    _require_kafka(settings)
     pseudonymizer = Pseudonymizer(settings.pseudonym_key_bytes, settings.pseudonym_key_id)
     target = pseudonymizer.pseudonymize(subject) if subject is not None else str(pseudonym)
     request = ErasureRequest(

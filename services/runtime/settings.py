@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "FLAGSTREAM_KAFKA_BOOTSTRAP_SERVERS"),
         description="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS). Default: the local broker.",
     )
+    kafka_connect_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Commands that need Kafka (topics create, erase, demo, run) stop with one line when "
+        "no broker answers within this many seconds; a worker waits 60 s at least.",
+    )
     topic_prefix: str = Field(
         "", description="Prefix of every topic and consumer group (isolates deployments and tests)."
     )

@@ -153,7 +153,9 @@ def run(
     settings = _settings()
     _require_kafka(settings)
     provision(settings)
-    stack = LocalStack(settings)
+    from services.runtime.stage import EXIT_CRASH
+
+    stack = LocalStack(settings, restart_codes=frozenset({EXIT_CRASH}))  # a supervisor's restart
     stack.start(("simulated_reviewers", ["simulate-reviewers"]))
     stop = interrupted()
     ports = default_ports()
@@ -173,11 +175,16 @@ def run(
     gate_first_at: list[float] = []  # the services are up and the first events passed the gate
     gate_done_at: list[float] = []
     progress = Progress()
+    carried = Progress()  # what restarted workers had counted before they stopped
+    last_read = Progress()
 
     def tick() -> None:
-        nonlocal progress
-        stack.check()
-        progress = Progress.read(ports)
+        nonlocal progress, carried, last_read
+        for name in stack.check():
+            sys.stderr.write(f"\n{name} stopped itself (exit {EXIT_CRASH}); restarted it\n")
+            carried = carried.plus(last_read.only(name))
+        last_read = Progress.read(ports)
+        progress = last_read.plus(carried)
         if not gate_first_at and progress.gated > 0:
             gate_first_at.append(time.monotonic())
         if count and not gate_done_at and progress.gated >= count:
@@ -213,6 +220,7 @@ def run(
         elapsed,
         (gate_done_at[0] - gate_first_at[0]) if gate_done_at and gate_first_at else None,
         (drained_at - gate_first_at[0]) if count and drained and gate_first_at else None,
+        stack.restarts,
     )
 
 
@@ -224,6 +232,7 @@ def _summary(
     elapsed: float,
     gate_seconds: float | None,
     drain_seconds: float | None,
+    restarts: dict[str, int] | None = None,
 ) -> None:
     from services.dataset_sink.writer import count_rows, table_history
 
@@ -266,6 +275,12 @@ def _summary(
         out(
             f"  throughput             gate {produced / gate_seconds:.0f} events/s; whole pipeline "
             f"{produced / drain_seconds:.0f} events/s (first event through the gate to the last row)"
+        )
+    if restarts:
+        out(
+            "  worker restarts        "
+            + ", ".join(f"{name} {n}" for name, n in sorted(restarts.items()))
+            + " (counts carried over; events replayed after a restart count twice)"
         )
     out("  history                flagstream datasets history safety_labels")
 

@@ -366,9 +366,26 @@ def datasets_export(
     ] = "jsonl",
     version: Annotated[int | None, typer.Option(help="Table version (default latest).")] = None,
     split: Annotated[str | None, typer.Option(help="train or heldout (default both).")] = None,
+    allow_erased: Annotated[
+        bool, typer.Option(help="Export a pinned version committed before an erasure was applied anyway.")
+    ] = False,
 ) -> None:
     """Export one table version for training: rows, or TRL's conversational SFT / DPO records."""
     from services.dataset_sink.offline import export_dataset
+
+    if version is not None:
+        from services.ops.erasure import erasures_after
+
+        later = erasures_after(load_settings(), name, version)
+        if later:
+            what = (
+                f"{name} version {version} was committed before {len(later)} erasure request(s) were "
+                f"applied (last {max(r['applied_at'] for r in later).isoformat()}): it may hold erased "
+                "subjects' rows"
+            )
+            if not allow_erased:
+                raise FatalError(f"{what}; export the latest version, or pass --allow-erased")
+            typer.echo(f"warning: {what}", err=True)
 
     _print(export_dataset(load_settings().datasets_dir, name, output, fmt=fmt, version=version, split=split))
 
@@ -383,17 +400,29 @@ def datasets_card(
     _print(dataset_card(load_settings().datasets_dir, name, version))
 
 
-@app.command()
+erase_app = typer.Typer(help="Erasure of a subject from every dataset.")
+app.add_typer(erase_app, name="erase")
+
+
+@erase_app.callback(invoke_without_command=True)
 def erase(
+    ctx: typer.Context,
     subject: Annotated[
-        str | None, typer.Option(help="Raw subject id; pseudonymized with the deployment key.")
+        str | None,
+        typer.Option(
+            help="The subject id as upstream sends it (raw); pseudonymized here with the deployment key."
+        ),
     ] = None,
     pseudonym: Annotated[
-        str | None, typer.Option(help="Subject pseudonym, when you already have it.")
+        str | None,
+        typer.Option(help="The subject's pseudonym (sp_…), as datasets and audit events show it."),
     ] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded in the ledger and audit).")] = "manual_request",
 ) -> None:
-    """Request erasure of a subject from every dataset (the dataset sink applies it, then vacuums)."""
+    """Request erasure of a subject from every dataset (the dataset sink applies it, then vacuums);
+    `erase status REQUEST_ID` says whether it was applied."""
+    if ctx.invoked_subcommand is not None:
+        return
     from services.contracts import ErasureRequest, default_codec, utcnow
     from services.runtime.kafka import make_producer
     from services.runtime.pseudonyms import Pseudonymizer
@@ -420,6 +449,16 @@ def erase(
     if producer.flush(30):
         raise FatalError(f"could not deliver the erasure request to {settings.kafka_bootstrap_servers}")
     typer.echo(f"erasure request {request.request_id} sent for pseudonym {target}")
+
+
+@erase_app.command("status")
+def erase_status(
+    request_id: Annotated[str, typer.Argument(help="The id `flagstream erase` printed.")],
+) -> None:
+    """Whether an erasure request was applied to every table, and which table versions predate it."""
+    from services.ops.erasure import erasure_status
+
+    _print(erasure_status(load_settings(), request_id))
 
 
 @app.command()

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -294,8 +295,7 @@ def redact(
     from services.privacy_gate.offline import redact_lines
 
     redactor = Redactor(load_redaction_policy(policy or load_settings().redaction_policy))
-    for line in redact_lines(sys.stdin, redactor):
-        sys.stdout.write(line + "\n")
+    _split_errors(redact_lines(sys.stdin, redactor))
 
 
 @app.command()
@@ -308,8 +308,23 @@ def route(
     from services.escalation.offline import route_lines
 
     loaded = load_escalation_policy(policy or load_settings().escalation_policy)
-    for line in route_lines(sys.stdin, loaded, explain):
-        sys.stdout.write(line + "\n")
+    _split_errors(route_lines(sys.stdin, loaded, explain))
+
+
+def _split_errors(lines: Iterable[str]) -> None:
+    """Results to stdout, `{"error": ...}` lines to stderr as one line each; exit 1 if any failed."""
+    failed = 0
+    for line in lines:
+        if line.startswith('{"error": '):
+            error = json.loads(line)
+            where = f"line {error['line']}: " if "line" in error else ""
+            sys.stderr.write(f"flagstream: {where}{error['error']}\n")
+            failed += 1
+        else:
+            sys.stdout.write(line + "\n")
+    if failed:
+        sys.stdout.flush()
+        raise SystemExit(1)
 
 
 @datasets_app.command("list")

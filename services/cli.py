@@ -337,12 +337,20 @@ def datasets_list() -> None:
 
 @datasets_app.command("history")
 def datasets_history(
-    name: str, as_json: Annotated[bool, typer.Option("--json", help="Full commit metadata as JSON.")] = False
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Full commit metadata as JSON.")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the newest N versions.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Only versions committed at or before this time (ISO 8601).")
+    ] = None,
 ) -> None:
     """Every version of a table, newest first: time, operation, rows, policy versions."""
     from services.dataset_sink.offline import dataset_history
+    from services.dataset_sink.tags import select_history
 
-    history = dataset_history(load_settings().datasets_dir, name)
+    history = select_history(
+        dataset_history(load_settings().datasets_dir, name), limit=limit, as_of=_when(as_of)
+    )
     if as_json:
         _print(history)
         return
@@ -384,9 +392,19 @@ def datasets_export(
     allow_erased: Annotated[
         bool, typer.Option(help="Export a pinned version committed before an erasure was applied anyway.")
     ] = False,
+    tag: Annotated[
+        str | None, typer.Option(help="The version this tag pins (`datasets tag`), instead of --version.")
+    ] = None,
 ) -> None:
     """Export one table version for training: rows, or TRL's conversational SFT / DPO records."""
     from services.dataset_sink.offline import export_dataset
+
+    if tag is not None:
+        if version is not None:
+            raise typer.BadParameter("give --version or --tag, not both")
+        from services.dataset_sink.tags import tagged_version
+
+        version = tagged_version(load_settings().datasets_dir, tag, name)
 
     if version is not None:
         from services.ops.erasure import erasures_after
@@ -403,6 +421,25 @@ def datasets_export(
             typer.echo(f"warning: {what}", err=True)
 
     _print(export_dataset(load_settings().datasets_dir, name, output, fmt=fmt, version=version, split=split))
+
+
+@datasets_app.command("tag")
+def datasets_tag(
+    name: Annotated[str, typer.Argument(help="The tag, e.g. sft-2026-12-06.")],
+    note: Annotated[str, typer.Option(help="What the tag is for.")] = "",
+) -> None:
+    """Pin the latest version of every table under one name (export --tag NAME reads them)."""
+    from services.dataset_sink.tags import create_tag
+
+    _print(create_tag(load_settings().datasets_dir, name, note))
+
+
+@datasets_app.command("tags")
+def datasets_tags() -> None:
+    """Every tag with the table versions it pins."""
+    from services.dataset_sink.tags import list_tags
+
+    _print(list_tags(load_settings().datasets_dir))
 
 
 @datasets_app.command("card")

@@ -77,8 +77,15 @@ def topics_list() -> None:
         )
         typer.echo(
             f"{settings.topic(spec.name):45} {spec.retention_ms // 3_600_000:>5}h {flags:21} "
-            f"{spec.description}"
+            f"{spec.max_message_bytes(settings.limits):>9}B {spec.description}"
         )
+
+
+@topics_app.command("limits")
+def topics_limits() -> None:
+    """Print the size contract: every limit derived from FLAGSTREAM_MAX_RECORD_BYTES (docs/limits.md)."""
+    for name, value in load_settings().limits.describe().items():
+        typer.echo(f"{name:30} {value:>10}")
 
 
 @app.command()

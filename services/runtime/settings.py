@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.contracts.limits import SizeLimits
 from services.runtime.errors import FatalError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +93,27 @@ class Settings(BaseSettings):
         description="Kafka group session timeout of the Faust workers: how long a worker that died "
         "without leaving its group keeps its partitions from the others.",
     )
+    max_record_bytes: int = Field(
+        1_048_576,
+        ge=65_536,
+        le=16 * 1_048_576,
+        description="The size contract: the largest encoded interaction the gate accepts (larger ones are "
+        "dead-lettered `too_large`), and the largest redacted interaction it sends. Every topic's "
+        "max.message.bytes, every producer's message.max.bytes and every consumer's fetch size derive "
+        "from it (`Settings.limits`, docs/limits.md).",
+    )
+    crash_loop_limit: int = Field(
+        3,
+        ge=1,
+        description="A record that stopped a worker this many times (its error is the record's, not the "
+        "broker's) is dead-lettered `crash_loop` at the next start instead of handled again.",
+    )
     log_level: str = Field("INFO", description="Log level of the services.")
+
+    @cached_property
+    def limits(self) -> SizeLimits:
+        """Record, topic, producer and fetch sizes, all derived from `max_record_bytes`."""
+        return SizeLimits(self.max_record_bytes)
 
     @cached_property
     def pseudonym_key_bytes(self) -> bytes:

@@ -29,7 +29,9 @@ from reliability_support import (
 
 from services.contracts import AuditEvent, FlaggedInteraction, default_codec, utcnow
 from services.runtime import faults
+from services.runtime.kafka import read_topic
 from services.runtime.settings import Settings
+from services.runtime.topics import AUDIT
 from services.simulators.traffic import Produced, generate
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(1200)]
@@ -359,6 +361,16 @@ def test_size_limit_crash_loop_and_poison_on_every_input(
     escalation_stops = [c for c in fleet.crashes if c.startswith("escalation")]
     assert len(escalation_stops) == settings.crash_loop_limit, (escalation_stops, fleet.events)
     assert report.expected_dead_found.get(crashing) == "crash_loop", report.expected_dead_found
+    # The large interactions crossed escalation's ranking window (a table of whole tasks) too.
+    large = {str(r.interaction_id) for r in under}
+    windows = {
+        event.interaction_id: event.details.get("queue", "-")
+        for msg in read_topic(settings, settings.topic(AUDIT), timeout=60)
+        for event in [codec.decode(msg.value() or b"", AuditEvent)]
+        if event.interaction_id in large and event.service == "escalation" and "budget_hour" in event.details
+    }
+    report.notes["large_through_ranking_windows"] = windows
+    assert set(windows.values()) - {"urgent"}, f"none at the size limit in a ranking window: {windows}"
     assert all(len(fleet.of(s)) == 1 for s in SERVICES), fleet.events  # every worker alive
     assert len([c for c in fleet.crashes if not c.startswith("escalation")]) == 0, fleet.crashes
     check_report(report)

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "FLAGSTREAM_KAFKA_BOOTSTRAP_SERVERS"),
         description="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS). Default: the local broker.",
     )
+    kafka_connect_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Commands that need Kafka (topics create, erase, demo, run) stop with one line when "
+        "no broker answers within this many seconds; a worker waits 60 s at least.",
+    )
     topic_prefix: str = Field(
         "", description="Prefix of every topic and consumer group (isolates deployments and tests)."
     )
@@ -107,6 +113,18 @@ class Settings(BaseSettings):
         ge=1,
         description="A record that stopped a worker this many times (its error is the record's, not the "
         "broker's) is dead-lettered `crash_loop` at the next start instead of handled again.",
+    )
+    progress_interval_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Every service reads every stage's committed and end offsets this often, for the "
+        "lag and commit-progress metrics (services/runtime/progress.py).",
+    )
+    progress_window: int = Field(
+        6,
+        ge=2,
+        description="Observations a partition's commit-progress state is judged over: a committed "
+        "offset that stands still with lag for this many rounds is a stall (or a stop).",
     )
     log_level: str = Field("INFO", description="Log level of the services.")
 

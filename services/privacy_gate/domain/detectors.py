@@ -24,6 +24,8 @@ from typing import ClassVar, Protocol
 
 import flagstream_pii
 
+from services.privacy_gate.domain.normalise import normalise
+
 
 class EntityType(StrEnum):
     """Kinds of personal data, named as Presidio names them."""
@@ -310,6 +312,7 @@ def luhn_valid(digits: str) -> bool:
 def default_detectors() -> list[Detector]:
     """The detectors Flagstream runs today: one or more per entity type."""
     # Imported here: those modules build on Span and EntityType above (one package, no cycle at use).
+    from services.privacy_gate.domain.context import ContextDetector
     from services.privacy_gate.domain.credentials import CredentialDetector
     from services.privacy_gate.domain.identifiers import (
         AnnouncedMaestroDetector,
@@ -330,7 +333,15 @@ def default_detectors() -> list[Detector]:
         CredentialDetector(),
         PersonDetector(),
         StreetAddressDetector(),
+        ContextDetector(),
     ]
+
+
+def clear_lookalikes(text: str, spans: list[Span]) -> list[Span]:
+    """``spans`` without the look-alikes their context shows (context.py)."""
+    from services.privacy_gate.domain.context import clear_lookalikes as clear
+
+    return clear(text, spans)
 
 
 class Analyzer:
@@ -357,16 +368,28 @@ class Analyzer:
         self._steps = tuple(steps)
 
     def analyze(self, text: str) -> list[Span]:
-        """Detect, then resolve overlaps.
+        """Normalise, detect, then resolve overlaps.
+
+        The detectors see the text normalised (normalise.py: invisible characters removed, full-width
+        forms made ASCII, spelled-out e-mail separators and split tokens undone); their spans are
+        mapped back to the original text before overlaps are resolved.
 
         Overlapping spans merge into one span covering all of them, typed by the longest (then the
         highest-scoring, then the first). Covering the union rather than dropping the loser means a
         partial overlap never leaves part of an entity in clear text.
         """
-        text = unescape_breaks(text)
+        original_text = text
+        normalised = normalise(text)
+        text = unescape_breaks(text if normalised is None else normalised.text)
         found: list[Span] = []
         for step in self._steps:
             found.extend(_native_spans(step, text) if isinstance(step, tuple) else step.detect(text))
+        if normalised is not None:
+            # Back to the original text: the mapping keeps order, so spans stay sorted and apart.
+            original = normalised.original
+            found = [Span(s.entity_type, *original(s.start, s.end), s.score) for s in found]
+        if found:
+            found = clear_lookalikes(original_text, found)
         if len(found) < 2:
             return found
         found.sort(key=lambda s: (s.start, -s.end))

@@ -384,6 +384,11 @@ def _password(rng: random.Random) -> str:
     )
 
 
+def _url_password(rng: random.Random) -> str:
+    """A password as a valid URL holds it: '#' (which would start the fragment) percent-encoded."""
+    return _password(rng).replace("#", "%23")
+
+
 def _secret_key(rng: random.Random) -> str:
     return "".join(rng.choice(string.ascii_letters + string.digits + "/+") for _ in range(40))
 
@@ -523,7 +528,7 @@ def _log(rng: random.Random) -> Doc:
         b.t("\n")
     elif roll < 0.6:
         b.t(f"{stamp} WARN cache: connecting to redis://:")
-        b.e("CREDENTIAL", _password(rng), "credential.url_empty_user").t("@cache.internal:6379/0\n")
+        b.e("CREDENTIAL", _url_password(rng), "credential.url_empty_user").t("@cache.internal:6379/0\n")
     elif roll < 0.8:
         b.t(f'{stamp} INFO billing: customer_name="').e("PERSON", f"{g} {s}", "person.title_case")
         b.t('" card=').e("CREDIT_CARD", _card(rng), "card.plain").t(" status=declined\n")
@@ -549,7 +554,7 @@ def _traceback(rng: random.Random) -> Doc:
             "psycopg2.OperationalError: connection to server failed: "
             "FATAL: password authentication failed for user "
         )
-        b.t('"app"\nDSN: postgresql://app:').e("CREDENTIAL", _password(rng), "credential.url").t(
+        b.t('"app"\nDSN: postgresql://app:').e("CREDENTIAL", _url_password(rng), "credential.url").t(
             "@db.internal:5432/crm\n"
         )
     elif roll < 0.7:
@@ -579,11 +584,13 @@ def _config(rng: random.Random) -> Doc:
     elif roll < 0.6:
         key_id = "AKIA" + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(16))
         if rng.random() < 0.5:
-            b.t(f"[default]\naws_access_key_id = {key_id}\naws_secret_access_key = ")
+            b.t("[default]\naws_access_key_id = ").e("CREDENTIAL", key_id, "credential.token")
+            b.t("\naws_secret_access_key = ")
             b.e("CREDENTIAL", _secret_key(rng), "credential.aws_secret").t("\nregion = eu-central-1\n")
         else:
             # `aws sts get-session-token` output, pasted.
-            b.t(f'{{"Credentials": {{"AccessKeyId": "{key_id}", "SecretAccessKey": "')
+            b.t('{"Credentials": {"AccessKeyId": "').e("CREDENTIAL", key_id, "credential.token")
+            b.t('", "SecretAccessKey": "')
             b.e("CREDENTIAL", _secret_key(rng), "credential.aws_secret").t(
                 '", "Expiration": "2026-12-01T10:00:00Z"}}\n'
             )

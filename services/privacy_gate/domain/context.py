@@ -106,7 +106,7 @@ _FIELD_WORDS = (
     "guarantor",
 )
 _STRONG_NAME_LABEL = re.compile(
-    r"(?:^|[^a-z])(?:customer|client|account|contact|patient|employee|card|full|first|last|given|family|sur"
+    r"(?i)(?:^|[^a-z])(?:customer|client|account|contact|patient|employee|card|full|first|last|given|family|sur"
     r"|sender|recipient|holder|owner|passenger|guest|applicant)[_ \-]?$"
 )
 _FIELD_VALUE = re.compile(rf"[\"']?[ ]*[:=][ ]*[\"']?({_WORD}(?:[ ]{_WORD}){{0,3}})")
@@ -155,43 +155,31 @@ _LOWER_STREET = re.compile(
     r"(?<![\w.,])[0-9]{1,5}[a-z]?[ ]+(?:[a-z][a-z'\-]+[ ]+){1,2}(?:street|st|avenue|ave|road|rd|lane"
     r"|boulevard|blvd|terrace|crescent)\b(?:\.?,?[ ]+(?:apt|suite|unit|flat)\.?[ ]*\w+)?"
 )
-_STREET_FORMS: tuple[tuple[tuple[str, ...], bool, re.Pattern[str]], ...] = (
-    (
-        ("straße", "strasse", "str.", "weg", "allee", "platz", "gasse", "ring", "damm", "ufer", "chaussee"),
-        False,
-        _GERMAN_STREET,
-    ),
-    (("steig", "pfad", "markt"), False, _GERMAN_STREET),
-    (("Am ", "An der ", "Auf dem ", "Im ", "In der ", "Zum ", "Zur "), True, _GERMAN_STREET),
-    (
-        ("rue", "avenue", "av.", "boulevard", "bd ", "impasse", "chemin", "allée", "allee"),
-        False,
+# Where each street form is read from its word: "suffix" from the start of the word the suffix ends
+# (Lindenallee 65), "prefix" at the word (Am Mühlbach 5), "number" in a window from a little before
+# the word (12 rue des Lilas), "lower" the same, for lower-case words only (221 baker street).
+_GERMAN_SUFFIXES = ("straße", "strasse", "str.", "weg", "allee", "platz", "gasse", "ring", "damm", "ufer")
+_STREET_READS: dict[str, tuple[tuple[str, ...], re.Pattern[str]]] = {
+    "suffix": ((*_GERMAN_SUFFIXES, "chaussee", "steig", "pfad", "markt"), _GERMAN_STREET),
+    "prefix": (("Am ", "An der ", "Auf dem ", "Im ", "In der ", "Zum ", "Zur "), _GERMAN_STREET),
+    "number": (
+        ("rue", "avenue", "av.", "boulevard", "bd ", "impasse", "chemin", "allée", "allee", "place", "quai"),
         _FRENCH_STREET,
     ),
-    (("place", "quai", "route", "cours", "passage", "square"), False, _FRENCH_STREET),
-    (
+    "number2": (("route", "cours", "passage", "square"), _FRENCH_STREET),
+    "continental": (
         ("calle", "via ", "viale", "rua ", "avenida", "ul.", "ulica", "piazza", "plaza", "travessa"),
-        False,
         _CONTINENTAL_STREET,
     ),
-    (
+    "lower": (
         (
-            "street",
-            " st",
-            "avenue",
-            " ave",
-            "road",
-            " rd",
-            "lane",
-            "boulevard",
-            "blvd",
-            "terrace",
-            "crescent",
+            *("street", "avenue", "road", "lane", "boulevard", "blvd", "terrace", "crescent"),
+            *(f" {w}{end}" for w in ("st", "ave", "rd") for end in (" ", ",", ".", "\n")),
         ),
-        False,
         _LOWER_STREET,
     ),
-)
+}
+
 # Read from each '/' back over the digits before it.
 _SLASH_PHONE = re.compile(r"0[1-9][0-9]{1,4}/[0-9]{4,9}(?![\w/\-]|\.\w)")
 
@@ -203,34 +191,38 @@ _ENV_SECRET_WORDS = ("PASSWORD=", "PASSWD=", "PASS=", "PWD=", "SECRET=", "TOKEN=
 _ENV_VALUE = re.compile(r"[^\s\"'$;`][^\s;`]*|\"[^\"$\n]{3,}\"|'[^'\n]{3,}'")
 _AWS_SECRET = re.compile(r"\"SecretAccessKey\"[ ]*:[ ]*\"([A-Za-z0-9/+=]{40})\"")
 
-# Every word the rules start from, in two automata (one pass over the text each, in the crate):
-# (rule, word) by needle index. Case-blind: cues, field words, closings, street words; case-kept:
-# the capitalised German street prefixes and the secret words of environment lines.
-_BLIND: list[tuple[str, str]] = [
-    *(("cue", w) for w in _CUES),
+# Every word the rules start from, in one automaton (one pass over the text, in the crate, case-blind,
+# leftmost-longest); the capitalised German street prefixes and the secret words of environment
+# lines must also match in case.
+_RULE_WORDS: list[tuple[str, str]] = [
+    *(("cue", f"{w} ") for w in _CUES),  # a name follows a cue after a space: "this" holds no "hi "
     *(("field", w) for w in _FIELD_WORDS),
     *(("closing", w) for w in _CLOSING_HINTS),
     *(("dash", w) for w in ("\u2014", "\u2013", "--")),
-    *((("speaker", "] "), ("mention", "@"), ("slash", "/"), ("basic", "basic"), ("curl", "-u"))),
-    *(("url", w) for w in ("://:",)),
-    *(("aws", w) for w in ("secretaccesskey",)),
+    *(("speaker", "] "), ("mention", "@"), ("slash", "/"), ("basic", "basic")),
+    *(("curl", w) for w in ("-u", "--user")),
+    *(("url", "://:"), ("aws", "secretaccesskey")),
     *(("postcode", f", {d}") for d in "0123456789"),
-    *((f"street{i}", w) for i, (words, cased, _) in enumerate(_STREET_FORMS) if not cased for w in words),
-]
-_KEPT: list[tuple[str, str]] = [
-    *((f"street{i}", w) for i, (words, cased, _) in enumerate(_STREET_FORMS) if cased for w in words),
+    *((read, w) for read, (words, _) in _STREET_READS.items() for w in words),
     *(("env", w) for w in _ENV_SECRET_WORDS),
 ]
-_BLIND_NEEDLES = flagstream_pii.Needles([w for _, w in _BLIND], True)
-_KEPT_NEEDLES = flagstream_pii.Needles([w for _, w in _KEPT], False)
+_NEEDLE_WORDS = list(dict.fromkeys(w.lower() for _, w in _RULE_WORDS))
+# Rules of each needle, with the word as the rule spells it (case-kept rules compare it).
+_NEEDLE_RULES: list[list[tuple[str, str]]] = [[] for _ in _NEEDLE_WORDS]
+for _rule, _word in _RULE_WORDS:
+    _NEEDLE_RULES[_NEEDLE_WORDS.index(_word.lower())].append((_rule, _word))
+# Needles matched case-blind whose case must match too.
+_CASED_RULES = frozenset(("prefix", "env"))
+_NEEDLES = flagstream_pii.Needles(_NEEDLE_WORDS, True)
 
 
 def _anchors(text: str) -> dict[str, list[tuple[int, str]]]:
     """Where each rule's words occur in ``text``: rule -> [(position, word)]."""
     found: dict[str, list[tuple[int, str]]] = {}
-    for table, needles in ((_BLIND, _BLIND_NEEDLES), (_KEPT, _KEPT_NEEDLES)):
-        for at, index in needles.find(text):
-            rule, word = table[index]
+    for at, index in _NEEDLES.find(text):
+        for rule, word in _NEEDLE_RULES[index]:
+            if rule in _CASED_RULES and not text.startswith(word, at):
+                continue
             found.setdefault(rule, []).append((at, word))
     return found
 
@@ -254,6 +246,27 @@ _PLACES = frozenset(
     """.replace("\n", "|").split("|")
     if place.strip()
 )
+
+
+_STREET_PARTICLES = frozenset("ul. de la del der den van von des du am an im auf dem zum zur di da".split())  # noqa: SIM905
+
+
+def _street_begin(text: str, start: int, end: int) -> int | None:
+    """Where the street named by the words ``text[start:end]`` before a house number begins.
+
+    The capitalised words (and particles) nearest the number; lower-case words only when every word
+    is lower case and one of them is a street word (``lindenallee 65, 69163 heidelberg``).
+    """
+    words = text[start:end].split(" ")
+    keep = len(words)
+    while keep > 0 and (words[keep - 1][:1].isupper() or words[keep - 1].lower() in _STREET_PARTICLES):
+        keep -= 1
+    if keep < len(words) and any(w[:1].isupper() for w in words[keep:]):
+        return start + sum(len(w) + 1 for w in words[:keep])
+    lowered = text[start:end].lower()
+    if any(k in lowered for k in _STREET_KEYWORDS):
+        return start + sum(len(w) + 1 for w in words[: max(0, len(words) - 2)])
+    return None
 
 
 def _glued(ch: str) -> bool:
@@ -291,9 +304,8 @@ class ContextDetector:
     def detect(self, text: str) -> Iterator[Span]:
         """Spans found by the context rules."""
         anchors = _anchors(text)
-        lowered = text.lower() if anchors else text
-        yield from self._people(text, lowered, anchors)
-        yield from self._addresses(text, lowered, anchors)
+        yield from self._people(text, anchors)
+        yield from self._addresses(text, anchors)
         for slash, _ in anchors.get("slash", ()):
             start = slash
             while start > 0 and "0" <= text[start - 1] <= "9":
@@ -304,11 +316,11 @@ class ContextDetector:
                     yield Span(EntityType.PHONE_NUMBER, m.start(), m.end(), 0.6)
         yield from self._secrets(text, anchors)
 
-    def _people(self, text: str, lowered: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Span]:
+    def _people(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Span]:
         given, known = self._given, self._known
         for at, cue in anchors.get("cue", ()):
-            if (at == 0 or not (lowered[at - 1].isalnum() or lowered[at - 1] == "@")) and (
-                span := self._addressed(text, at + len(cue), cue in _GREETINGS)
+            if (at == 0 or not (text[at - 1].isalnum() or text[at - 1] == "@")) and (
+                span := self._addressed(text, at + len(cue) - 1, cue[:-1] in _GREETINGS)
             ):
                 yield span
         if "speaker" in anchors:
@@ -334,7 +346,7 @@ class ContextDetector:
                         yield Span(_PERSON, m.start(1), m.end(1), 0.6)
         fields = anchors.get("field", ())
         for at, field in fields:
-            span = self._field(text, lowered, at, field)
+            span = self._field(text, at, field)
             if span:
                 yield span
         if any(field == "name" for _, field in fields):
@@ -361,20 +373,20 @@ class ContextDetector:
             return None
         return Span(_PERSON, m.start(1), m.end(2) if second_is_name or titled else m.end(1), 0.6)
 
-    def _field(self, text: str, lowered: str, at: int, field: str) -> Span | None:
+    def _field(self, text: str, at: int, field: str) -> Span | None:
         """The name in a field labelled by ``field`` at ``at``, if the label names a person."""
         m = _FIELD_VALUE.match(text, at + len(field))
         if m is None:
             return None
-        glued = at > 0 and (lowered[at - 1].isalnum() or lowered[at - 1] in "_-")
-        strong = field != "name" or _STRONG_NAME_LABEL.search(lowered, max(0, at - 14), at) is not None
+        glued = at > 0 and (text[at - 1].isalnum() or text[at - 1] in "_-")
+        strong = field != "name" or _STRONG_NAME_LABEL.search(text, max(0, at - 14), at) is not None
         if glued and not strong:
             return None  # "hostname", "username"
         words = m.group(1).split()
         if words[0].lower() in _STOP_WORDS:
             return None
         if not strong and not any(_is_name_word(w, self._given, self._known) for w in words):
-            record = lowered[max(0, at - 40) : at]
+            record = text[max(0, at - 40) : at].lower()
             if not any(w in record for w in _PERSON_OBJECTS):
                 return None  # a bare "name" (a job, a package): a known name or a person's record needed
         return Span(_PERSON, m.start(1), m.end(1), 0.6)
@@ -411,9 +423,7 @@ class ContextDetector:
                 start = pos + 1
             pos += 1
 
-    def _addresses(
-        self, text: str, lowered: str, anchors: dict[str, list[tuple[int, str]]]
-    ) -> Iterator[Span]:
+    def _addresses(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Span]:
         location = EntityType.LOCATION
         for comma, _ in anchors.get("postcode", ()):
             start = comma
@@ -427,17 +437,32 @@ class ContextDetector:
             street = _STREET_BEFORE.search(text, max(0, start - 48), start)
             if street is None:
                 continue
-            words = street.group(1)
-            titled = all(w[:1].isupper() for w in words.split() if w != "ul.")
-            if titled or any(k in words.lower() for k in _STREET_KEYWORDS):
-                yield Span(location, street.start(), m.end(), 0.6)
-        for index, (_, _, pattern) in enumerate(_STREET_FORMS):
+            begin = _street_begin(text, street.start(1), street.end(1))
+            if begin is not None:
+                yield Span(location, begin, m.end(), 0.6)
+        size = len(text)
+        for read, (_, pattern) in _STREET_READS.items():
             last = -1
-            for at, word in anchors.get(f"street{index}", ()):
-                if pattern is _LOWER_STREET and text[at + (word[0] == " ")].isupper():
-                    continue  # the native street detector reads capitalised streets
-                lo, hi = max(0, at - 40, last), min(len(text), at + 64)
-                for m in pattern.finditer(text, lo, hi):
+            for at, word in anchors.get(read, ()):
+                if at < last:
+                    continue
+                if read == "suffix":
+                    start = at
+                    while start > 0 and (text[start - 1].isalpha() or text[start - 1] == "-"):
+                        start -= 1
+                    if at - start < 3:
+                        continue  # "Spring 2024": a street compound has a stem before its suffix
+                    found = [m] if (m := pattern.match(text, start)) else []
+                elif read == "prefix":
+                    found = [m] if (m := pattern.match(text, at)) else []
+                elif read == "continental":
+                    found = [m] if (m := _CONTINENTAL_STREET.match(text, at)) else []
+                else:
+                    end = at + len(word)
+                    if read == "lower" and (text[end - 1].isupper() or (end < size and text[end].isalpha())):
+                        continue  # capitalised streets are the native street detector's; "stop" is no "st"
+                    found = list(pattern.finditer(text, max(0, at - 28, last), min(size, end + 48)))
+                for m in found:
                     last = m.end()
                     yield Span(location, m.start(), m.end(), 0.6)
 
@@ -468,14 +493,32 @@ class ContextDetector:
         return "ContextDetector()"
 
 
+_EPONYM_NOUNS = (
+    *("constant", "equation", "law", "theorem", "principle", "uncertainty", "exclusion", "model", "effect"),
+    *("diagram", "estimate", "distribution", "number", "limit", "paradox", "radiation", "statistics"),
+    *("transform", "series", "condensate", "cycle", "engine", "scale", "sphere", "function", "operator"),
+    *("notation", "entropy", "force", "field", "ratio"),
+)
+_LOOKALIKE_NEEDLES = flagstream_pii.Needles([*sorted(_PLACES), *_EPONYM_NOUNS], False)
+
+
 def clear_lookalikes(text: str, spans: list[Span]) -> list[Span]:
     """``spans`` without the look-alikes the context shows: placeholder secrets, places, eponyms."""
+    credential = EntityType.CREDENTIAL
+    hits = _LOOKALIKE_NEEDLES.find(text)
+    if not hits and not any(span.entity_type is credential for span in spans):
+        return spans
+    starts = {at for at, _ in hits}
     kept = []
     for span in spans:
-        kind, value = span.entity_type, text[span.start : span.end]
-        if kind is EntityType.CREDENTIAL and _PLACEHOLDER.match(value):
-            continue
-        if kind is _PERSON and (value in _PLACES or _EPONYM_AFTER.match(text, span.end)):
-            continue
+        kind = span.entity_type
+        if kind is credential:
+            if _PLACEHOLDER.match(text[span.start : span.end]):
+                continue
+        elif kind is _PERSON and hits:
+            if span.start in starts and text[span.start : span.end] in _PLACES:
+                continue
+            if _EPONYM_AFTER.match(text, span.end):
+                continue
         kept.append(span)
     return kept

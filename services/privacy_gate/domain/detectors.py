@@ -337,17 +337,10 @@ def default_detectors() -> list[Detector]:
     ]
 
 
-def clear_lookalikes(text: str, spans: list[Span]) -> list[Span]:
-    """``spans`` without the look-alikes their context shows (context.py)."""
-    from services.privacy_gate.domain.context import clear_lookalikes as clear
-
-    return clear(text, spans)
-
-
 class Analyzer:
     """Runs detectors over a text and returns non-overlapping spans sorted by start."""
 
-    __slots__ = ("_detectors", "_steps", "entity_types")
+    __slots__ = ("_clear", "_detectors", "_steps", "entity_types")
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
         self._detectors = tuple(detectors)
@@ -366,6 +359,10 @@ class Analyzer:
             else:
                 steps.append(detector)
         self._steps = tuple(steps)
+        # Imported here: context.py builds on Span and EntityType above.
+        from services.privacy_gate.domain.context import clear_lookalikes
+
+        self._clear = clear_lookalikes
 
     def analyze(self, text: str) -> list[Span]:
         """Normalise, detect, then resolve overlaps.
@@ -389,7 +386,7 @@ class Analyzer:
             original = normalised.original
             found = [Span(s.entity_type, *original(s.start, s.end), s.score) for s in found]
         if found:
-            found = clear_lookalikes(original_text, found)
+            found = self._clear(original_text, found)
         if len(found) < 2:
             return found
         found.sort(key=lambda s: (s.start, -s.end))

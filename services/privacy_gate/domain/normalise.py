@@ -62,9 +62,8 @@ _DOMAIN_AHEAD = re.compile(r"[ ]*[^\W_][\w\-]*(?:\.[^\W\d_]|[ ]?[\[({<]dot|[ ]+d
 _MAILBOX_LOCAL = re.compile(r"[\w%+\-]+[._0-9][\w.%+\-]*")
 
 _EMAIL = re.compile(r"[\w.%+\-]+@(?:[\w\-]+\.)+[^\W\d_]{2,}")
-# The '@' hints and the line break, found in one pass (the crate's Aho-Corasick).
-_HINTS = flagstream_pii.Needles([*_AT_HINTS, "\n"], False)
-_NEWLINE = len(_AT_HINTS)
+# The '@' hints, found in one pass (the crate's Aho-Corasick).
+_HINTS = flagstream_pii.Needles(list(_AT_HINTS), False)
 _TOKEN_CHARS = frozenset("._%+-@")
 
 
@@ -187,22 +186,24 @@ def normalise(text: str) -> Normalised | None:
         removals = [(m.start(), m.end(), "") for m in _INVISIBLE_RE.finditer(current)]
         if removals:
             current, starts, ends = _apply(current, None, None, removals)
-    if "\n" in current or "at" in current or "AT" in current or "@" in current:
-        ats: list[int] = []
-        breaks: list[int] = []
+    ats: list[int] = []
+    if "at" in current or "AT" in current or "@" in current:
         for at, index in _HINTS.find(current):
-            if index == _NEWLINE:
-                breaks.append(at)
-            elif _AT_HINTS[index].strip().lower() != "at" or _DOMAIN_AHEAD.match(
+            if _AT_HINTS[index].strip().lower() != "at" or _DOMAIN_AHEAD.match(
                 current, at + len(_AT_HINTS[index])
             ):
                 ats.append(at)
-        edits = _email_edits(current, sorted(ats)) if ats else []
-        if breaks and ("@" in current or '"' in current):
-            edits += _break_edits(current, breaks)
-        if edits:
-            current, starts, ends = _apply(current, starts, ends, edits)
-    if current is text:
+    edits = _email_edits(current, ats) if ats else []
+    if "\n" in current and ("@" in current or '"' in current):
+        newlines = []
+        at = current.find("\n")
+        while at >= 0:
+            newlines.append(at)
+            at = current.find("\n", at + 1)
+        edits += _break_edits(current, newlines)
+    if edits:
+        current, starts, ends = _apply(current, starts, ends, edits)
+    if current is text or (starts is None and current == text):
         return None
     if starts is None or ends is None:  # one character for one (full-width forms only)
         starts, ends = list(range(len(text))), list(range(1, len(text) + 1))

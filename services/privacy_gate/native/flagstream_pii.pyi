@@ -17,11 +17,12 @@ class StreetAddressDetector:
     def detect(self, text: str) -> _Spans: ...
 
 class Needles:
-    """Every occurrence of any of some literal strings, in one pass (Aho-Corasick)."""
+    """The occurrences of some literal strings, in one pass (Aho-Corasick, leftmost-longest)."""
 
     def __init__(self, needles: list[str], ascii_case_insensitive: bool) -> None: ...
     def find(self, text: str) -> list[tuple[int, int]]:
-        """(start in code points, needle index) of every occurrence, overlapping ones included."""
+        """(start in code points, needle index) of each occurrence, left to right, not overlapping;
+        where several needles start at one place, the longest."""
 
 # The structured detectors (src/structured/): email, credit_card, maestro, phone, ssn, iban, ip, credential.
 def detect(name: str | tuple[str, ...] | list[str], text: str) -> _Spans:

@@ -87,8 +87,8 @@ impl PyStreet {
     }
 }
 
-/// Needles(needles, ascii_case_insensitive): every occurrence of any of some literal strings in one
-/// pass (Aho-Corasick), for the analyzer's normaliser and context rules (context.py), which would
+/// Needles(needles, ascii_case_insensitive): the occurrences of some literal strings in one pass
+/// (Aho-Corasick, leftmost-longest), for the analyzer's normaliser and context rules (context.py), which would
 /// otherwise scan the text once per word they look for.
 #[pyclass(name = "Needles", module = "flagstream_pii", frozen)]
 struct PyNeedles {
@@ -101,30 +101,27 @@ impl PyNeedles {
     fn new(needles: Vec<String>, ascii_case_insensitive: bool) -> PyResult<Self> {
         let inner = aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(ascii_case_insensitive)
-            .match_kind(aho_corasick::MatchKind::Standard)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&needles)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(PyNeedles { inner })
     }
 
-    /// [(start, needle index)] of every occurrence, overlapping ones included, by end then start;
-    /// start in code points of `text`.
+    /// [(start, needle index)] of the occurrences, left to right, not overlapping: where several
+    /// needles start at one place the longest wins; start in code points of `text`.
     fn find(&self, text: &Bound<'_, PyString>) -> PyResult<Vec<(usize, usize)>> {
         // A lone surrogate becomes U+FFFD: one code point for one, so positions hold.
         let s = text.to_string_lossy();
         let bytes = s.as_bytes();
         let ascii = bytes.is_ascii();
         let mut out = Vec::new();
-        // Byte offset -> code-point index, counted forward as matches arrive (they come by end).
+        // Byte offset -> code-point index, counted forward as matches arrive (left to right).
         let (mut byte, mut chars) = (0usize, 0usize);
-        for m in self.inner.find_overlapping_iter(&*s) {
+        for m in self.inner.find_iter(&*s) {
             let start = if ascii {
                 m.start()
             } else {
-                if m.start() < byte {
-                    byte = 0;
-                    chars = 0;
-                }
                 chars += bytes[byte..m.start()].iter().filter(|&&b| (b & 0xC0) != 0x80).count();
                 byte = m.start();
                 chars

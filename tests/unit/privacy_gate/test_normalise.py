@@ -1,0 +1,91 @@
+"""Normalisation before detection: obfuscations undone, spans mapped back to the original exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.privacy_gate.domain import DEFAULT_ANALYZER, EntityType, RedactionPolicy, Redactor
+from services.privacy_gate.domain.normalise import normalise
+
+EMAIL = EntityType.EMAIL_ADDRESS
+FULL_WIDTH_CARD = "4111 1111 1111 1111".translate({ord("0") + i: 0xFF10 + i for i in range(10)})
+REDACTOR = Redactor(
+    RedactionPolicy.model_validate({"version": "t", "entities": {}, "default_action": "placeholder"})
+)
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    return [(str(s.entity_type), text[s.start : s.end]) for s in DEFAULT_ANALYZER.analyze(text)]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ana dot silva at gmail dot com",
+        "m.park[at]wp[dot]pl",
+        "m.park [at] wp [dot] pl",
+        "X AT outlook DOT com",
+        "ana.silva at gmail.com",
+        "j(at)example(dot)org",
+        "ana\u200b.silva@example.com",  # zero-width space
+        "ana.si\u200dlva@example.com",  # zero-width joiner
+        "ana.silva@exa\u202emple.com",  # bidi override
+        "ana.silva\uff20example.com",  # full-width @
+        "ana.silva@exam\nple.com",  # a mail client wrapped it
+        "ana.silva\r\n@example.com",
+    ],
+)
+def test_obfuscated_addresses_are_redacted_whole(address: str) -> None:
+    text = f"write to {address} please"
+    assert found(text) == [("EMAIL_ADDRESS", address)]
+    assert REDACTOR.redact_text(text).text == "write to <EMAIL_ADDRESS_1> please"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "look at docs.python.org for it",  # "at" before a domain written plainly
+        "we met at the office. dot points follow",
+        "meet me at noon at the station",
+        "the sum is at least 3 dot 5",
+    ],
+)
+def test_words_at_and_dot_in_prose_are_left_alone(text: str) -> None:
+    assert found(text) == []
+    assert normalise(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ('id,phone\n1,"089/739\n84500"\n', "PHONE_NUMBER", "089/739\n84500"),
+        ('id,phone\n1,"+49 89 7398\r\n4500"\n', "PHONE_NUMBER", "+49 89 7398\r\n4500"),
+        (f"card {FULL_WIDTH_CARD} ok", "CREDIT_CARD", FULL_WIDTH_CARD),
+        ("card 4111\u200b 1111 1111 1111 ok", "CREDIT_CARD", "4111\u200b 1111 1111 1111"),
+        ("call +44 20 7946\u2060 0958 now", "PHONE_NUMBER", "+44 20 7946\u2060 0958"),
+    ],
+)
+def test_split_and_disguised_numbers_are_found_in_the_original(text: str, kind: str, value: str) -> None:
+    assert (kind, value) in found(text)
+
+
+def test_a_break_between_digits_outside_a_quoted_field_is_kept() -> None:
+    # Two rows of a table, not one number.
+    assert normalise("a,b\n12\n34\n") is None
+
+
+def test_spans_map_back_to_every_original_character() -> None:
+    text = "x m\u200b.park [at] wp [dot] pl y \uff10\uff18\uff19"
+    norm = normalise(text)
+    assert norm is not None
+    assert norm.text == "x m.park@wp.pl y 089"
+    start = norm.text.index("m.park")
+    assert norm.original(start, start + len("m.park@wp.pl")) == (2, text.index(" y"))
+    digits = norm.text.index("089")
+    assert norm.original(digits, digits + 3) == (len(text) - 3, len(text))
+    assert len(norm.starts) == len(norm.ends) == len(norm.text)
+
+
+def test_text_with_nothing_to_undo_is_returned_as_none() -> None:
+    assert normalise("plain text with a mail ana@example.com\nand a line") is None
+    assert normalise("Grüße aus München") is None

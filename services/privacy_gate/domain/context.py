@@ -180,6 +180,7 @@ _STREET_READS: dict[str, tuple[tuple[str, ...], re.Pattern[str]]] = {
     ),
 }
 
+_DIGIT = re.compile(r"[0-9]")
 # Read from each '/' back over the digits before it.
 _SLASH_PHONE = re.compile(r"0[1-9][0-9]{1,4}/[0-9]{4,9}(?![\w/\-]|\.\w)")
 
@@ -349,8 +350,9 @@ class ContextDetector:
             span = self._field(text, at, field)
             if span:
                 yield span
-        if any(field == "name" for _, field in fields):
-            yield from self._csv_names(text)
+        names = [at for at, field in fields if field == "name"]
+        if names:
+            yield from self._csv_names(text, names[0])
 
     def _addressed(self, text: str, end: int, greeting: bool) -> Span | None:
         """The name after a cue ending at ``end``, if the words there are one (module docstring)."""
@@ -391,10 +393,10 @@ class ContextDetector:
                 return None  # a bare "name" (a job, a package): a known name or a person's record needed
         return Span(_PERSON, m.start(1), m.end(1), 0.6)
 
-    def _csv_names(self, text: str) -> Iterator[Span]:
+    def _csv_names(self, text: str, first_name_at: int) -> Iterator[Span]:
         """The cells of CSV columns whose header names a person."""
         header_end = text.find("\n")
-        if header_end < 0 or "," not in text[:header_end]:
+        if header_end < first_name_at or "," not in text[:header_end]:
             return
         header = [h.strip().strip("\"'").lower() for h in text[:header_end].split(",")]
         columns = {i for i, h in enumerate(header) if h in _CSV_NAME_COLUMNS}
@@ -446,21 +448,28 @@ class ContextDetector:
             for at, word in anchors.get(read, ()):
                 if at < last:
                     continue
+                end = at + len(word)
+                # Each form needs its house number: right after the street (suffix), within a few
+                # words after it (prefix, continental) or before it (number, lower).
                 if read == "suffix":
+                    number = end + 1 < size and text[end] == " " and "0" <= text[end + 1] <= "9"
+                    if not number:
+                        continue
                     start = at
                     while start > 0 and (text[start - 1].isalpha() or text[start - 1] == "-"):
                         start -= 1
                     if at - start < 3:
                         continue  # "Spring 2024": a street compound has a stem before its suffix
                     found = [m] if (m := pattern.match(text, start)) else []
-                elif read == "prefix":
+                elif read in ("prefix", "continental"):
+                    if _DIGIT.search(text, end, end + 40) is None:
+                        continue
                     found = [m] if (m := pattern.match(text, at)) else []
-                elif read == "continental":
-                    found = [m] if (m := _CONTINENTAL_STREET.match(text, at)) else []
                 else:
-                    end = at + len(word)
                     if read == "lower" and (text[end - 1].isupper() or (end < size and text[end].isalpha())):
                         continue  # capitalised streets are the native street detector's; "stop" is no "st"
+                    if _DIGIT.search(text, max(0, at - 28), at) is None:
+                        continue
                     found = list(pattern.finditer(text, max(0, at - 28, last), min(size, end + 48)))
                 for m in found:
                     last = m.end()

@@ -236,7 +236,8 @@ _PLACEHOLDER = re.compile(
 _EPONYM_AFTER = re.compile(
     r"(?:['\u2019]s)?[ ](?:constant|equations?|laws?|theorem|principle|uncertainty|exclusion|model|effect"
     r"|diagrams?|estimates?|distribution|number|limit|paradox|radiation|statistics|transform|series"
-    r"|condensate|cycle|engine|scale|sphere|function|operator|notation|entropy|force|field|ratio)\b"
+    r"|condensate|cycle|engine|scale|sphere|function|operator|notation|entropy|force|field|ratio|theory"
+    r"|relativity)\b"
 )
 _PLACES = frozenset(
     place.strip()
@@ -506,7 +507,7 @@ _EPONYM_NOUNS = (
     *("constant", "equation", "law", "theorem", "principle", "uncertainty", "exclusion", "model", "effect"),
     *("diagram", "estimate", "distribution", "number", "limit", "paradox", "radiation", "statistics"),
     *("transform", "series", "condensate", "cycle", "engine", "scale", "sphere", "function", "operator"),
-    *("notation", "entropy", "force", "field", "ratio"),
+    *("notation", "entropy", "force", "field", "ratio", "theory", "relativity"),
 )
 _LOOKALIKE_NEEDLES = flagstream_pii.Needles([*sorted(_PLACES), *_EPONYM_NOUNS], False)
 

@@ -253,6 +253,7 @@ _NOT_LISTED = frozenset(
         *("I", "The", "A", "An", "And", "But", "Or", "If", "It", "This", "That", "We", "You", "He"),
         *("She", "They", "My", "Our", "Your", "His", "Her", "Their", "Also", "Then", "So", "Not", "No"),
         *("Yes", "Please", "Thanks", "Thank", "Me", "Us", "Him", "Them", "Co", "Inc", "Ltd", "Sons"),
+        *("Tel", "Fax", "Mobile", "Phone", "Email", "Mail"),  # "Jürgen Schäfer, Tel. 0221/..."
     )
 )
 _LIST_JOINS = (", and ", " and ", ", ", " & ")

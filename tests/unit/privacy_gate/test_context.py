@@ -48,6 +48,7 @@ def test_names_found_by_their_context(text: str, names: list[str]) -> None:
         "Our office in São Paulo is closed.",
         "Planck's constant sets the scale.",
         "Maxwell's equations unify electricity and magnetism.",
+        "Einstein's theory of relativity",
     ],
 )
 def test_lookalikes_of_names_are_left_alone(text: str) -> None:
@@ -81,6 +82,12 @@ def test_european_and_lower_case_addresses(text: str, address: str) -> None:
 )
 def test_lookalikes_of_addresses_are_left_alone(text: str) -> None:
     assert of_type(text, "LOCATION") == []
+
+
+def test_a_phone_label_after_a_name_is_not_listed_as_a_name() -> None:
+    text = "Kunde: Jürgen Schäfer, Tel. 0221/4711830"
+    assert of_type(text, "PERSON") == ["Jürgen Schäfer"]
+    assert of_type(text, "PHONE_NUMBER") == ["0221/4711830"]
 
 
 def test_german_slash_phone_numbers() -> None:

@@ -325,10 +325,10 @@ class ContextDetector:
                 span := self._addressed(text, at + len(cue) - 1, cue[:-1] in _GREETINGS)
             ):
                 yield span
-        if "speaker" in anchors:
-            for m in _SPEAKER.finditer(text):
-                if m.group(1).lower() not in _ROLES:
-                    yield Span(_PERSON, m.start(1), m.end(1), 0.6)
+        for at, _ in anchors.get("speaker", ()):
+            m = _SPEAKER.match(text, text.rfind("\n", 0, at) + 1)
+            if m and m.group(1).lower() not in _ROLES:
+                yield Span(_PERSON, m.start(1), m.end(1), 0.6)
         for at, _ in anchors.get("mention", ()):
             if at == 0 or text[at - 1].isspace() or text[at - 1] == "(":
                 handle = _MENTION.match(text, at + 1)
@@ -340,9 +340,12 @@ class ContextDetector:
                     ):
                         yield Span(_PERSON, handle.start(1), handle.end(1), 0.6)
         if "\n" in text:
-            signatures = (_CLOSING,) * ("closing" in anchors) + (_DASH_SIGNATURE,) * ("dash" in anchors)
-            for pattern in signatures:
-                for m in pattern.finditer(text):
+            # Each read from the start of the line holding its word.
+            for rule, pattern in (("closing", _CLOSING), ("dash", _DASH_SIGNATURE)):
+                for at, _ in anchors.get(rule, ()):
+                    m = pattern.match(text, text.rfind("\n", 0, at) + 1)
+                    if m is None:
+                        continue
                     word = m.group(1).split()[0]
                     if word.lower() not in _STOP_WORDS or word.capitalize() in _AMBIGUOUS:
                         yield Span(_PERSON, m.start(1), m.end(1), 0.6)
@@ -445,8 +448,10 @@ class ContextDetector:
                 yield Span(location, begin, m.end(), 0.6)
         size = len(text)
         for read, (_, pattern) in _STREET_READS.items():
+            if read not in anchors:
+                continue
             last = -1
-            for at, word in anchors.get(read, ()):
+            for at, word in anchors[read]:
                 if at < last:
                     continue
                 end = at + len(word)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+
 import pytest
 
 from services.privacy_gate.domain import DEFAULT_ANALYZER, EntityType, RedactionPolicy, Redactor
@@ -89,3 +92,22 @@ def test_spans_map_back_to_every_original_character() -> None:
 def test_text_with_nothing_to_undo_is_returned_as_none() -> None:
     assert normalise("plain text with a mail ana@example.com\nand a line") is None
     assert normalise("Grüße aus München") is None
+
+
+def test_spans_stay_inside_the_original_on_random_obfuscated_text() -> None:
+    rng = random.Random(15)
+    pieces = [
+        *("ana", "silva", "gmail", "com", "0", "7", "12", "@", ".", " ", " at ", " dot ", "[at]", "(dot)"),
+        *("\n", "\r\n", '"', ",", "\u200b", "\u202e", "\ufeff", "\uff10", "\uff20", "\u3000", "\ud800"),
+        *("remind ", "hunter ", "Straße 5, 69163 Heidelberg", "PGPASSWORD=", "/", "089/12345678"),
+    ]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        spans = DEFAULT_ANALYZER.analyze(text)
+        assert all(0 <= s.start < s.end <= len(text) for s in spans), text
+        assert all(a.end <= b.start for a, b in itertools.pairwise(spans)), text
+        norm = normalise(text)
+        if norm is not None:
+            assert len(norm.starts) == len(norm.text)
+            assert norm.starts == sorted(norm.starts) and norm.ends == sorted(norm.ends), text
+            assert all(0 <= a < b <= len(text) for a, b in zip(norm.starts, norm.ends, strict=True)), text

@@ -111,8 +111,16 @@ impl PyNeedles {
     /// [(start, needle index)] of the occurrences, left to right, not overlapping: where several
     /// needles start at one place the longest wins; start in code points of `text`.
     fn find(&self, text: &Bound<'_, PyString>) -> PyResult<Vec<(usize, usize)>> {
-        // A lone surrogate becomes U+FFFD: one code point for one, so positions hold.
-        let s = text.to_string_lossy();
+        // A str with a lone surrogate has no UTF-8 form: it is rebuilt one code point for one, the
+        // surrogate as U+FFFD, so positions hold.
+        let s: std::borrow::Cow<'_, str> = match text.to_str() {
+            Ok(s) => s.into(),
+            Err(_) => code_points_u32(text)?
+                .into_iter()
+                .map(|c| char::from_u32(c).unwrap_or('\u{fffd}'))
+                .collect::<String>()
+                .into(),
+        };
         let bytes = s.as_bytes();
         let ascii = bytes.is_ascii();
         let mut out = Vec::new();

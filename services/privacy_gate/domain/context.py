@@ -356,7 +356,7 @@ class ContextDetector:
                 yield span
         names = [at for at, field in fields if field == "name"]
         if names:
-            yield from self._csv_names(text, names[0])
+            yield from self._csv_names(text, names)
 
     def _addressed(self, text: str, end: int, greeting: bool) -> Span | None:
         """The name after a cue ending at ``end``, if the words there are one (module docstring)."""
@@ -397,17 +397,31 @@ class ContextDetector:
                 return None  # a bare "name" (a job, a package): a known name or a person's record needed
         return Span(_PERSON, m.start(1), m.end(1), 0.6)
 
-    def _csv_names(self, text: str, first_name_at: int) -> Iterator[Span]:
-        """The cells of CSV columns whose header names a person."""
-        header_end = text.find("\n")
-        if header_end < first_name_at or "," not in text[:header_end]:
-            return
-        header = [h.strip().strip("\"'").lower() for h in text[:header_end].split(",")]
-        columns = {i for i, h in enumerate(header) if h in _CSV_NAME_COLUMNS}
-        if not columns:
-            return
-        field, start, pos, quoted = 0, header_end + 1, header_end + 1, False
+    def _csv_names(self, text: str, name_fields: list[int]) -> Iterator[Span]:
+        """The cells of CSV columns whose header names a person.
+
+        A header is a line holding a comma and a ``name`` word; its table runs until a line without
+        a comma (outside quotes), a field boundary (NUL) or the end of the text.
+        """
+        parsed = -1
+        for at in name_fields:
+            if at < parsed:
+                continue
+            header_start = text.rfind("\n", 0, at) + 1
+            header_end = text.find("\n", at)
+            if header_end < 0 or "," not in text[header_start:header_end]:
+                continue
+            header = [h.strip().strip("\"'").lower() for h in text[header_start:header_end].split(",")]
+            columns = {i for i, h in enumerate(header) if h in _CSV_NAME_COLUMNS}
+            if not columns:
+                continue
+            parsed = header_end
+            yield from self._csv_column_cells(text, header_end + 1, columns)
+
+    def _csv_column_cells(self, text: str, pos: int, columns: set[int]) -> Iterator[Span]:
         size = len(text)
+        field, start, quoted = 0, pos, False
+        row: list[tuple[int, int]] = []
         while pos <= size:
             ch = text[pos] if pos < size else "\n"
             if quoted:
@@ -415,7 +429,7 @@ class ContextDetector:
                     quoted = False
             elif ch == '"':
                 quoted = True
-            elif ch in ",\n":
+            elif ch in ",\n\x00":
                 if field in columns:
                     a, b = start, pos
                     while a < b and text[a] in " \"'":
@@ -424,8 +438,17 @@ class ContextDetector:
                         b -= 1
                     cell = text[a:b]
                     if cell and all(w[:1].isalpha() for w in cell.split()) and len(cell.split()) <= 5:
+                        row.append((a, b))
+                if ch == ",":
+                    field += 1
+                else:
+                    if field == 0:
+                        return  # a line without a comma: the table ended
+                    for a, b in row:
                         yield Span(_PERSON, a, b, 0.6)
-                field = 0 if ch == "\n" else field + 1
+                    if ch == "\x00":
+                        return
+                    field, row = 0, []
                 start = pos + 1
             pos += 1
 

@@ -98,7 +98,9 @@ def _break_edits(text: str, breaks: list[int]) -> list[tuple[int, int, str]]:
             continue
         before, after = text[start - 1], text[at + 1]
         if "0" <= before <= "9" and "0" <= after <= "9":
-            if text.count('"', 0, start) % 2 == 1:
+            # Inside a quoted field: an odd number of quotes before it, counted from the start of
+            # the field of an interaction (the redactor joins fields with a NUL between breaks).
+            if text.count('"', text.rfind("\x00", 0, start) + 1, start) % 2 == 1:
                 edits.append((start, at + 1, ""))
             continue
         if not (

@@ -24,6 +24,10 @@ def of_type(text: str, kind: str) -> list[str]:
         ('{"customer": {"name": "ngozi eze", "tier": 2}}', ["ngozi eze"]),
         ('user=7 customer_name="oluwaseun adeyemi" ok', ["oluwaseun adeyemi"]),
         ("id,name,city\n7,Chidi Okonkwo,Lagos\n", ["Chidi Okonkwo"]),
+        (
+            "here is the export:\nid,name,city\n7,Chidi Okonkwo,Lagos\n8,ngozi eze,Abuja\nthat is all",
+            ["Chidi Okonkwo", "ngozi eze"],
+        ),
         ("Best regards,\nSiobhán Ní Bhriain\n", ["Siobhán Ní Bhriain"]),
         ("see you then\n\u2014 drew\n", ["drew"]),
     ],

@@ -111,3 +111,20 @@ def test_spans_stay_inside_the_original_on_random_obfuscated_text() -> None:
             assert len(norm.starts) == len(norm.text)
             assert norm.starts == sorted(norm.starts) and norm.ends == sorted(norm.ends), text
             assert all(0 <= a < b <= len(text) for a, b in zip(norm.starts, norm.ends, strict=True)), text
+
+
+def test_an_interaction_s_fields_are_redacted_whole_when_analysed_together() -> None:
+    # The gate analyses all fields of one interaction joined (Redactor.redact_texts).
+    fields = [
+        'he said "call me',  # an open quote must not make the next field's digits one number
+        "12\n34 apples",
+        "my mail is ana\u200b.silva@example.com and m.park[at]wp[dot]pl",
+        'id,name,phone\n7,ngozi eze,"089/739\n84500"\n',
+    ]
+    results = REDACTOR.redact_texts(fields)
+    assert [r.text for r in results] == [
+        'he said "call me',
+        "12\n34 apples",
+        "my mail is <EMAIL_ADDRESS_1> and <EMAIL_ADDRESS_2>",
+        'id,name,phone\n7,<PERSON_1>,"<PHONE_NUMBER_1>"\n',
+    ]

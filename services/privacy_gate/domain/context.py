@@ -537,26 +537,31 @@ _EPONYM_NOUNS = (
     *("transform", "series", "condensate", "cycle", "engine", "scale", "sphere", "function", "operator"),
     *("notation", "entropy", "force", "field", "ratio", "theory", "relativity"),
 )
+_PLACE_COUNT = len(_PLACES)
 _LOOKALIKE_NEEDLES = flagstream_pii.Needles([*sorted(_PLACES), *_EPONYM_NOUNS], False)
 
 
 def clear_lookalikes(text: str, spans: list[Span]) -> list[Span]:
     """``spans`` without the look-alikes the context shows: placeholder secrets, places, eponyms."""
     credential = EntityType.CREDENTIAL
-    hits = _LOOKALIKE_NEEDLES.find(text)
-    if not hits and not any(span.entity_type is credential for span in spans):
+    places: set[int] = set()
+    nouns: set[int] = set()
+    for at, index in _LOOKALIKE_NEEDLES.find(text):
+        (places if index < _PLACE_COUNT else nouns).add(at)
+    if not (places or nouns) and not any(span.entity_type is credential for span in spans):
         return spans
-    starts = {at for at, _ in hits}
     kept = []
     for span in spans:
         kind = span.entity_type
         if kind is credential:
             if _PLACEHOLDER.match(text[span.start : span.end]):
                 continue
-        elif kind is _PERSON and hits:
-            if span.start in starts and text[span.start : span.end] in _PLACES:
+        elif kind is _PERSON:
+            if span.start in places and text[span.start : span.end] in _PLACES:
                 continue
-            if _EPONYM_AFTER.match(text, span.end):
+            # A noun one space, or "'s " (three characters), after the name: "Maxwell's equations".
+            end = span.end
+            if (end + 1 in nouns or end + 3 in nouns) and _EPONYM_AFTER.match(text, end):
                 continue
         kept.append(span)
     return kept

@@ -40,7 +40,7 @@ _INVISIBLE = (
 _INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]")
 # Full-width ASCII variants (U+FF01-U+FF5E) and the ideographic space: one character for one.
 _FULL_WIDTH = {0xFF01 + i: 0x21 + i for i in range(94)} | {0x3000: 0x20}
-_UNICODE_TRIGGER = re.compile(f"[{_INVISIBLE}\uff01-\uff5e\u3000]")
+
 
 # Spelled and bracketed separators of an e-mail address.
 _BRACKETED_AT = r"[ ]?(?:\[at\]|\(at\)|\{at\}|<at>|\[@\]|\(@\))[ ]?"
@@ -64,6 +64,8 @@ _MAILBOX_LOCAL = re.compile(r"[\w%+\-]+[._0-9][\w.%+\-]*")
 _EMAIL = re.compile(r"[\w.%+\-]+@(?:[\w\-]+\.)+[^\W\d_]{2,}")
 # The '@' hints, found in one pass (the crate's Aho-Corasick).
 _HINTS = flagstream_pii.Needles(list(_AT_HINTS), False)
+# Whether a non-ASCII text holds anything to remove or to make ASCII (one pass).
+_UNICODE_NEEDLES = flagstream_pii.Needles([*_INVISIBLE, *map(chr, _FULL_WIDTH)], False)
 _TOKEN_CHARS = frozenset("._%+-@")
 
 
@@ -183,7 +185,7 @@ def normalise(text: str) -> Normalised | None:
     current = text
     starts: list[int] | None = None
     ends: list[int] | None = None
-    if not text.isascii() and _UNICODE_TRIGGER.search(text) is not None:
+    if not text.isascii() and _UNICODE_NEEDLES.find(text):
         current = text.translate(_FULL_WIDTH)
         removals = [(m.start(), m.end(), "") for m in _INVISIBLE_RE.finditer(current)]
         if removals:

@@ -128,3 +128,13 @@ def test_an_interaction_s_fields_are_redacted_whole_when_analysed_together() -> 
         "my mail is <EMAIL_ADDRESS_1> and <EMAIL_ADDRESS_2>",
         'id,name,phone\n7,<PERSON_1>,"<PHONE_NUMBER_1>"\n',
     ]
+
+
+def test_an_obfuscated_value_and_its_plain_form_share_a_placeholder() -> None:
+    result = REDACTOR.redact_text(
+        "mail ana dot silva at gmail dot com, I mean ana.silva@gmail.com; call 089 1234 5678 or "
+        "\uff10\uff18\uff19 \uff11\uff12\uff13\uff14 \uff15\uff16\uff17\uff18"
+    )
+    assert result.text == (
+        "mail <EMAIL_ADDRESS_1>, I mean <EMAIL_ADDRESS_1>; call <PHONE_NUMBER_1> or <PHONE_NUMBER_1>"
+    )

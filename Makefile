@@ -39,6 +39,15 @@ kafka-down: ## Stop the local Kafka broker started by kafka-up
 kafka-status: ## Say whether the local broker runs
 	scripts/kafka.sh status
 
+labeling-up: ## Start the local Label Studio (own venv under var/label-studio; skipped when LABEL_STUDIO_URL is set)
+	scripts/label_studio.sh up
+
+labeling-down: ## Stop the local Label Studio started by labeling-up
+	scripts/label_studio.sh down
+
+labeling-status: ## Say whether the local Label Studio runs
+	scripts/label_studio.sh status
+
 topics: setup kafka-up ## Create every topic of the registry (idempotent)
 	.venv/bin/flagstream topics create
 
@@ -84,4 +93,4 @@ fmt: setup ## Format the code with ruff
 clean: kafka-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status topics run test test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status labeling-up labeling-down labeling-status topics run test test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink lint fmt clean

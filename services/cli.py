@@ -25,7 +25,9 @@ datasets_app = typer.Typer(help="The Delta datasets.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(datasets_app, name="datasets")
 
-SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
+SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink", "label_studio")
+labeling_app = typer.Typer(help="Labeling tools (Label Studio).", no_args_is_help=True)
+app.add_typer(labeling_app, name="labeling")
 
 
 def _settings() -> Settings:
@@ -44,6 +46,11 @@ def worker(service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERV
         from services.dataset_sink.app import run
 
         run(settings)
+        return
+    if service == "label_studio":
+        from services.label_studio.app import run as run_connector
+
+        run_connector(settings)
         return
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
@@ -79,6 +86,21 @@ def topics_list() -> None:
             f"{settings.topic(spec.name):45} {spec.retention_ms // 3_600_000:>5}h {flags:21} "
             f"{spec.description}"
         )
+
+
+@labeling_app.command("config")
+def labeling_config(
+    queue: Annotated[str, typer.Argument(help="A queue of the escalation policy.")],
+    policy: Annotated[Path | None, typer.Option(help="Escalation policy file.")] = None,
+) -> None:
+    """Print the Label Studio labeling config (XML) of a queue's project, from its rubric (offline)."""
+    from services.escalation.domain import load_escalation_policy
+    from services.label_studio.domain import labeling_config as config_of
+
+    chosen = load_escalation_policy(policy or load_settings().escalation_policy)
+    if queue not in chosen.queues:
+        raise typer.BadParameter(f"unknown queue {queue!r}; the policy has {', '.join(chosen.queues)}")
+    typer.echo(config_of(chosen.queues[queue].rubric_id), nl=False)
 
 
 @app.command()

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-SERVICE_PORTS = {"privacy_gate": 9101, "escalation": 9102, "review": 9103, "dataset_sink": 9104}
+SERVICE_PORTS = {
+    "privacy_gate": 9101,
+    "escalation": 9102,
+    "review": 9103,
+    "dataset_sink": 9104,
+    "label_studio": 9105,
+}
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 

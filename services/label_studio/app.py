@@ -13,10 +13,11 @@ itself, only after Label Studio acknowledged the import of every task up to them
 - Judgments: every `label_studio_poll_seconds` (and at start) the connector reads each project's
   annotations. Each annotation version (id + updated_at) not yet in the ledger becomes one Judgment
   on review.judgments.v1, or, when it breaks its rubric, one record on review.judgments.v1.dlq with
-  the reason (the task stays open). The judgment and the ledger entry
-  (labeling.label_studio.ledger.v1, compacted) are produced in one Kafka transaction: a crash
-  leaves both or neither, and read_committed consumers never see a version twice. The transactional
-  id also fences a second connector of the same deployment.
+  the reason (the task stays open). Once Kafka acknowledged them, the ledger
+  (labeling.label_studio.ledger.v1, compacted, read back at start) records those versions as sent.
+  A judgment's id is derived from the annotation version, so the one re-send a crash between the
+  two can cause is the same judgment, which the review service counts once.
+- Run one connector per deployment: reconciliation reads every project, not a partition of them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaException, Message, Producer
 
 from services.contracts import AvroCodec, ReviewTask, default_codec
 from services.escalation.domain import load_escalation_policy
@@ -47,7 +48,7 @@ from services.label_studio.domain import (
 )
 from services.runtime.audit import dead_letter_headers
 from services.runtime.errors import DecodeError, RetryableError, ValidationError
-from services.runtime.kafka import make_consumer, make_producer
+from services.runtime.kafka import make_consumer, make_producer, read_topic
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
 from services.runtime.topics import JUDGMENTS, LABEL_STUDIO_LEDGER, QUEUES, dlq, task_topic
@@ -190,34 +191,12 @@ class Connector:
 
     # -- annotations out -----------------------------------------------------------------------
 
-    def load_ledger(self, consumer_factory: Callable[[], Consumer]) -> None:
-        """Read the ledger topic to its end (committed transactions only)."""
-        topic = self.settings.topic(LABEL_STUDIO_LEDGER)
-        consumer = consumer_factory()
-        try:
-            metadata = consumer.list_topics(topic, timeout=30).topics[topic]
-            ends: dict[int, int] = {}
-            for partition in metadata.partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
-                if high > low:
-                    ends[partition] = high
-            consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-            deadline = time.monotonic() + 60
-            while ends:
-                for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                    if msg.error() or msg.key() is None:
-                        continue
-                    entry = json.loads(msg.value() or b"{}")
-                    self.ledger[(msg.key() or b"").decode()] = str(entry.get("version", ""))
-                # Transaction markers take offsets no record has: the position, not the last record,
-                # says when a partition is read.
-                for tp in consumer.position([TopicPartition(topic, p) for p in list(ends)]):
-                    if tp.offset >= ends[tp.partition]:
-                        del ends[tp.partition]
-                if time.monotonic() > deadline:
-                    raise RetryableError(f"{topic}: not read to its end in 60 s")
-        finally:
-            consumer.close()
+    def load_ledger(self) -> None:
+        """Read the ledger topic to its end."""
+        for msg in read_topic(self.settings, self.settings.topic(LABEL_STUDIO_LEDGER), timeout=60):
+            if msg.key() is not None:
+                entry = json.loads(msg.value() or b"{}")
+                self.ledger[(msg.key() or b"").decode()] = str(entry.get("version", ""))
         log.info("label_studio: ledger holds %d annotation versions", len(self.ledger))
 
     def reconcile(self) -> int:
@@ -253,16 +232,31 @@ class Connector:
                     )
         if not outputs:
             return 0
-        self.producer.begin_transaction()
-        try:
-            for topic, key_bytes, value, headers in outputs:
-                self.producer.produce(self.settings.topic(topic), key=key_bytes, value=value, headers=headers)
-            self.producer.commit_transaction(30)
-        except KafkaException as exc:
-            self.producer.abort_transaction(30)
-            raise RetryableError(f"judgments not sent: {exc}") from exc
+        # Judgments (and dead letters) first, acknowledged, then their ledger entries: a crash between
+        # the two re-sends those versions after the restart with the same judgment ids, which the review
+        # service counts once (duplicate_judgment); the other order could lose them. Not a Kafka
+        # transaction: its commit markers leave offset gaps that consumers of review.judgments.v1 (the
+        # review service's Stage) read as lost records.
+        self._send([o for o in outputs if o[0] != LABEL_STUDIO_LEDGER])
+        self._send([o for o in outputs if o[0] == LABEL_STUDIO_LEDGER])
         self.ledger.update(pending)
         return len(pending)
+
+    def _send(self, outputs: list[_Out]) -> None:
+        assert self.producer is not None
+        failures: list[str] = []
+
+        def delivered(err: object, _msg: object) -> None:
+            if err is not None:
+                failures.append(str(err))
+
+        for topic, key, value, headers in outputs:
+            self.producer.produce(
+                self.settings.topic(topic), key=key, value=value, headers=headers, on_delivery=delivered
+            )
+        remaining = self.producer.flush(30)
+        if remaining or failures:
+            raise RetryableError(f"{remaining} records unacknowledged, failures: {failures[:3]}")
 
     def _output(self, queue: str, task_id: str, data: dict[str, Any], annotation: dict[str, Any]) -> _Out:
         try:
@@ -314,9 +308,8 @@ class Connector:
         self._retry("project set-up", stop, self.ensure_projects)
         if stop.is_set():
             return
-        self.load_ledger(lambda: make_consumer(settings, f"{settings.group(SERVICE)}-ledger-reader"))
-        self.producer = make_producer(settings, **{"transactional.id": settings.group(SERVICE)})
-        self.producer.init_transactions(60)
+        self.load_ledger()
+        self.producer = make_producer(settings)
         self._retry("reconciliation", stop, self.reconcile)
         self.last_reconcile = time.monotonic()
         consumer = make_consumer(settings, settings.group(SERVICE))

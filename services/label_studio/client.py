@@ -134,3 +134,12 @@ class LabelStudio:
                 return None
             raise
         return body
+
+    def delete_project(self, project_id: int) -> None:
+        """Delete a project with its tasks and annotations."""
+        self._call("DELETE", f"/api/projects/{project_id}")
+
+    def whoami(self) -> dict[str, Any]:
+        """The user of this token."""
+        body: dict[str, Any] = self._call("GET", "/api/current-user/whoami")
+        return body

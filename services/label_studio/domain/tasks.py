@@ -42,7 +42,7 @@ def task_data(task: ReviewTask) -> dict[str, Any]:
     interaction = task.interaction
     data: dict[str, Any] = {
         TASK_KEY: task.task_id,
-        "interaction_id": interaction.interaction_id,
+        "interaction_id": task.interaction_id,
         "queue": task.queue,
         "rubric_id": task.rubric_id,
         "rubric_version": task.rubric_version,

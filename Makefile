@@ -55,6 +55,7 @@ run: setup kafka-up ## Start everything with demo traffic and show what lands (C
 	.venv/bin/flagstream run --count $(COUNT)
 
 test: setup ## Unit, contract, integration tests, then the fault-injection suite (starts the brokers they need)
+	scripts/label_studio.sh install  # its own venv; the Label Studio tests start and stop the server
 	scripts/kafka.sh with $(PY) -m pytest tests/unit tests/contract tests/integration $(PYTEST_ARGS)
 	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 

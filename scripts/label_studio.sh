@@ -114,7 +114,7 @@ with() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  install) install ;;
+  install) if [[ -z "${LABEL_STUDIO_URL:-}" ]]; then install; fi ;;
   status) if running; then echo "running (pid $(cat "$PIDFILE")) on http://127.0.0.1:$PORT"; else echo "not running"; fi ;;
   with) shift; with "$@" ;;
   *) echo "usage: $0 up|down|status|install|with CMD..." >&2; exit 2 ;;

@@ -82,6 +82,9 @@ bench-escalation: setup ## Escalation policy vs 3 baselines on a simulated 120k 
 bench-sink: setup ## Dataset sink rows/s into Delta vs plain Parquet, by batch size, with commit latency (no broker)
 	$(PY) tests/bench/bench_sink.py $(BENCH_ARGS)
 
+bench-labeling: setup ## Label Studio connector: task->visible p50/p99, tasks/s imported, annotation->judgment (starts what it needs)
+	scripts/label_studio.sh with scripts/kafka.sh with $(PY) tests/bench/bench_labeling.py $(BENCH_ARGS)
+
 lint: setup ## ruff and mypy
 	.venv/bin/ruff check services tests
 	.venv/bin/ruff format --check services tests
@@ -94,4 +97,4 @@ fmt: setup ## Format the code with ruff
 clean: kafka-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status labeling-up labeling-down labeling-status topics run test test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status labeling-up labeling-down labeling-status topics run test test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

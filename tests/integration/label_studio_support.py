@@ -59,25 +59,20 @@ def label_studio_server() -> Iterator[LabelStudio]:
             subprocess.run([str(SCRIPT), "down"], check=False, cwd=REPO_ROOT)
 
 
-class ConnectorProcess:
-    """`flagstream worker label_studio` as a child process of one test deployment."""
+class ServiceProcess:
+    """`flagstream worker SERVICE` as a child process of one test deployment."""
 
-    def __init__(self, settings: Settings, tmp_path: Path, **env: str) -> None:
+    def __init__(self, settings: Settings, tmp_path: Path, service: str, **env: str) -> None:
+        self.service = service
         self.port = free_port()
-        self.env = {
-            **os.environ,
-            **env_of(settings),
-            "FLAGSTREAM_METRICS_PORT": str(self.port),
-            "FLAGSTREAM_LABEL_STUDIO_POLL_SECONDS": "0.5",
-            **env,
-        }
-        self.log = tmp_path / "label_studio.log"
+        self.env = {**os.environ, **env_of(settings), "FLAGSTREAM_METRICS_PORT": str(self.port), **env}
+        self.log = tmp_path / f"{service}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "worker", "label_studio"],
+                [sys.executable, "-m", "services.cli", "worker", self.service],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.env,
@@ -153,3 +148,12 @@ def valid_result(rubric_id: str, verdict: str = "unsafe") -> list[dict[str, Any]
     if verdict == "unsafe":
         harm.append(choice("categories", "harassment"))
     return [*harm, text("rationale", "Targets a person."), text("corrected_response", "I won't write that.")]
+
+
+class ConnectorProcess(ServiceProcess):
+    """The connector, reconciling every 0.5 s."""
+
+    def __init__(self, settings: Settings, tmp_path: Path, **env: str) -> None:
+        super().__init__(
+            settings, tmp_path, "label_studio", **{"FLAGSTREAM_LABEL_STUDIO_POLL_SECONDS": "0.5", **env}
+        )

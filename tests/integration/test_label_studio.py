@@ -9,6 +9,8 @@ upstream reaches neither Label Studio's API nor its database file.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +24,9 @@ from integration_support import env_of, free_port
 from label_studio_support import (
     CODEC,
     LOCAL_DATA,
+    SCRIPT,
     ConnectorProcess,
+    ServiceProcess,
     delete_projects,
     judgments,
     label_studio_server,
@@ -135,12 +139,10 @@ def test_tasks_of_every_queue_land_once_and_annotations_become_delta_rows(
     settings: Settings, tmp_path: Path, label_studio: LabelStudio, cleanup: None
 ) -> None:
     review = Review(settings, tmp_path, _no_gold_review_policy(tmp_path))
-    sink = LocalStack(
-        settings, log_dir=tmp_path / "log", env=env_of(settings), ports={"dataset_sink": free_port()}
-    )
+    sink = ServiceProcess(settings, tmp_path, "dataset_sink")
     connector = ConnectorProcess(settings, tmp_path)
     review.start()
-    sink.start(("dataset_sink", ["worker", "dataset_sink"]))
+    sink.start()
     connector.start()
     try:
         # policy_review gets three tasks whose arrival order is not their priority order.
@@ -257,13 +259,11 @@ def test_connector_sigkilled_mid_import_and_mid_reconciliation_duplicates_nothin
     tasks = [_task("policy_review", f"k{n}") for n in range(120)]
     _send(settings, *tasks)
     review = Review(settings, tmp_path, _no_gold_review_policy(tmp_path))
-    sink = LocalStack(
-        settings, log_dir=tmp_path / "log", env=env_of(settings), ports={"dataset_sink": free_port()}
-    )
+    sink = ServiceProcess(settings, tmp_path, "dataset_sink")
     connector = ConnectorProcess(settings, tmp_path, FLAGSTREAM_LABEL_STUDIO_BATCH_TASKS="5")
     connector.start()
     review.start()
-    sink.start(("dataset_sink", ["worker", "dataset_sink"]))
+    sink.start()
     try:
 
         def imported() -> dict[str, list[dict[str, object]]]:
@@ -277,7 +277,20 @@ def test_connector_sigkilled_mid_import_and_mid_reconciliation_duplicates_nothin
         partial = len(imported())
         assert partial < len(tasks), "the import finished before the kill: nothing was tested"
         connector.start()
-        assert wait_until(lambda: len(imported()) == len(tasks), 90), f"{len(imported())} tasks"
+
+        def diagnosis() -> str:
+            found = imported()
+            strangers = [
+                {k: v for k, v in found[k][0]["data"].items() if k not in ("conversation", "response")}
+                | {"ls_id": found[k][0]["id"], "project": found[k][0]["project"]}
+                for k in sorted(set(found) - {t.task_id for t in tasks})[:3]
+            ]
+            copies = sum(len(c) for c in found.values())
+            return (
+                f"{len(found)} task ids, {copies} tasks, ids not produced: {strangers}; see {connector.log}"
+            )
+
+        assert wait_until(lambda: len(imported()) == len(tasks), 90), diagnosis()
         _send(settings, *tasks[:40])  # a replay after the restart
         assert wait_until(
             lambda: connector.metric("flagstream_events_total", outcome="duplicate_task") >= 40, 60
@@ -354,15 +367,18 @@ def test_canary_pii_planted_upstream_never_reaches_label_studio(
 
         assert wait_until(lambda: gated() >= EVENTS, 180, interval=1.0), f"gate saw {gated()}"
 
-        def all_in_label_studio() -> bool:
-            want = routed()
-            return want > 0 and connector.metric("flagstream_events_total", outcome="imported") >= want
+        def in_label_studio() -> list[str]:
+            return [
+                repr(t)
+                for p in projects_of(label_studio, settings).values()
+                for t in label_studio.tasks(int(p["id"]))
+            ]
 
-        assert wait_until(all_in_label_studio, 120, interval=1.0), f"see {connector.log}"
-        projects = projects_of(label_studio, settings)
-        blobs = []
-        for project in projects.values():
-            blobs += [repr(t) for t in label_studio.tasks(int(project["id"]))]
+        # Every routed task (and the gold tasks review injects) lands; routing has settled by then.
+        assert wait_until(lambda: len(in_label_studio()) >= routed() > 0, 120, interval=2.0), (
+            f"{len(in_label_studio())} tasks in Label Studio, {routed()} routed; see {connector.log}"
+        )
+        blobs = in_label_studio()
         assert len(blobs) >= routed() >= 20, f"only {routed()} tasks routed: too few to test"
         print(f"{len(blobs)} Label Studio tasks from {routed():.0f} routed of {EVENTS} events")
         # The canaries were planted: they are in the raw ingress topic.
@@ -379,3 +395,41 @@ def test_canary_pii_planted_upstream_never_reaches_label_studio(
     finally:
         connector.stop()
         stack.stop()
+
+
+def test_label_studio_restarted_while_reviewers_annotate_loses_and_repeats_no_judgment(
+    settings: Settings, tmp_path: Path, label_studio: LabelStudio, cleanup: None
+) -> None:
+    status = subprocess.run([str(SCRIPT), "status"], capture_output=True, text=True, cwd=REPO_ROOT)
+    if os.environ.get("LABEL_STUDIO_URL") or not status.stdout.startswith("running"):
+        pytest.skip("stops and starts Label Studio: needs the local server of this checkout")
+    tasks = [_task("policy_review", f"o{n}") for n in range(10)]
+    _send(settings, *tasks)
+    connector = ConnectorProcess(settings, tmp_path)
+    connector.start()
+    try:
+
+        def imported() -> dict[str, list[dict[str, object]]]:
+            projects = projects_of(label_studio, settings)
+            if "policy_review" not in projects:
+                return {}
+            return tasks_by_key(label_studio, int(projects["policy_review"]["id"]))
+
+        assert wait_until(lambda: len(imported()) == len(tasks), 90), f"see {connector.log}"
+        found = imported()
+        for task in tasks[:5]:
+            label_studio.create_annotation(int(found[task.task_id][0]["id"]), valid_result("harm-severity"))
+        subprocess.run([str(SCRIPT), "down"], check=True, cwd=REPO_ROOT)  # no webhook, no API for a while
+        assert wait_until(lambda: connector.metric("flagstream_events_total", outcome="retried") >= 1, 30)
+        subprocess.run([str(SCRIPT), "up"], check=True, cwd=REPO_ROOT)
+        for task in tasks[5:]:
+            label_studio.create_annotation(int(found[task.task_id][0]["id"]), valid_result("harm-severity"))
+        assert wait_until(lambda: len({j.task_id for j in judgments(settings)}) == 10, 60), (
+            f"see {connector.log}"
+        )
+        time.sleep(2)  # more reconciliations
+        sent = judgments(settings)
+        assert len(sent) == 10 and len({j.judgment_id for j in sent}) == 10
+        assert connector.alive()
+    finally:
+        connector.stop()

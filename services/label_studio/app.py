@@ -30,6 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaException, Message, Producer
@@ -55,6 +56,9 @@ from services.runtime.topics import JUDGMENTS, LABEL_STUDIO_LEDGER, QUEUES, dlq,
 
 SERVICE = "label_studio"
 PRIORITY_VIEW = "Priority order"
+FULL_SCAN_SECONDS = 60.0
+"""A reconciliation reads every task of every project this often; the others read changed tasks only."""
+SCAN_OVERLAP_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,7 +95,12 @@ class Connector:
         self.ledger: dict[str, str] = {}
         """Annotation id -> the last version sent (as a judgment or to the dead-letter topic)."""
         self.producer: Producer | None = None
+        self.unsure: set[str] = set()
+        """Queues whose last import failed: Label Studio may have taken it without answering."""
         self.last_reconcile = 0.0
+        self.last_pass: datetime | None = None
+        """When the last successful reconciliation began (this host's clock)."""
+        self.last_full_scan: datetime | None = None
 
     # -- projects ------------------------------------------------------------------------------
 
@@ -127,10 +136,7 @@ class Connector:
             project_id = int(project["id"])
             view_id = self._priority_view(project_id)
             known = Project(queue, project_id, view_id)
-            for task in self.client.tasks(project_id):
-                key = (task.get("data") or {}).get(TASK_KEY)
-                if key:
-                    known.tasks[str(key)] = int(task["id"])
+            self._learn(known)
             self.projects[queue] = known
         log.info(
             "label_studio: %d projects on %s, %d tasks known",
@@ -138,6 +144,13 @@ class Connector:
             self.client.url,
             sum(len(p.tasks) for p in self.projects.values()),
         )
+
+    def _learn(self, project: Project) -> None:
+        """Read every task id the project holds from Label Studio."""
+        for task in self.client.tasks(project.project_id):
+            key = (task.get("data") or {}).get(TASK_KEY)
+            if key:
+                project.tasks[str(key)] = int(task["id"])
 
     def _priority_view(self, project_id: int) -> int:
         for view in self.client.views(project_id):
@@ -157,6 +170,9 @@ class Connector:
 
     def import_batch(self, messages: list[Message]) -> int:
         """Import the batch's new tasks (one request per project, priority order); returns how many."""
+        for queue in sorted(self.unsure):  # learn what a failed import left before importing again
+            self._learn(self.projects[queue])
+            self.unsure.discard(queue)
         fresh: dict[str, dict[str, ReviewTask]] = defaultdict(dict)
         for msg in messages:
             try:
@@ -182,7 +198,11 @@ class Connector:
             ordered = order(tasks.values())
             for start in range(0, len(ordered), self.settings.label_studio_batch_tasks):
                 chunk = ordered[start : start + self.settings.label_studio_batch_tasks]
-                ids = self.client.import_tasks(project.project_id, [task_data(t) for t in chunk])
+                try:
+                    ids = self.client.import_tasks(project.project_id, [task_data(t) for t in chunk])
+                except RetryableError:
+                    self.unsure.add(queue)
+                    raise
                 for task, ls_id in zip(chunk, ids, strict=True):
                     project.tasks[task.task_id] = ls_id
                 self.metrics.outcome("imported", queue, len(chunk))
@@ -200,12 +220,39 @@ class Connector:
         log.info("label_studio: ledger holds %d annotation versions", len(self.ledger))
 
     def reconcile(self) -> int:
-        """Send each annotation version not sent yet; returns how many were sent (judgment or DLQ)."""
+        """Send each annotation version not sent yet; returns how many were sent (judgment or DLQ).
+
+        Every FULL_SCAN_SECONDS (and at start) every task is read; in between only the tasks Label
+        Studio changed since the previous pass began, less SCAN_OVERLAP_SECONDS (saving or updating an
+        annotation updates its task). The overlap absorbs clock skew between this host and Label
+        Studio's; the full scans catch whatever a skewed clock or a filter change would still miss.
+        """
         assert self.producer is not None
+        started = datetime.now(UTC)
+        full = (
+            self.last_full_scan is None
+            or (started - self.last_full_scan).total_seconds() >= FULL_SCAN_SECONDS
+        )
+        query: dict[str, Any] = {}
+        if not full and self.last_pass is not None:
+            since = self.last_pass - timedelta(seconds=SCAN_OVERLAP_SECONDS)
+            query = {
+                "filters": {
+                    "conjunction": "and",
+                    "items": [
+                        {
+                            "filter": "filter:tasks:updated_at",
+                            "operator": "greater",
+                            "type": "Datetime",
+                            "value": since.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                        }
+                    ],
+                }
+            }
         outputs: list[_Out] = []
         pending: dict[str, str] = {}
         for queue, project in self.projects.items():
-            for task in self.client.tasks(project.project_id):
+            for task in self.client.tasks(project.project_id, **query):
                 data = task.get("data") or {}
                 key = data.get(TASK_KEY)
                 if not key:
@@ -231,6 +278,7 @@ class Connector:
                         )
                     )
         if not outputs:
+            self._scanned(started, full)
             return 0
         # Judgments (and dead letters) first, acknowledged, then their ledger entries: a crash between
         # the two re-sends those versions after the restart with the same judgment ids, which the review
@@ -240,7 +288,13 @@ class Connector:
         self._send([o for o in outputs if o[0] != LABEL_STUDIO_LEDGER])
         self._send([o for o in outputs if o[0] == LABEL_STUDIO_LEDGER])
         self.ledger.update(pending)
+        self._scanned(started, full)
         return len(pending)
+
+    def _scanned(self, started: datetime, full: bool) -> None:
+        self.last_pass = started
+        if full:
+            self.last_full_scan = started
 
     def _send(self, outputs: list[_Out]) -> None:
         assert self.producer is not None

@@ -127,6 +127,24 @@ class Settings(BaseSettings):
         "offset that stands still with lag for this many rounds is a stall (or a stop).",
     )
     log_level: str = Field("INFO", description="Log level of the services.")
+    label_studio_url: str = Field(
+        "http://127.0.0.1:8080",
+        validation_alias=AliasChoices("LABEL_STUDIO_URL", "FLAGSTREAM_LABEL_STUDIO_URL"),
+        description="Label Studio server of the label_studio connector (env LABEL_STUDIO_URL). Set, "
+        "`make labeling-up` starts nothing. Default: the local one of scripts/label_studio.sh.",
+    )
+    label_studio_api_key: SecretStr = Field(
+        SecretStr("flagstream-local-label-studio-token"),
+        validation_alias=AliasChoices("LABEL_STUDIO_API_KEY", "FLAGSTREAM_LABEL_STUDIO_API_KEY"),
+        description="API token of the connector's Label Studio user (env LABEL_STUDIO_API_KEY); the "
+        "local server's preset admin gets this token.",
+    )
+    label_studio_poll_seconds: float = Field(
+        2.0, gt=0, description="The connector reconciles annotations with Label Studio this often."
+    )
+    label_studio_batch_tasks: int = Field(
+        200, ge=1, description="Most review tasks the connector imports into Label Studio per request."
+    )
 
     @cached_property
     def limits(self) -> SizeLimits:

@@ -39,6 +39,15 @@ kafka-down: ## Stop the local Kafka broker started by kafka-up
 kafka-status: ## Say whether the local broker runs
 	scripts/kafka.sh status
 
+labeling-up: ## Start the local Label Studio (own venv under var/label-studio; skipped when LABEL_STUDIO_URL is set)
+	scripts/label_studio.sh up
+
+labeling-down: ## Stop the local Label Studio started by labeling-up
+	scripts/label_studio.sh down
+
+labeling-status: ## Say whether the local Label Studio runs
+	scripts/label_studio.sh status
+
 topics: setup kafka-up ## Create every topic of the registry (idempotent)
 	.venv/bin/flagstream topics create
 
@@ -46,6 +55,7 @@ run: setup kafka-up ## Start everything with demo traffic and show what lands (C
 	.venv/bin/flagstream run --count $(COUNT)
 
 test: setup ops-setup test-alerts ## Alert rules (promtool), unit, contract, integration tests, then the fault-injection suite (starts the brokers they need)
+	scripts/label_studio.sh install  # its own venv; the Label Studio tests start and stop the server
 	scripts/kafka.sh with $(PY) -m pytest tests/unit tests/contract tests/integration $(PYTEST_ARGS)
 	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 
@@ -85,6 +95,9 @@ bench-escalation: setup ## Escalation policy vs 3 baselines on a simulated 120k 
 bench-sink: setup ## Dataset sink rows/s into Delta vs plain Parquet, by batch size, with commit latency (no broker)
 	$(PY) tests/bench/bench_sink.py $(BENCH_ARGS)
 
+bench-labeling: setup ## Label Studio connector: task->visible p50/p99, tasks/s imported, annotation->judgment (starts what it needs)
+	scripts/label_studio.sh with scripts/kafka.sh with $(PY) tests/bench/bench_labeling.py $(BENCH_ARGS)
+
 lint: setup ## ruff and mypy
 	.venv/bin/ruff check services tests
 	.venv/bin/ruff format --check services tests
@@ -97,4 +110,4 @@ fmt: setup ## Format the code with ruff
 clean: kafka-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

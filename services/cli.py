@@ -29,7 +29,7 @@ app.add_typer(datasets_app, name="datasets")
 dlq_app = typer.Typer(help="Dead letters: list, show, replay (docs/runbook.md).", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 
-SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
+SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink", "label_studio")
 WORKER_CONNECT_TIMEOUT_SECONDS = 60.0
 """A worker started by a supervisor while the broker itself restarts waits this long for it."""
 
@@ -38,6 +38,10 @@ def _require_kafka(settings: Settings, timeout: float | None = None) -> None:
     from services.runtime.kafka import require_kafka
 
     require_kafka(settings, timeout)
+
+
+labeling_app = typer.Typer(help="Labeling tools (Label Studio).", no_args_is_help=True)
+app.add_typer(labeling_app, name="labeling")
 
 
 def _settings() -> Settings:
@@ -59,6 +63,11 @@ def worker(service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERV
         from services.dataset_sink.app import run
 
         run(settings)
+        return
+    if service == "label_studio":
+        from services.label_studio.app import run as run_connector
+
+        run_connector(settings)
         return
     from importlib import import_module
 
@@ -91,8 +100,30 @@ def topics_list() -> None:
         )
         typer.echo(
             f"{settings.topic(spec.name):45} {spec.retention_ms // 3_600_000:>5}h {flags:21} "
-            f"{spec.description}"
+            f"{spec.max_message_bytes(settings.limits):>9}B {spec.description}"
         )
+
+
+@topics_app.command("limits")
+def topics_limits() -> None:
+    """Print the size contract: every limit derived from FLAGSTREAM_MAX_RECORD_BYTES (docs/limits.md)."""
+    for name, value in load_settings().limits.describe().items():
+        typer.echo(f"{name:30} {value:>10}")
+
+
+@labeling_app.command("config")
+def labeling_config(
+    queue: Annotated[str, typer.Argument(help="A queue of the escalation policy.")],
+    policy: Annotated[Path | None, typer.Option(help="Escalation policy file.")] = None,
+) -> None:
+    """Print the Label Studio labeling config (XML) of a queue's project, from its rubric (offline)."""
+    from services.escalation.domain import load_escalation_policy
+    from services.label_studio.domain import labeling_config as config_of
+
+    chosen = load_escalation_policy(policy or load_settings().escalation_policy)
+    if queue not in chosen.queues:
+        raise typer.BadParameter(f"unknown queue {queue!r}; the policy has {', '.join(chosen.queues)}")
+    typer.echo(config_of(chosen.queues[queue].rubric_id), nl=False)
 
 
 @app.command()

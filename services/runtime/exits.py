@@ -25,6 +25,7 @@ CAUSES = (
     "changelog_undelivered",
     "partitions_mismatch",
     "crash_loop",
+    "record_fault",
     "retries_exhausted",
     "fatal",
     "unexpected",

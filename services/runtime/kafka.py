@@ -42,6 +42,8 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "compression.type": "lz4",
         # Same partition for the same key as Java and aiokafka (Faust) producers: co-partitioning.
         "partitioner": "murmur2_random",
+        # The size contract (contracts/limits.py): the largest dead letter, with room for framing.
+        "message.max.bytes": settings.limits.producer_bytes,
     }
     config.update(overrides)
     return config
@@ -60,6 +62,7 @@ def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
         "enable.partition.eof": False,
+        "max.partition.fetch.bytes": settings.limits.fetch_bytes,
     }
     config.update(overrides)
     return Consumer(config)

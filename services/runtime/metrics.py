@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-SERVICE_PORTS = {"privacy_gate": 9101, "escalation": 9102, "review": 9103, "dataset_sink": 9104}
+SERVICE_PORTS = {
+    "privacy_gate": 9101,
+    "escalation": 9102,
+    "review": 9103,
+    "dataset_sink": 9104,
+    "label_studio": 9105,
+}
 
 DEAD_LETTER_REASONS = frozenset(
     {
@@ -33,6 +39,7 @@ DEAD_LETTER_REASONS = frozenset(
         "unknown_task",
         "wrong_queue",
         "wrong_interaction",
+        "too_many_waiting",
         # the stage's own
         "too_large",
         "crash_loop",

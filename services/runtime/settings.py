@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.contracts.limits import SizeLimits
 from services.runtime.errors import FatalError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -98,6 +99,21 @@ class Settings(BaseSettings):
         description="Kafka group session timeout of the Faust workers: how long a worker that died "
         "without leaving its group keeps its partitions from the others.",
     )
+    max_record_bytes: int = Field(
+        1_048_576,
+        ge=65_536,
+        le=16 * 1_048_576,
+        description="The size contract: the largest encoded interaction the gate accepts (larger ones are "
+        "dead-lettered `too_large`), and the largest redacted interaction it sends. Every topic's "
+        "max.message.bytes, every producer's message.max.bytes and every consumer's fetch size derive "
+        "from it (`Settings.limits`, docs/limits.md).",
+    )
+    crash_loop_limit: int = Field(
+        3,
+        ge=1,
+        description="A record that stopped a worker this many times (its error is the record's, not the "
+        "broker's) is dead-lettered `crash_loop` at the next start instead of handled again.",
+    )
     progress_interval_seconds: float = Field(
         10.0,
         gt=0,
@@ -111,6 +127,29 @@ class Settings(BaseSettings):
         "offset that stands still with lag for this many rounds is a stall (or a stop).",
     )
     log_level: str = Field("INFO", description="Log level of the services.")
+    label_studio_url: str = Field(
+        "http://127.0.0.1:8080",
+        validation_alias=AliasChoices("LABEL_STUDIO_URL", "FLAGSTREAM_LABEL_STUDIO_URL"),
+        description="Label Studio server of the label_studio connector (env LABEL_STUDIO_URL). Set, "
+        "`make labeling-up` starts nothing. Default: the local one of scripts/label_studio.sh.",
+    )
+    label_studio_api_key: SecretStr = Field(
+        SecretStr("flagstream-local-label-studio-token"),
+        validation_alias=AliasChoices("LABEL_STUDIO_API_KEY", "FLAGSTREAM_LABEL_STUDIO_API_KEY"),
+        description="API token of the connector's Label Studio user (env LABEL_STUDIO_API_KEY); the "
+        "local server's preset admin gets this token.",
+    )
+    label_studio_poll_seconds: float = Field(
+        2.0, gt=0, description="The connector reconciles annotations with Label Studio this often."
+    )
+    label_studio_batch_tasks: int = Field(
+        200, ge=1, description="Most review tasks the connector imports into Label Studio per request."
+    )
+
+    @cached_property
+    def limits(self) -> SizeLimits:
+        """Record, topic, producer and fetch sizes, all derived from `max_record_bytes`."""
+        return SizeLimits(self.max_record_bytes)
 
     @cached_property
     def pseudonym_key_bytes(self) -> bytes:

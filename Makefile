@@ -73,7 +73,7 @@ ops-setup: ## Install Prometheus and promtool (Debian's `prometheus` package) wh
 
 test-alerts: ops-setup ## Check the alert rules and scrape config, and run their unit tests, with promtool
 	promtool check config deploy/prometheus/prometheus.yml
-	promtool test rules deploy/prometheus/tests/alerts_test.yml
+	promtool test rules deploy/prometheus/tests/alerts_test.yml deploy/prometheus/tests/baselines_test.yml
 
 ops-up: setup ops-setup ## Start Prometheus on 127.0.0.1:9090 scraping the local services, alert rules loaded (data in var/prometheus/)
 	scripts/prometheus.sh up

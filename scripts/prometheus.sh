@@ -36,6 +36,10 @@ install() {
   $sudo apt-get update -qq
   # The package's service is not wanted: the local one runs from this script, with its own data.
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    say "stopping the package's own prometheus service (it would hold port 9090)"
+    $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
   command -v promtool >/dev/null
 }
 

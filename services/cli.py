@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -325,8 +326,7 @@ def redact(
     from services.privacy_gate.offline import redact_lines
 
     redactor = Redactor(load_redaction_policy(policy or load_settings().redaction_policy))
-    for line in redact_lines(sys.stdin, redactor):
-        sys.stdout.write(line + "\n")
+    _split_errors(redact_lines(sys.stdin, redactor))
 
 
 @app.command()
@@ -339,8 +339,23 @@ def route(
     from services.escalation.offline import route_lines
 
     loaded = load_escalation_policy(policy or load_settings().escalation_policy)
-    for line in route_lines(sys.stdin, loaded, explain):
-        sys.stdout.write(line + "\n")
+    _split_errors(route_lines(sys.stdin, loaded, explain))
+
+
+def _split_errors(lines: Iterable[str]) -> None:
+    """Results to stdout, `{"error": ...}` lines to stderr as one line each; exit 1 if any failed."""
+    failed = 0
+    for line in lines:
+        if line.startswith('{"error": '):
+            error = json.loads(line)
+            where = f"line {error['line']}: " if "line" in error else ""
+            sys.stderr.write(f"flagstream: {where}{error['error']}\n")
+            failed += 1
+        else:
+            sys.stdout.write(line + "\n")
+    if failed:
+        sys.stdout.flush()
+        raise SystemExit(1)
 
 
 @datasets_app.command("list")
@@ -353,12 +368,20 @@ def datasets_list() -> None:
 
 @datasets_app.command("history")
 def datasets_history(
-    name: str, as_json: Annotated[bool, typer.Option("--json", help="Full commit metadata as JSON.")] = False
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Full commit metadata as JSON.")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the newest N versions.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Only versions committed at or before this time (ISO 8601).")
+    ] = None,
 ) -> None:
     """Every version of a table, newest first: time, operation, rows, policy versions."""
     from services.dataset_sink.offline import dataset_history
+    from services.dataset_sink.tags import select_history
 
-    history = dataset_history(load_settings().datasets_dir, name)
+    history = select_history(
+        dataset_history(load_settings().datasets_dir, name), limit=limit, as_of=_when(as_of)
+    )
     if as_json:
         _print(history)
         return
@@ -397,11 +420,57 @@ def datasets_export(
     ] = "jsonl",
     version: Annotated[int | None, typer.Option(help="Table version (default latest).")] = None,
     split: Annotated[str | None, typer.Option(help="train or heldout (default both).")] = None,
+    allow_erased: Annotated[
+        bool, typer.Option(help="Export a pinned version committed before an erasure was applied anyway.")
+    ] = False,
+    tag: Annotated[
+        str | None, typer.Option(help="The version this tag pins (`datasets tag`), instead of --version.")
+    ] = None,
 ) -> None:
     """Export one table version for training: rows, or TRL's conversational SFT / DPO records."""
     from services.dataset_sink.offline import export_dataset
 
+    if tag is not None:
+        if version is not None:
+            raise typer.BadParameter("give --version or --tag, not both")
+        from services.dataset_sink.tags import tagged_version
+
+        version = tagged_version(load_settings().datasets_dir, tag, name)
+
+    if version is not None:
+        from services.ops.erasure import erasures_after
+
+        later = erasures_after(load_settings(), name, version)
+        if later:
+            what = (
+                f"{name} version {version} was committed before {len(later)} erasure request(s) were "
+                f"applied (last {max(r['applied_at'] for r in later).isoformat()}): it may hold erased "
+                "subjects' rows"
+            )
+            if not allow_erased:
+                raise FatalError(f"{what}; export the latest version, or pass --allow-erased")
+            typer.echo(f"warning: {what}", err=True)
+
     _print(export_dataset(load_settings().datasets_dir, name, output, fmt=fmt, version=version, split=split))
+
+
+@datasets_app.command("tag")
+def datasets_tag(
+    name: Annotated[str, typer.Argument(help="The tag, e.g. sft-2026-12-06.")],
+    note: Annotated[str, typer.Option(help="What the tag is for.")] = "",
+) -> None:
+    """Pin the latest version of every table under one name (export --tag NAME reads them)."""
+    from services.dataset_sink.tags import create_tag
+
+    _print(create_tag(load_settings().datasets_dir, name, note))
+
+
+@datasets_app.command("tags")
+def datasets_tags() -> None:
+    """Every tag with the table versions it pins."""
+    from services.dataset_sink.tags import list_tags
+
+    _print(list_tags(load_settings().datasets_dir))
 
 
 @datasets_app.command("card")
@@ -414,17 +483,29 @@ def datasets_card(
     _print(dataset_card(load_settings().datasets_dir, name, version))
 
 
-@app.command()
+erase_app = typer.Typer(help="Erasure of a subject from every dataset.")
+app.add_typer(erase_app, name="erase")
+
+
+@erase_app.callback(invoke_without_command=True)
 def erase(
+    ctx: typer.Context,
     subject: Annotated[
-        str | None, typer.Option(help="Raw subject id; pseudonymized with the deployment key.")
+        str | None,
+        typer.Option(
+            help="The subject id as upstream sends it (raw); pseudonymized here with the deployment key."
+        ),
     ] = None,
     pseudonym: Annotated[
-        str | None, typer.Option(help="Subject pseudonym, when you already have it.")
+        str | None,
+        typer.Option(help="The subject's pseudonym (sp_…), as datasets and audit events show it."),
     ] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded in the ledger and audit).")] = "manual_request",
 ) -> None:
-    """Request erasure of a subject from every dataset (the dataset sink applies it, then vacuums)."""
+    """Request erasure of a subject from every dataset (the dataset sink applies it, then vacuums);
+    `erase status REQUEST_ID` says whether it was applied."""
+    if ctx.invoked_subcommand is not None:
+        return
     from services.contracts import ErasureRequest, default_codec, utcnow
     from services.runtime.kafka import make_producer
     from services.runtime.pseudonyms import Pseudonymizer
@@ -451,6 +532,16 @@ def erase(
     if producer.flush(30):
         raise FatalError(f"could not deliver the erasure request to {settings.kafka_bootstrap_servers}")
     typer.echo(f"erasure request {request.request_id} sent for pseudonym {target}")
+
+
+@erase_app.command("status")
+def erase_status(
+    request_id: Annotated[str, typer.Argument(help="The id `flagstream erase` printed.")],
+) -> None:
+    """Whether an erasure request was applied to every table, and which table versions predate it."""
+    from services.ops.erasure import erasure_status
+
+    _print(erasure_status(load_settings(), request_id))
 
 
 @app.command()

@@ -59,8 +59,20 @@ SOURCES: Mapping[str, tuple[str, ...]] = {
     "escalation": (REDACTED, ESCALATION_CANDIDATES),
     "review": (*(task_topic(q) for q in QUEUES), JUDGMENTS),
     "dataset_sink": (RESOLVED, ERASURES),
+    "label_studio": tuple(task_topic(q) for q in QUEUES),
 }
 """The topics each stage's consumer group reads (registry names)."""
+
+OPTIONAL = frozenset({"label_studio"})
+"""Stages a deployment may not run at all (a labeling tool's connector): watched only once their group
+has committed or has a member, so a deployment without them is not reported as stopped."""
+
+
+def watched(service: str, committed: Sequence[int], has_member: bool) -> bool:
+    """Whether a stage's partitions are judged: always for the pipeline's own stages, and for an
+    optional one once its group exists (any committed offset, or a member)."""
+    return service not in OPTIONAL or has_member or any(offset >= 0 for offset in committed)
+
 
 STATUSES = ("ok", "stall", "stop", "rewind")
 """The commit-progress states, a fixed vocabulary (exported one-hot)."""
@@ -171,7 +183,11 @@ class BrokerReader:
             request = ConsumerGroupTopicPartitions(self.settings.group(service), mine)
             found = self.admin.list_consumer_group_offsets([request], request_timeout=self.timeout)
             result = next(iter(found.values())).result()
-            for tp in result.topic_partitions or ():
+            partitions = list(result.topic_partitions or ())
+            has_member = any(key[0] == service for key in owned)
+            if not watched(service, [tp.offset for tp in partitions], has_member):
+                continue
+            for tp in partitions:
                 where = (tp.topic, tp.partition)
                 key = (service, self._unprefixed(tp.topic), tp.partition)
                 # never committed: the group starts at the first offset (auto.offset.reset=earliest)

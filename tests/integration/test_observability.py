@@ -238,6 +238,10 @@ def test_on_call_view_of_the_running_pipeline(
     )
     assert {s["metric"]["status"] for s in status} == {"stop"}
 
+    for alert in sorted(prometheus.alerts(), key=lambda a: (a["labels"]["alertname"], a["state"])):
+        labels = {k: v for k, v in alert["labels"].items() if k not in ("alertname", "severity")}
+        print(f"alert {alert['labels']['alertname']} {alert['state']} {labels}")  # for the closing note
+
     # and on the status screen: the sink is down, its records wait, its partitions are stopped
     screen = status_screen(settings, stack)
     sink_line = stage_line(screen, "dataset_sink")

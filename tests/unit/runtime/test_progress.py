@@ -98,3 +98,12 @@ def test_vanished_partitions_leave_the_export(tmp_path: Path) -> None:
     monitor.check()
     assert "flagstream_consumer_lag_records{" not in generate_latest(metrics.registry).decode()
     assert not monitor.windows
+
+
+def test_an_optional_stage_is_watched_only_once_its_group_exists() -> None:
+    from services.runtime.progress import watched
+
+    assert watched("review", [-1001, -1001], has_member=False)  # a pipeline stage: always
+    assert not watched("label_studio", [-1001, -1001], has_member=False)  # never ran here
+    assert watched("label_studio", [-1001, 17], has_member=False)  # ran, and is gone: a stop to report
+    assert watched("label_studio", [-1001, -1001], has_member=True)

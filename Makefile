@@ -8,6 +8,8 @@ NATIVE_STAMP := .venv/.native-installed
 NATIVE_SOURCES := $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(NATIVE)/pyproject.toml $(NATIVE)/flagstream_pii.pyi $(shell find $(NATIVE)/src -name "*.rs")
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 COUNT ?= 0
+# Who labels in `make run`: kafka (simulated reviewers read the queues) or label-studio.
+LABELING ?= kafka
 PYTEST_ARGS ?=
 # The fast fault subset, part of `make test` (about 4 minutes on its own broker): see docs/reliability.md.
 RELIABILITY_FAST := poison_inputs or sigkill_each_service or replayed_resolution
@@ -51,8 +53,9 @@ labeling-status: ## Say whether the local Label Studio runs
 topics: setup kafka-up ## Create every topic of the registry (idempotent)
 	.venv/bin/flagstream topics create
 
-run: setup kafka-up ## Start everything with demo traffic and show what lands (COUNT=N stops after N events)
-	.venv/bin/flagstream run --count $(COUNT)
+run: setup kafka-up ## Start everything with demo traffic and show what lands (COUNT=N stops after N events; LABELING=label-studio)
+	$(if $(filter label-studio,$(LABELING)),scripts/label_studio.sh up)
+	.venv/bin/flagstream run --count $(COUNT) --labeling $(LABELING)
 
 test: setup ## Unit, contract, integration tests, then the fault-injection suite (starts the brokers they need)
 	scripts/label_studio.sh install  # its own venv; the Label Studio tests start and stop the server

@@ -68,6 +68,14 @@ test-reliability-fast: setup ## The fast fault subset (poison, SIGKILL of each s
 test-reliability: setup ## Fault-injection suite on its own broker (127.0.0.1:19092, started and stopped by the tests); see docs/reliability.md
 	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 
+test-ui: setup ## Headless Chromium opens a task of each rubric in Label Studio, screenshots to docs/img/ (installs chromium, selenium)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
+	$(PY) -m pip install -q -e '.[ui]'
+	scripts/label_studio.sh install
+	$(PY) -m pytest tests/ui $(PYTEST_ARGS)
+
 test-unit: setup ## Unit and contract tests only (no broker)
 	$(PY) -m pytest tests/unit tests/contract $(PYTEST_ARGS)
 
@@ -100,4 +108,4 @@ fmt: setup ## Format the code with ruff
 clean: kafka-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status labeling-up labeling-down labeling-status topics run test test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status labeling-up labeling-down labeling-status topics run test test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

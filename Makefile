@@ -57,7 +57,7 @@ run: setup kafka-up ## Start everything with demo traffic and show what lands (C
 	$(if $(filter label-studio,$(LABELING)),scripts/label_studio.sh up)
 	.venv/bin/flagstream run --count $(COUNT) --labeling $(LABELING)
 
-test: setup ## Unit, contract, integration tests, then the fault-injection suite (starts the brokers they need)
+test: setup ops-setup test-alerts ## Alert rules (promtool), unit, contract, integration tests, then the fault-injection suite (starts the brokers they need)
 	scripts/label_studio.sh install  # its own venv; the Label Studio tests start and stop the server
 	scripts/kafka.sh with $(PY) -m pytest tests/unit tests/contract tests/integration $(PYTEST_ARGS)
 	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
@@ -78,6 +78,19 @@ test-ui: setup ## Headless Chromium opens a task of each rubric in Label Studio,
 
 test-unit: setup ## Unit and contract tests only (no broker)
 	$(PY) -m pytest tests/unit tests/contract $(PYTEST_ARGS)
+
+ops-setup: ## Install Prometheus and promtool (Debian's `prometheus` package) when either is missing
+	scripts/prometheus.sh install
+
+test-alerts: ops-setup ## Check the alert rules and scrape config, and run their unit tests, with promtool
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool test rules deploy/prometheus/tests/alerts_test.yml
+
+ops-up: setup ops-setup ## Start Prometheus on 127.0.0.1:9090 scraping the local services, alert rules loaded (data in var/prometheus/)
+	scripts/prometheus.sh up
+
+ops-down: ## Stop the Prometheus started by ops-up
+	scripts/prometheus.sh down
 
 bench: setup ## Pipeline throughput/latency vs a raw Kafka passthrough (BENCH_ARGS="--events N --soak-seconds S")
 	scripts/kafka.sh with $(PY) tests/bench/bench_pipeline.py $(BENCH_ARGS)
@@ -105,7 +118,7 @@ fmt: setup ## Format the code with ruff
 	.venv/bin/ruff format services tests
 	.venv/bin/ruff check --fix services tests
 
-clean: kafka-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
+clean: kafka-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status labeling-up labeling-down labeling-status topics run test test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

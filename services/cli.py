@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -24,8 +25,20 @@ topics_app = typer.Typer(help="The topic registry.", no_args_is_help=True)
 datasets_app = typer.Typer(help="The Delta datasets.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(datasets_app, name="datasets")
+dlq_app = typer.Typer(help="Dead letters: list, show, replay (docs/runbook.md).", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
 SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink", "label_studio")
+WORKER_CONNECT_TIMEOUT_SECONDS = 60.0
+"""A worker started by a supervisor while the broker itself restarts waits this long for it."""
+
+
+def _require_kafka(settings: Settings, timeout: float | None = None) -> None:
+    from services.runtime.kafka import require_kafka
+
+    require_kafka(settings, timeout)
+
+
 labeling_app = typer.Typer(help="Labeling tools (Label Studio).", no_args_is_help=True)
 app.add_typer(labeling_app, name="labeling")
 
@@ -42,6 +55,9 @@ def _settings() -> Settings:
 def worker(service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}")]) -> None:
     """Run one service until SIGTERM/SIGINT (each has its own consumer group)."""
     settings = _settings()
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
+    _require_kafka(settings, max(WORKER_CONNECT_TIMEOUT_SECONDS, settings.kafka_connect_timeout_seconds))
     if service == "dataset_sink":
         from services.dataset_sink.app import run
 
@@ -52,8 +68,6 @@ def worker(service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERV
 
         run_connector(settings)
         return
-    if service not in SERVICES:
-        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
     from importlib import import_module
 
     from services.runtime.worker import run_faust
@@ -68,6 +82,7 @@ def topics_create() -> None:
     from services.runtime.worker import provision
 
     settings = _settings()
+    _require_kafka(settings)
     provision(settings)
     typer.echo(f"topics ready on {settings.kafka_bootstrap_servers}")
 
@@ -84,8 +99,15 @@ def topics_list() -> None:
         )
         typer.echo(
             f"{settings.topic(spec.name):45} {spec.retention_ms // 3_600_000:>5}h {flags:21} "
-            f"{spec.description}"
+            f"{spec.max_message_bytes(settings.limits):>9}B {spec.description}"
         )
+
+
+@topics_app.command("limits")
+def topics_limits() -> None:
+    """Print the size contract: every limit derived from FLAGSTREAM_MAX_RECORD_BYTES (docs/limits.md)."""
+    for name, value in load_settings().limits.describe().items():
+        typer.echo(f"{name:30} {value:>10}")
 
 
 @labeling_app.command("config")
@@ -117,6 +139,7 @@ def demo(
     from services.simulators.traffic import publish
 
     settings = _settings()
+    _require_kafka(settings)
     provision(settings)
     started = time.monotonic()
     sent = publish(settings, count, rate=rate, seed=seed, malformed_rate=malformed_rate)
@@ -183,8 +206,11 @@ def run(
     settings = _settings()
     if labeling not in ("kafka", "label-studio"):
         raise typer.BadParameter(f"unknown labeling {labeling!r}; choose kafka or label-studio")
+    _require_kafka(settings)
     provision(settings)
-    stack = LocalStack(settings)
+    from services.runtime.stage import EXIT_CRASH
+
+    stack = LocalStack(settings, restart_codes=frozenset({EXIT_CRASH}))  # a supervisor's restart
     if labeling == "label-studio":
         stack.start(
             ("label_studio", ["worker", "label_studio"]),
@@ -210,11 +236,16 @@ def run(
     gate_first_at: list[float] = []  # the services are up and the first events passed the gate
     gate_done_at: list[float] = []
     progress = Progress()
+    carried = Progress()  # what restarted workers had counted before they stopped
+    last_read = Progress()
 
     def tick() -> None:
-        nonlocal progress
-        stack.check()
-        progress = Progress.read(ports)
+        nonlocal progress, carried, last_read
+        for name in stack.check():
+            sys.stderr.write(f"\n{name} stopped itself (exit {EXIT_CRASH}); restarted it\n")
+            carried = carried.plus(last_read.only(name))
+        last_read = Progress.read(ports)
+        progress = last_read.plus(carried)
         if not gate_first_at and progress.gated > 0:
             gate_first_at.append(time.monotonic())
         if count and not gate_done_at and progress.gated >= count:
@@ -250,6 +281,7 @@ def run(
         elapsed,
         (gate_done_at[0] - gate_first_at[0]) if gate_done_at and gate_first_at else None,
         (drained_at - gate_first_at[0]) if count and drained and gate_first_at else None,
+        stack.restarts,
     )
     if labeling == "label-studio":
         _labeling_summary(settings)
@@ -285,6 +317,7 @@ def _summary(
     elapsed: float,
     gate_seconds: float | None,
     drain_seconds: float | None,
+    restarts: dict[str, int] | None = None,
 ) -> None:
     from services.dataset_sink.writer import count_rows, table_history
 
@@ -327,6 +360,12 @@ def _summary(
         out(
             f"  throughput             gate {produced / gate_seconds:.0f} events/s; whole pipeline "
             f"{produced / drain_seconds:.0f} events/s (first event through the gate to the last row)"
+        )
+    if restarts:
+        out(
+            "  worker restarts        "
+            + ", ".join(f"{name} {n}" for name, n in sorted(restarts.items()))
+            + " (counts carried over; events replayed after a restart count twice)"
         )
     out("  history                flagstream datasets history safety_labels")
 
@@ -449,6 +488,7 @@ def erase(
     if (subject is None) == (pseudonym is None):
         raise typer.BadParameter("give exactly one of --subject and --pseudonym")
     settings = _settings()
+    _require_kafka(settings)
     pseudonymizer = Pseudonymizer(settings.pseudonym_key_bytes, settings.pseudonym_key_id)
     target = pseudonymizer.pseudonymize(subject) if subject is not None else str(pseudonym)
     request = ErasureRequest(
@@ -465,6 +505,137 @@ def erase(
     if producer.flush(30):
         raise FatalError(f"could not deliver the erasure request to {settings.kafka_bootstrap_servers}")
     typer.echo(f"erasure request {request.request_id} sent for pseudonym {target}")
+
+
+@app.command()
+def status(
+    watch: Annotated[bool, typer.Option(help="Refresh until Ctrl-C.")] = False,
+    every: Annotated[float, typer.Option(help="Seconds between refreshes with --watch.")] = 5.0,
+    port: Annotated[
+        list[str] | None,
+        typer.Option(help="SERVICE=PORT of a service's /metrics (default: 9101-9104); repeatable."),
+    ] = None,
+) -> None:
+    """One screen for on-call: stages (rate, lag, state), dead letters, review queues, datasets."""
+    from services.local import default_ports
+    from services.ops.status import collect, render
+
+    ports = default_ports()
+    for item in port or ():
+        name, _, number = item.partition("=")
+        if name not in ports or not number.isdigit():
+            raise typer.BadParameter(
+                f"--port {item!r}: expected SERVICE=PORT, SERVICE one of {', '.join(ports)}"
+            )
+        ports[name] = int(number)
+    settings = load_settings()
+    while True:
+        screen = render(collect(settings, ports))
+        if not watch:
+            typer.echo(screen)
+            return
+        typer.echo("\x1b[2J\x1b[H" + screen)  # clear the terminal, then draw
+        time.sleep(every)
+
+
+@app.command("trace")
+def trace_command(
+    interaction_id: Annotated[str, typer.Argument(help="The interaction's id (as upstream sent it).")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text.")] = False,
+) -> None:
+    """Where one interaction went and why: every stage's decision with its policy versions, and the
+    dataset table, version and split it landed in (never its text)."""
+    from dataclasses import asdict
+
+    from services.ops.trace import render, trace
+
+    found = trace(load_settings(), interaction_id)
+    if as_json:
+        _print({"outcome": found.outcome, **asdict(found)})
+    else:
+        typer.echo(render(found))
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2026-12-06T21:00:00Z)") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    topic: Annotated[list[str] | None, typer.Option(help="Origin topic(s) (default: every one).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Dead letters by origin topic and reason: counts, time range, services."""
+    from services.ops.dlq import ORIGINS, read_dead_letters, summarize
+
+    summary = summarize(read_dead_letters(load_settings(), topic or ORIGINS))
+    if as_json:
+        _print(summary)
+        return
+    if not summary:
+        typer.echo("no dead letters")
+        return
+    typer.echo(
+        f"{'origin topic':34} {'reason':22} {'count':>6}  {'first (UTC)':19}  {'last (UTC)':19}  services"
+    )
+    for row in summary:
+        typer.echo(
+            f"{row['topic']:34} {row['reason']:22} {row['count']:>6}  {row['first'][:19]:19}  "
+            f"{row['last'][:19]:19}  {','.join(row['services'])}"
+            + ("  (restricted)" if row["restricted"] else "")
+        )
+
+
+@dlq_app.command("show")
+def dlq_show(
+    topic: Annotated[str, typer.Argument(help="Origin topic, e.g. interactions.redacted.v1.")],
+    partition: Annotated[int, typer.Argument(help="Partition of the dead-letter topic.")],
+    offset: Annotated[int, typer.Argument(help="Offset in the dead-letter topic.")],
+) -> None:
+    """One dead letter: headers, origin, error; the payload decoded only after the privacy gate."""
+    from services.ops.dlq import describe, find
+
+    _print(describe(find(load_settings(), topic, partition, offset)))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    topic: Annotated[str, typer.Argument(help="Origin topic whose dead letters to replay.")],
+    reason: Annotated[list[str] | None, typer.Option(help="Only these reason codes.")] = None,
+    since: Annotated[str | None, typer.Option(help="Dead-lettered at or after (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Dead-lettered at or before (ISO 8601).")] = None,
+    origin_offset: Annotated[
+        list[str] | None, typer.Option(help="PARTITION:OFFSET in the origin topic (repeatable).")
+    ] = None,
+    allow_restricted: Annotated[
+        bool, typer.Option(help="Needed to replay a DLQ of raw personal data (the ingress topics).")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Say what would be replayed, send nothing.")] = False,
+) -> None:
+    """Send selected dead letters back to their origin topic after a fix; each at most once."""
+    from services.ops.dlq import Selection, replay
+
+    offsets = set()
+    for item in origin_offset or ():
+        try:
+            part, off = item.split(":")
+            offsets.add((int(part), int(off)))
+        except ValueError as exc:
+            raise typer.BadParameter(f"--origin-offset {item!r}: expected PARTITION:OFFSET") from exc
+    selection = Selection(frozenset(reason or ()), _when(since), _when(until), frozenset(offsets))
+    report = replay(_settings(), topic, selection, allow_restricted=allow_restricted, dry_run=dry_run)
+    verb = "would replay" if dry_run else "replayed"
+    typer.echo(
+        f"{verb} {len(report.replayed)} dead letters to {topic}; {len(report.skipped)} replayed before"
+    )
+    for where in report.replayed:
+        typer.echo(f"  {verb} {where}")
 
 
 def _print(value: object) -> None:

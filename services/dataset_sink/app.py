@@ -61,7 +61,7 @@ from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
 from services.runtime.topics import AUDIT, ERASURES, RESOLVED, dlq
-from services.runtime.worker import provision
+from services.runtime.worker import provision, serve_signals
 
 SERVICE = "dataset_sink"
 TABLE = SAFETY_LABELS
@@ -277,7 +277,7 @@ class DatasetSink:
             self.producer.produce(
                 self.settings.topic(dlq(origin)), key=msg.key(), value=msg.value(), headers=dict(headers)
             )
-            self.metrics.outcome("dead_lettered", exc.reason)
+            self.metrics.dead_lettered(origin, exc.reason)
             return None
 
     def _take(self, msg: Message) -> None:
@@ -351,6 +351,7 @@ class DatasetSink:
             try:
                 return attempt_once()
             except RetryableError as exc:
+                self.metrics.outcome("commit_failed", exc.reason)
                 if attempt == MAX_COMMIT_ATTEMPTS:
                     raise
                 log.warning("%s: %s failed (%s), attempt %d", SERVICE, what, exc.reason, attempt)
@@ -553,8 +554,7 @@ def run(settings: Settings) -> None:
     """Run the sink until SIGTERM/SIGINT."""
     metrics = Metrics(SERVICE)
     provision(settings)
-    port = metrics.serve(settings.metrics_port)
-    log.info("%s: metrics on http://127.0.0.1:%d/metrics", SERVICE, port)
+    serve_signals(metrics, settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

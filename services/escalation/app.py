@@ -45,6 +45,7 @@ from services.escalation.domain import (
 from services.runtime.audit import audit_event
 from services.runtime.errors import DeadLetterError
 from services.runtime.metrics import Metrics
+from services.runtime.packed import pack, unpack
 from services.runtime.settings import Settings
 from services.runtime.stage import Inbound, Outbound, Stage, create_app
 from services.runtime.topics import ESCALATION_CANDIDATES, REDACTED, task_topic
@@ -70,21 +71,29 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
     policy = policy or load_escalation_policy(settings.escalation_policy)
     app = create_app(SERVICE, settings)
     metrics = Metrics(SERVICE)
+    for name, queue in policy.queues.items():  # every queue exported from the start, zeros too
+        metrics.queue_sla.labels(name).set(queue.sla_minutes * 60)
+        metrics.escalation_deferred.labels(name)
+        metrics.escalation_duplicates.labels(name)
     stage = Stage(app, SERVICE, settings, metrics, policy_versions={"escalation": policy.version})
     codec = stage.codec
 
-    def table(name: str) -> Any:
-        # JSON keys: a raw-bytes key would come back as bytes after a changelog recovery.
+    def table(name: str, raw_values: bool = False) -> Any:
+        # JSON keys: a raw-bytes key would come back as bytes after a changelog recovery. Recovery
+        # decodes values with the serializer of the table's value_type, not the schema's: both say raw.
         return app.Table(
             name,
             partitions=settings.partitions,
-            schema=faust.Schema(key_serializer="json", value_serializer="json"),
+            schema=faust.Schema(key_serializer="json", value_serializer="raw" if raw_values else "json"),
+            value_type=bytes if raw_values else None,
         )
 
     spent = table("budget_spent")  # "<queue>|<UTC hour>" -> tasks created
     bands = table("dedup_bands")  # "<queue>|<band>" -> cluster id
     cluster_tasks = table("dedup_cluster_tasks")  # "<queue>|<cluster id>" -> tasks created
-    pending = table("window_pending")  # task id -> a waiting candidate (with its task bytes)
+    # task id -> a waiting candidate: packed (runtime/packed.py) header and the task's Avro bytes, so an
+    # update is the task plus a few dozen bytes (base64 in JSON made it a third larger than the limit).
+    pending = table("window_pending", raw_values=True)
     decided = table("decided")  # task id -> [queue, outcome, epoch s, hour, cluster, remaining, sent]
     allocator = Allocator(policy, spent, bands, cluster_tasks)
     state = _WindowState(policy)
@@ -263,7 +272,8 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
             if entry is None:
                 missing.append(task_id)
                 continue
-            raws[task_id] = (base64.b64decode(entry["t"]), entry["m"])
+            header, task_bytes = _pending_entry(entry)
+            raws[task_id] = (task_bytes, header["m"])
             if record is None:
                 fresh.append(candidate)
             else:  # decided by a worker that stopped before its outputs were delivered
@@ -315,15 +325,8 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
             return []
         window = state.window(queue)
         if window.add(candidate):
-            pending[task_id] = {
-                "q": queue,
-                "v": candidate.value,
-                "f": fp.decode() or None,
-                "a": now,
-                "p": inbound.partition,
-                "t": base64.b64encode(inbound.value).decode(),
-                "m": meta,
-            }
+            header = {"q": queue, "v": candidate.value, "f": fp.decode() or None, "a": now}
+            pending[task_id] = pack({**header, "p": inbound.partition, "m": meta}, [inbound.value])
             metrics.escalation_window.labels(queue).set(len(window.items))
         if window.due(now):
             await close_window(queue, now)
@@ -376,7 +379,8 @@ class _WindowState:
         """Reload waiting candidates from the (recovered) table, for the partitions this worker owns."""
         self.windows = {}
         restored = 0
-        for task_id, entry in list(pending.items()):
+        for task_id, value in list(pending.items()):
+            entry, _ = _pending_entry(value)
             if entry["p"] not in partitions or entry["q"] not in self.policy.queues:
                 continue
             fp = entry["f"]
@@ -402,6 +406,14 @@ class _WindowState:
         expired = [task_id for _, task_id in recent[:cut]]
         del recent[:cut]
         return expired
+
+
+def _pending_entry(value: bytes) -> tuple[dict[str, Any], bytes]:
+    """A window table value: its header and the task's Avro bytes (a legacy JSON value converted)."""
+    header, blobs, legacy = unpack(value)
+    if legacy:  # {"q", "v", "f", "a", "p", "t": base64 task, "m"}
+        return header, base64.b64decode(header["t"])
+    return header, blobs[0]
 
 
 def _assigned(app: faust.App, topic: str) -> set[int]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import faust
 
 from services.contracts import ConsentEvent, FlaggedInteraction, utcnow
+from services.contracts.limits import check_interaction
 from services.privacy_gate.domain import (
     ConsentChange,
     ConsentDefault,
@@ -83,8 +84,20 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
         )
         return [*erase(subject, change), stage.audit(audit)]
 
+    limits = settings.limits
+
     async def handle(inbound: Inbound) -> Sequence[Outbound]:
+        if len(inbound.value) > limits.record_bytes:  # before decoding: never parse what is refused
+            check_interaction(limits, len(inbound.value), 0, 0, 0, what="interaction")
         interaction = codec.decode(inbound.value, FlaggedInteraction)
+        check_interaction(
+            limits,
+            len(inbound.value),
+            len(interaction.messages),
+            len(interaction.candidates),
+            len(interaction.signals),
+            what="interaction",
+        )
         decision = gate(
             interaction,
             redactor=redactor,
@@ -113,9 +126,12 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
         if decision.redacted is None:
             metrics.outcome("dropped", decision.reason)
             return [stage.audit(audit)]
+        redacted = codec.encode(decision.redacted)
+        if len(redacted) > limits.record_bytes:  # placeholders can be longer than what they replace
+            check_interaction(limits, len(redacted), 0, 0, 0, what="redacted interaction")
         metrics.outcome(decision.outcome.value, decision.reason)
         return [
-            Outbound(REDACTED, codec.encode(decision.redacted), key=decision.subject_pseudonym.encode()),
+            Outbound(REDACTED, redacted, key=decision.subject_pseudonym.encode()),
             stage.audit(audit),
         ]
 

@@ -15,11 +15,12 @@ import base64
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
 
 import faust
 
 from services.contracts import Judgment, ResolvedJudgment, ReviewTask, utcnow
+from services.contracts.limits import MAX_WAITING_JUDGMENTS
 from services.review.domain import (
     AgreementWindow,
     Disagreement,
@@ -36,6 +37,7 @@ from services.review.domain import (
 from services.runtime.audit import audit_event, dead_letter_headers
 from services.runtime.errors import ValidationError
 from services.runtime.metrics import Metrics
+from services.runtime.packed import pack, unpack
 from services.runtime.pseudonyms import Pseudonymizer
 from services.runtime.settings import Settings
 from services.runtime.stage import Inbound, Outbound, Stage, create_app
@@ -45,8 +47,60 @@ SERVICE = "review"
 GAUGE_INTERVAL_SECONDS = 5.0
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
+@dataclass
+class OpenTask:
+    """An open task's table entry: the task's Avro bytes and the votes counted so far.
+
+    Stored packed (runtime/packed.py): the task and each judgment as raw Avro bytes, so an update is
+    the size of what it holds, within the size contract's topic limit (contracts/limits.py).
+    """
+
+    task: bytes
+    queue: str
+    created_at: float
+    deadline: float
+    votes: list[tuple[bytes, str]] = field(default_factory=list)
+    """(judgment Avro bytes, reviewer pseudonym) per counted vote."""
+
+    def packed(self) -> bytes:
+        header = {
+            "queue": self.queue,
+            "created_at": self.created_at,
+            "deadline": self.deadline,
+            "reviewers": [reviewer for _, reviewer in self.votes],
+        }
+        return pack(header, [self.task, *(judgment for judgment, _ in self.votes)])
+
+    @classmethod
+    def unpacked(cls, value: bytes) -> OpenTask:
+        header, blobs, legacy = unpack(value)
+        if (
+            legacy
+        ):  # {"task": b64, "queue", "created_at", "deadline", "votes": [{"judgment": b64, "reviewer"}]}
+            votes = [(base64.b64decode(v["judgment"]), v["reviewer"]) for v in header["votes"]]
+            task = base64.b64decode(header["task"])
+        else:
+            task, judgments = blobs[0], blobs[1:]
+            votes = list(zip(judgments, header["reviewers"], strict=True))
+        return cls(task, header["queue"], float(header["created_at"]), float(header["deadline"]), votes)
+
+
+def _waiting(value: bytes | None) -> list[tuple[bytes, tuple[int, int]]]:
+    """Judgments kept for a task that has not arrived, each with its origin (partition, offset).
+
+    Packed as {"origins": [[partition, offset], ...]} and the judgments' Avro bytes; a legacy JSON
+    list of base64 judgments has no origins (-1, -1).
+    """
+    if not value:
+        return []
+    header, blobs, legacy = unpack(value)
+    if legacy:
+        return [(base64.b64decode(item), (-1, -1)) for item in header]
+    return [(blob, (int(p), int(o))) for blob, (p, o) in zip(blobs, header["origins"], strict=True)]
+
+
+def _pack_waiting(items: list[tuple[bytes, tuple[int, int]]]) -> bytes:
+    return pack({"origins": [list(origin) for _, origin in items]}, [raw for raw, _ in items])
 
 
 def build(settings: Settings) -> tuple[faust.App, Metrics]:
@@ -54,16 +108,19 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
     app = create_app(SERVICE, settings)
     metrics = Metrics(SERVICE)
     policy = load_review_policy(settings.review_policy)
+    metrics.queue_sla.labels("adjudication").set(policy.adjudication.sla_minutes * 60)
+    for queue in QUEUES:  # exported from the start: no breach yet reads 0, not "no data"
+        metrics.sla_breaches.labels(queue)
     stage = Stage(app, SERVICE, settings, metrics, policy_versions={"review": policy.version})
     codec = stage.codec
     reviewers = Pseudonymizer(settings.pseudonym_key_bytes, settings.pseudonym_key_id)
     windows: dict[str, AgreementWindow] = defaultdict(lambda: AgreementWindow(policy.agreement_window))
-    # JSON-serialised tables keyed by task id: Avro bytes travel base64-encoded in them.
-    # open_tasks[id] = {"task": b64, "queue", "created_at", "deadline" (epoch s), "votes": [{"judgment": b64,
-    # "reviewer": pseudonym}]}; settled_tasks[id] = resolution id | "adjudication:<task id>" | "gold".
-    open_tasks = app.Table("open_tasks", default=None, partitions=settings.partitions)
+    # Tables keyed by task id: open_tasks[id] = OpenTask, packed; waiting_judgments[id] = judgments
+    # packed; settled_tasks[id] = resolution id | "adjudication:<task id>" | "gold" (JSON).
+    open_tasks = app.Table("open_tasks", default=None, partitions=settings.partitions, value_type=bytes)
     settled = app.Table("settled_tasks", default=None, partitions=settings.partitions)
-    waiting = app.Table("waiting_judgments", default=None, partitions=settings.partitions)
+    waiting = app.Table("waiting_judgments", default=None, partitions=settings.partitions, value_type=bytes)
+    limits = settings.limits
 
     def versions(task: ReviewTask) -> dict[str, str]:
         return {
@@ -147,13 +204,10 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
             )
         ]
 
-    def vote(task: ReviewTask, state: dict[str, Any], judgment: Judgment, raw: bytes) -> list[Outbound]:
+    def vote(task: ReviewTask, state: OpenTask, judgment: Judgment, raw: bytes) -> list[Outbound]:
         """Count one judgment towards an open task; settle the task when it has enough."""
         check_judgment(task, judgment)
-        votes = [
-            Vote(codec.decode(base64.b64decode(v["judgment"]), Judgment), v["reviewer"])
-            for v in state["votes"]
-        ]
+        votes = [Vote(codec.decode(j, Judgment), reviewer) for j, reviewer in state.votes]
         new = Vote(judgment, reviewers.pseudonymize(judgment.reviewer_id))
         duplicate = admit(votes, new)
         if duplicate is not None:  # a replay, or one reviewer judging twice: counted once
@@ -163,8 +217,8 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
         outputs = score(task, new) if task.is_gold else []
         outcome = tally(task, votes, utcnow())
         if isinstance(outcome, Pending):
-            state["votes"] = [*state["votes"], {"judgment": _b64(raw), "reviewer": new.reviewer}]
-            open_tasks[task.task_id] = state
+            state.votes.append((raw, new.reviewer))
+            open_tasks[task.task_id] = state.packed()
             metrics.outcome("judgment_counted", task.queue)
             return outputs
         if task.is_gold:
@@ -179,10 +233,17 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
             return adjudicate(task, outcome)
         return resolved_outputs(task, outcome)
 
-    def judgment_dead_letter(raw: bytes, exc: ValidationError) -> Outbound:
-        metrics.outcome("dead_lettered", exc.reason)
+    def judgment_dead_letter(raw: bytes, exc: ValidationError, origin: tuple[int, int]) -> Outbound:
+        """A dead letter of a judgment kept waiting for its task, with the judgment's own origin."""
+        metrics.dead_lettered(JUDGMENTS, exc.reason)
+        partition, offset = origin
         headers = dead_letter_headers(
-            origin_topic=JUDGMENTS, partition=-1, offset=-1, error=exc, reason=exc.reason, service=SERVICE
+            origin_topic=JUDGMENTS,
+            partition=partition,
+            offset=offset,
+            error=exc,
+            reason=exc.reason,
+            service=SERVICE,
         )
         return Outbound(dlq(JUDGMENTS), raw, headers=headers)
 
@@ -198,26 +259,26 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
         if gold is not None:
             metrics.outcome("gold_injected", gold.queue)
             outputs.append(Outbound(task_topic(gold.queue), codec.encode(gold), key=gold.task_id.encode()))
-        state: dict[str, Any] = {
-            "task": _b64(inbound.value),
-            "queue": task.queue,
-            "created_at": task.created_at.timestamp(),
-            "deadline": task.deadline.timestamp(),
-            "votes": [],
-        }
-        open_tasks[key] = state
-        for early in waiting.pop(key, None) or []:  # judgments that overtook their task
-            raw = base64.b64decode(early)
+        state = OpenTask(inbound.value, task.queue, task.created_at.timestamp(), task.deadline.timestamp())
+        open_tasks[key] = state.packed()
+        for raw, origin in _waiting(waiting.pop(key, None)):  # judgments that overtook their task
             if settled.get(key) is not None:
                 metrics.outcome("late_judgment", task.queue)
                 continue
             try:
-                outputs.extend(vote(task, open_tasks[key], codec.decode(raw, Judgment), raw))
+                outputs.extend(
+                    vote(task, OpenTask.unpacked(open_tasks[key]), codec.decode(raw, Judgment), raw)
+                )
             except ValidationError as exc:  # the judgment is wrong, not the task: dead-letter it
-                outputs.append(judgment_dead_letter(raw, exc))
+                outputs.append(judgment_dead_letter(raw, exc, origin))
         return outputs
 
     async def handle_judgment(inbound: Inbound) -> Sequence[Outbound]:
+        if len(inbound.value) > limits.judgment_bytes:
+            raise ValidationError(
+                f"judgment of {len(inbound.value)} bytes > {limits.judgment_bytes} (max_record_bytes / 8)",
+                reason="too_large",
+            )
         judgment = codec.decode(inbound.value, Judgment)
         key = judgment.task_id
         if settled.get(key) is not None:
@@ -239,11 +300,17 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
             ]
         state = open_tasks.get(key)
         if state is None:  # the judgment overtook its task: keep it until the task arrives
-            waiting[key] = [*(waiting.get(key) or []), _b64(inbound.value)]
+            early = _waiting(waiting.get(key))
+            if len(early) >= MAX_WAITING_JUDGMENTS:
+                raise ValidationError(
+                    f"{len(early)} judgments already wait for task {key}, which has not arrived",
+                    reason="too_many_waiting",
+                )
+            waiting[key] = _pack_waiting([*early, (inbound.value, (inbound.partition, inbound.offset))])
             metrics.outcome("judgment_waiting", judgment.queue)
             return []
-        task = codec.decode(base64.b64decode(state["task"]), ReviewTask)
-        return vote(task, dict(state), judgment, inbound.value)
+        open_task = OpenTask.unpacked(state)
+        return vote(codec.decode(open_task.task, ReviewTask), open_task, judgment, inbound.value)
 
     task_topics = app.topic(
         *(settings.topic(task_topic(q)) for q in QUEUES),
@@ -269,13 +336,14 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
         count: dict[str, int] = dict.fromkeys(QUEUES, 0)
         oldest: dict[str, float] = dict.fromkeys(QUEUES, 0.0)
         overdue: dict[str, int] = dict.fromkeys(QUEUES, 0)
-        for state in list(open_tasks.values()):
-            if not state:
+        for value in list(open_tasks.values()):
+            if not value:
                 continue
-            queue = state["queue"]
+            state = OpenTask.unpacked(value)
+            queue = state.queue
             count[queue] = count.get(queue, 0) + 1
-            oldest[queue] = max(oldest.get(queue, 0.0), now - float(state["created_at"]))
-            overdue[queue] = overdue.get(queue, 0) + (now > float(state["deadline"]))
+            oldest[queue] = max(oldest.get(queue, 0.0), now - state.created_at)
+            overdue[queue] = overdue.get(queue, 0) + (now > state.deadline)
         for queue in count:
             metrics.open_tasks.labels(queue).set(count[queue])
             metrics.oldest_open_seconds.labels(queue).set(oldest[queue])

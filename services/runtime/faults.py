@@ -6,6 +6,11 @@ FLAGSTREAM_FAULT_SLOW_ID=<id> makes a Faust stage hold any input record whose by
 its offset is not committed, so a worker killed meanwhile processes it again after its restart.
 FLAGSTREAM_FAULT_SLOW_SERVICE limits the hook to one service (default privacy_gate).
 
+FLAGSTREAM_FAULT_CRASH_ID=<id> makes a Faust stage raise `InjectedCrash` on any input record whose
+bytes contain <id>, every time it meets it: a record that deterministically stops a worker, as a panic
+in native code would (PyO3's PanicException is a BaseException too, past every `except Exception`).
+FLAGSTREAM_FAULT_CRASH_SERVICE limits it to one service (default escalation).
+
 These are not settings: nothing reads them but this module, and an unset variable costs one `is None`
 test per record.
 """
@@ -26,6 +31,25 @@ HOLDING = "fault hook: holding"
 SLOW_ID: bytes | None = os.environ.get(SLOW_ID_ENV, "").encode() or None
 SLOW_SECONDS = float(os.environ.get(SLOW_SECONDS_ENV) or 600.0)
 SLOW_SERVICE = os.environ.get(SLOW_SERVICE_ENV) or "privacy_gate"
+
+CRASH_ID_ENV = "FLAGSTREAM_FAULT_CRASH_ID"
+CRASH_SERVICE_ENV = "FLAGSTREAM_FAULT_CRASH_SERVICE"
+CRASHING = "fault hook: crashing on"
+
+CRASH_ID: bytes | None = os.environ.get(CRASH_ID_ENV, "").encode() or None
+CRASH_SERVICE = os.environ.get(CRASH_SERVICE_ENV) or "escalation"
+
+
+class InjectedCrash(BaseException):
+    """Raised by the crash hook; not an Exception, so no handler's `except Exception` takes it."""
+
+
+def crash_if_marked(service: str, value: bytes) -> None:
+    """Raise InjectedCrash on the record the crash hook names (see the module docstring)."""
+    if CRASH_ID is None or service != CRASH_SERVICE or CRASH_ID not in value:
+        return
+    log.warning("%s %s (%s)", CRASHING, CRASH_ID.decode(), service)
+    raise InjectedCrash(f"fault hook: deterministic crash on {CRASH_ID.decode()}")
 
 
 async def hold_if_slow(service: str, value: bytes) -> None:

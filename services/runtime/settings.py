@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.contracts.limits import SizeLimits
 from services.runtime.errors import FatalError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +28,12 @@ class Settings(BaseSettings):
         "127.0.0.1:9092",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "FLAGSTREAM_KAFKA_BOOTSTRAP_SERVERS"),
         description="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS). Default: the local broker.",
+    )
+    kafka_connect_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Commands that need Kafka (topics create, erase, demo, run) stop with one line when "
+        "no broker answers within this many seconds; a worker waits 60 s at least.",
     )
     topic_prefix: str = Field(
         "", description="Prefix of every topic and consumer group (isolates deployments and tests)."
@@ -92,6 +99,33 @@ class Settings(BaseSettings):
         description="Kafka group session timeout of the Faust workers: how long a worker that died "
         "without leaving its group keeps its partitions from the others.",
     )
+    max_record_bytes: int = Field(
+        1_048_576,
+        ge=65_536,
+        le=16 * 1_048_576,
+        description="The size contract: the largest encoded interaction the gate accepts (larger ones are "
+        "dead-lettered `too_large`), and the largest redacted interaction it sends. Every topic's "
+        "max.message.bytes, every producer's message.max.bytes and every consumer's fetch size derive "
+        "from it (`Settings.limits`, docs/limits.md).",
+    )
+    crash_loop_limit: int = Field(
+        3,
+        ge=1,
+        description="A record that stopped a worker this many times (its error is the record's, not the "
+        "broker's) is dead-lettered `crash_loop` at the next start instead of handled again.",
+    )
+    progress_interval_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Every service reads every stage's committed and end offsets this often, for the "
+        "lag and commit-progress metrics (services/runtime/progress.py).",
+    )
+    progress_window: int = Field(
+        6,
+        ge=2,
+        description="Observations a partition's commit-progress state is judged over: a committed "
+        "offset that stands still with lag for this many rounds is a stall (or a stop).",
+    )
     log_level: str = Field("INFO", description="Log level of the services.")
     label_studio_url: str = Field(
         "http://127.0.0.1:8080",
@@ -111,6 +145,11 @@ class Settings(BaseSettings):
     label_studio_batch_tasks: int = Field(
         200, ge=1, description="Most review tasks the connector imports into Label Studio per request."
     )
+
+    @cached_property
+    def limits(self) -> SizeLimits:
+        """Record, topic, producer and fetch sizes, all derived from `max_record_bytes`."""
+        return SizeLimits(self.max_record_bytes)
 
     @cached_property
     def pseudonym_key_bytes(self) -> bytes:

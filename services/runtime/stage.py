@@ -26,6 +26,7 @@ topic a worker was told did not exist is seen within seconds).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import os
@@ -44,8 +45,9 @@ from faust.streams import _current_event as current_event_var  # what tables rea
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from services.contracts import AvroCodec, Record, default_codec
-from services.runtime import faults
+from services.runtime import exits, faults
 from services.runtime.audit import dead_letter_headers
+from services.runtime.crashes import CrashJournal, CrashLoopError, Origin, RecordFault, is_record_error
 from services.runtime.errors import DeadLetterError, FatalError, RetryableError, SkipError
 from services.runtime.kafka import make_producer
 from services.runtime.metrics import Metrics
@@ -92,6 +94,10 @@ class Inbound:
 
 Handler = Callable[[Inbound], Awaitable[Sequence[Outbound]]]
 
+current_origin: contextvars.ContextVar[Origin | None] = contextvars.ContextVar("origin", default=None)
+"""The input record being handled in this task: outputs and table updates are attributed to it, so
+a delivery the broker refuses for the record's sake names the record (runtime/crashes.py)."""
+
 
 class Table(faust.Table[Any, Any]):
     """A Faust table whose co-partitioning check trusts only metadata that has arrived.
@@ -126,8 +132,18 @@ class Table(faust.Table[Any, Any]):
         """Send a table update to the changelog; the app keeps its future until the broker has it."""
         future = super().send_changelog(*args, **kwargs)
         if isinstance(self.app, App):
-            self.app.changelog_pending.add(future)
-            future.add_done_callback(self.app.changelog_pending.discard)
+            app = self.app
+            app.changelog_pending.add(future)
+            origin = current_origin.get()
+            if origin is not None:
+                app.changelog_origins[future] = origin
+
+            def done(f: Any) -> None:
+                app.changelog_pending.discard(f)
+                if not f.cancelled() and f.exception() is None:
+                    app.changelog_origins.pop(f, None)
+
+            future.add_done_callback(done)
         return future
 
 
@@ -140,6 +156,7 @@ def stop_worker(name: str, exc: BaseException, app: Any = None) -> NoReturn:
     the worker wedged: its consumer waits forever for the crashed agent and ignores SIGTERM.
     Given its `app`, the worker leaves its consumer group first (`leave_group`)."""
     log.critical("%s: stopping the worker after %s: %s", name, type(exc).__name__, exc)
+    exits.record(exc)
     if app is not None:
         leave_group(app)
     logging.shutdown()
@@ -272,12 +289,16 @@ class App(faust.App):
     once the table updates those records made are on the broker (see `changelog_delivered`)."""
 
     commit_fence: CommitFence | None = None
+    crash_handler: Callable[[BaseException], NoReturn] | None = None
+    """The stage's `crash` (it counts record faults); without a stage, `stop_worker`."""
     changelog_timeout: float = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.changelog_pending: set[asyncio.Future[Any]] = set()
         """Table updates handed to Faust's producer and not yet acknowledged by the broker."""
+        self.changelog_origins: dict[Any, Origin] = {}
+        """The input record each unacknowledged or failed table update was written for."""
 
     async def changelog_delivered(self) -> None:
         """Wait until every table update sent so far is acknowledged; stop the worker if one fails.
@@ -295,9 +316,14 @@ class App(faust.App):
         try:
             await asyncio.wait_for(asyncio.gather(*pending), timeout=self.changelog_timeout)
         except Exception as exc:  # not delivered: committing now would lose the updates
-            stop_worker(
-                self.conf.id, FatalError(f"table updates not delivered before a commit: {exc!r}"), self
-            )
+            error: FatalError = FatalError(f"table updates not delivered before a commit: {exc!r}")
+            for future in pending:  # one the broker refused for its record's sake: blame the record
+                if future.done() and not future.cancelled() and is_record_error(future.exception()):
+                    origin = self.changelog_origins.get(future)
+                    if origin is not None:
+                        error = RecordFault(f"a table update was refused: {future.exception()!r}", origin)
+                        break
+            (self.crash_handler or functools.partial(stop_worker, self.conf.id, app=self))(error)
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -331,6 +357,9 @@ def create_app(service: str, settings: Settings, **options: Any) -> App:
         # broker was still starting) stays unknown until the next fetch, and the group leader assigns
         # none of its partitions until then: Faust's 300 s left a whole stage idle in a fault run.
         consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
+        # The size contract (contracts/limits.py): table updates and sends up to the largest record.
+        producer_max_request_size=settings.limits.producer_bytes,
+        consumer_max_fetch_size=settings.limits.fetch_bytes,
         **options,
     )
 
@@ -357,11 +386,18 @@ class Stage:
         self._topics: dict[str, faust.TopicT] = {}
         self.producer = make_producer(settings)
         self._undelivered: list[str] = []
+        self._refused: list[tuple[Origin, KafkaError]] = []
+        """Outputs the broker refused for what they are (too large, invalid), by input record."""
+        self.crashes = CrashJournal(
+            settings.data_dir / "faust" / settings.group(service) / "crash-marks.json",
+            settings.crash_loop_limit,
+        )
         app.sensors.add(DeliveryBarrier(self))
         compacted = {settings.topic(spec.name) for spec in BY_NAME.values() if spec.compacted}
         self.offsets = OffsetGuard(app, skip_topics=compacted)
         if isinstance(app, App):
             app.commit_fence = self.offsets.committable
+            app.crash_handler = self.crash
         self.busy_since: float | None = None
         """monotonic() when the event now in the handler started; None between events."""
         self.watchdog = CommitWatchdog(self, settings.commit_stall_seconds)
@@ -421,10 +457,20 @@ class Stage:
                 )
                 started = time.perf_counter()
                 self.busy_since = time.monotonic()
+                origin = (msg.topic, msg.partition, msg.offset)
                 try:
-                    await self.process(inbound, handle)
+                    mark = self.crashes.exhausted(origin)
+                    if mark is None:
+                        await self.process(inbound, handle)
+                    else:
+                        await self.dead_letter_crash_loop(inbound, mark)
+                    self.crashes.forget([origin])
                 except Exception as exc:  # retries exhausted or a fatal error: crash, don't wedge
                     self.crash(exc)
+                except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as exc:  # past every `except Exception`: a panic, the crash hook
+                    self.crash(RecordFault(f"{type(exc).__name__}: {exc}", origin, exc))
                 self.offsets.done(msg.tp, msg.offset)
                 self.busy_since = None
                 latency.observe(time.perf_counter() - started)
@@ -434,8 +480,11 @@ class Stage:
     async def process(self, inbound: Inbound, handle: Handler) -> None:
         """Handle one record: send its outputs, or dead-letter it; retry transient failures."""
         origin = inbound.topic.removeprefix(self.settings.topic_prefix)
-        if faults.SLOW_ID is not None:  # test-only hook, inert by default (runtime/faults.py)
+        current_origin.set((inbound.topic, inbound.partition, inbound.offset))
+        if faults.SLOW_ID is not None:  # test-only hooks, inert by default (runtime/faults.py)
             await faults.hold_if_slow(self.service, inbound.value)
+        if faults.CRASH_ID is not None:
+            faults.crash_if_marked(self.service, inbound.value)
         for attempt in range(MAX_RETRIES + 1):
             try:
                 outputs = await handle(inbound)
@@ -484,34 +533,94 @@ class Stage:
     def _produce(
         self, topic: str, value: bytes, key: bytes | None, headers: Sequence[tuple[str, bytes]]
     ) -> None:
+        origin = current_origin.get()
+        on_delivery = self._delivered if origin is None else functools.partial(self._delivered, origin=origin)
         while True:
             try:
                 self.producer.produce(
-                    topic, value=value, key=key, headers=list(headers) or None, on_delivery=self._delivered
+                    topic, value=value, key=key, headers=list(headers) or None, on_delivery=on_delivery
                 )
                 return
             except BufferError:  # the local queue is full: let deliveries drain, then retry
                 self.producer.poll(0.05)
 
-    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+    def _delivered(self, err: KafkaError | None, msg: Message, origin: Origin | None = None) -> None:
         if err is not None:
             self._undelivered.append(f"{msg.topic()}: {err}")
+            if origin is not None and is_record_error(err):
+                self._refused.append((origin, err))
 
     def crash(self, exc: BaseException) -> NoReturn:
-        """Stop the worker without committing (`stop_worker`), leaving its group first."""
+        """Stop the worker without committing (`stop_worker`), leaving its group first.
+
+        A stop the record is to blame for (`RecordFault`) is counted in the crash journal first, so
+        that the record is dead-lettered once it has stopped the service `crash_loop_limit` times.
+        """
+        if isinstance(exc, RecordFault):
+            topic, partition, offset = exc.origin
+            try:
+                mark = self.crashes.record(exc.origin, exc.cause or exc)
+                log.critical(
+                    "%s: %s[%d]@%d stopped the worker (%d of %d before it is dead-lettered)",
+                    self.service,
+                    topic,
+                    partition,
+                    offset,
+                    mark.count,
+                    self.crashes.limit,
+                )
+            except OSError as error:  # the stop goes ahead: the record is met again, uncounted
+                log.error("%s: crash journal not written: %r", self.service, error)
         stop_worker(self.service, exc, self.app)
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Wait until every output handed to the producer is acknowledged; raise if one is not."""
+        """Wait until every output handed to the producer is acknowledged; raise if one is not.
+
+        Raises RecordFault when the broker refused an output for what it is (the input record that
+        produced it is to blame), else FatalError (the broker is away: no record is).
+        """
         remaining = self.producer.flush(timeout)
         if remaining or self._undelivered:
             failed = self._undelivered[:3]
-            raise FatalError(
+            message = (
                 f"{self.service}: {remaining} outputs still queued and {len(self._undelivered)} not "
                 f"delivered ({failed}); not committing their inputs' offsets"
             )
+            if self._refused:
+                raise RecordFault(message, self._refused[0][0])
+            raise FatalError(message)
 
-    async def dead_letter(self, inbound: Inbound, origin: str, exc: BaseException, reason: str) -> None:
+    async def dead_letter_crash_loop(self, inbound: Inbound, mark: Any) -> None:
+        """Dead-letter a record that stopped this service `crash_loop_limit` times (crashes.py)."""
+        origin = inbound.topic.removeprefix(self.settings.topic_prefix)
+        error = CrashLoopError(
+            f"stopped {self.service} {mark.count} times; last: {mark.error_class}: {mark.message}"
+        )
+        log.error(
+            "%s: %s[%d]@%d dead-lettered after stopping the worker %d times (%s)",
+            self.service,
+            origin,
+            inbound.partition,
+            inbound.offset,
+            mark.count,
+            mark.error_class,
+        )
+        await self.dead_letter(
+            inbound,
+            origin,
+            error,
+            error.reason,
+            extra=[("dlq.crash.count", str(mark.count)), ("dlq.crash.error.class", mark.error_class)],
+        )
+
+    async def dead_letter(
+        self,
+        inbound: Inbound,
+        origin: str,
+        exc: BaseException,
+        reason: str,
+        extra: Sequence[tuple[str, str]] = (),
+    ) -> None:
         """Send the original bytes to <origin>.dlq with the reason in headers, and count it."""
         headers = dead_letter_headers(
             origin_topic=origin,
@@ -522,6 +631,7 @@ class Stage:
             service=self.service,
             policy_versions=self.policy_versions,
         )
+        headers += [(name, value.encode()) for name, value in extra]
         topic = self.settings.topic(dlq(origin))
         try:
             self._produce(topic, inbound.value, inbound.key, headers)
@@ -532,7 +642,7 @@ class Stage:
             # message.max.bytes: dead-letter a prefix; the origin offset in the headers names the rest.
             truncated = [*headers, ("dlq.value.truncated_from", str(len(inbound.value)).encode())]
             self._produce(topic, inbound.value[:DLQ_VALUE_PREFIX], inbound.key, truncated)
-        self.metrics.outcome("dead_lettered", reason.split(":", 1)[0])
+        self.metrics.dead_lettered(origin, reason)
 
 
 def _too_large(exc: BaseException) -> bool:

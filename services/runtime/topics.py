@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from services.contracts.limits import SizeLimits
 from services.runtime.errors import RetryableError
 from services.runtime.settings import Settings
 
@@ -53,9 +55,20 @@ class TopicSpec:
     compacted: bool = False
     restricted: bool = False
 
-    def configs(self) -> dict[str, str]:
+    @property
+    def is_dlq(self) -> bool:
+        return self.name.endswith(".dlq")
+
+    def max_message_bytes(self, limits: SizeLimits) -> int:
+        """The largest record the broker takes on this topic (the size contract, contracts/limits.py)."""
+        return limits.dlq_topic_bytes if self.is_dlq else limits.topic_bytes
+
+    def configs(self, limits: SizeLimits) -> dict[str, str]:
         """Broker topic configs."""
-        configs = {"retention.ms": str(self.retention_ms)}
+        configs = {
+            "retention.ms": str(self.retention_ms),
+            "max.message.bytes": str(self.max_message_bytes(limits)),
+        }
         if self.compacted:
             configs["cleanup.policy"] = "compact"
             del configs["retention.ms"]
@@ -145,7 +158,8 @@ RESTRICTED = frozenset(spec.name for spec in REGISTRY if spec.restricted)
 def create_topics(
     settings: Settings, specs: Iterable[TopicSpec] = REGISTRY, timeout: float = 30.0
 ) -> list[str]:
-    """Create the missing topics; existing ones are left alone. Returns the names created."""
+    """Create the missing topics, and raise the size limit of existing ones that are below the size
+    contract (a deployment that raised `max_record_bytes`). Returns the names created."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
@@ -160,11 +174,12 @@ def create_topics(
             settings.topic(spec.name),
             num_partitions=settings.partitions,
             replication_factor=settings.replication_factor,
-            config=spec.configs(),
+            config=spec.configs(settings.limits),
         )
         for spec in specs
         if settings.topic(spec.name) not in existing
     ]
+    _raise_size_limits(admin, settings, [s for s in specs if settings.topic(s.name) in existing], timeout)
     if not wanted:
         return []
     created = []
@@ -177,3 +192,46 @@ def create_topics(
                 raise RetryableError(f"cannot create topic {name}: {exc}") from exc
     log.info("created %d topics", len(created))
     return created
+
+
+def _raise_size_limits(admin: Any, settings: Settings, specs: list[TopicSpec], timeout: float) -> None:
+    """Set max.message.bytes of existing topics whose limit is below the size contract's.
+
+    Topics created before the contract (or with a smaller `max_record_bytes`) would refuse records
+    that the stages now accept and send. Only raised, never lowered: a larger limit set by an
+    operator stays.
+    """
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
+    from confluent_kafka.admin._resource import ResourceType
+
+    if not specs:
+        return
+    by_name = {settings.topic(spec.name): spec for spec in specs}
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in by_name]
+    low: list[Any] = []
+    try:
+        for resource, future in admin.describe_configs(resources, request_timeout=timeout).items():
+            entry = future.result().get("max.message.bytes")
+            wanted = by_name[resource.name].max_message_bytes(settings.limits)
+            if entry is None or int(entry.value) < wanted:
+                low.append(
+                    ConfigResource(
+                        ResourceType.TOPIC,
+                        resource.name,
+                        incremental_configs=[
+                            ConfigEntry(
+                                "max.message.bytes",
+                                str(wanted),
+                                incremental_operation=AlterConfigOpType.SET,
+                            )
+                        ],
+                    )
+                )
+        if not low:
+            return
+        for resource, future in admin.incremental_alter_configs(low, request_timeout=timeout).items():
+            future.result()
+            log.info("%s: max.message.bytes raised to the size contract", resource.name)
+    except KafkaException as exc:
+        raise RetryableError(f"cannot set topic size limits: {exc}") from exc

@@ -62,6 +62,8 @@ TERMINAL = frozenset(
 )
 TABLES = (PREFERENCES, DEMONSTRATIONS, REFUSAL_AUDIT, SAFETY_LABELS)
 REPORT_DIR = REPO_ROOT / "var" / "reliability"
+POISON_KEY_PREFIX = b"poison-"
+"""Keys of the records the fault suite sends malformed on purpose (tests/reliability/poison.py)."""
 
 IDEMPOTENT: dict[str, tuple[bool, str]] = {
     REDACTED: (
@@ -86,7 +88,11 @@ class Produced:
 
     acked: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
-    poison: dict[str, set[str]] = field(default_factory=dict)  # acked key -> accepted DLQ reasons
+    poison: dict[str, set[str]] = field(
+        default_factory=dict
+    )  # acked key -> accepted DLQ reasons (any if empty)
+    poison_topic: dict[str, str] = field(default_factory=dict)  # key -> input topic, when not the ingress
+    expected_dead: dict[str, set[str]] = field(default_factory=dict)  # valid id -> accepted DLQ reasons
     poison_rejected: dict[str, str] = field(default_factory=dict)  # key -> producer/broker error
 
 
@@ -126,6 +132,7 @@ class Report:
     intermediate: list[TopicDuplicates] = field(default_factory=list)
     dead_letters: dict[str, dict[str, int]] = field(default_factory=dict)
     poison_found: dict[str, str] = field(default_factory=dict)
+    expected_dead_found: dict[str, str] = field(default_factory=dict)
     poison_missing: list[str] = field(default_factory=list)
     poison_wrong_reason: dict[str, str] = field(default_factory=dict)
     poison_rejected: dict[str, str] = field(default_factory=dict)
@@ -283,21 +290,30 @@ def reconcile(settings: Settings, produced: Produced, *, name: str) -> Report:
             reason = headers.get("dlq.error.reason", "?")
             reasons[reason] += 1
             key = (msg.key() or b"").decode(errors="replace")
-            if spec.name == f"{INTERACTIONS}.dlq" and key in produced.poison:
+            origin = produced.poison_topic.get(key, INTERACTIONS)
+            if spec.name == f"{origin}.dlq" and key in produced.poison:
                 if key in report.poison_found:
-                    report.notes.setdefault("poison_dead_lettered_twice", []).append(key)
+                    report.notes.setdefault("poison_dead_lettered_twice", []).append(key[:80])
                 report.poison_found[key] = reason
-                if reason not in produced.poison[key]:
-                    report.poison_wrong_reason[key] = reason
+                accepted = produced.poison[key]
+                if (accepted and reason not in accepted) or reason in ("", "?"):
+                    report.poison_wrong_reason[key[:80]] = reason
                 continue
             interaction_id = _interaction_id_of(codec, msg.value() or b"")
+            if interaction_id is not None and interaction_id in produced.expected_dead:
+                report.expected_dead_found[interaction_id] = reason
+                if reason not in produced.expected_dead[interaction_id]:
+                    report.poison_wrong_reason[interaction_id] = reason
+                terminal[interaction_id].add(("dlq", spec.name))
+                continue
             if interaction_id is not None:
                 terminal[interaction_id].add(("dlq", spec.name))
                 dead_valid.add(interaction_id)
                 outcome_counts[f"dlq:{spec.name}"] += 1
         if reasons:
             report.dead_letters[spec.name] = dict(reasons)
-    report.poison_missing = sorted(set(produced.poison) - set(report.poison_found))
+    report.poison_missing = sorted(k[:80] for k in set(produced.poison) - set(report.poison_found))
+    report.poison_missing += sorted(set(produced.expected_dead) - set(report.expected_dead_found))
     report.poison_rejected = dict(produced.poison_rejected)
 
     report.outcomes = dict(sorted(outcome_counts.items()))
@@ -382,6 +398,8 @@ def _reconcile_intermediate(settings: Settings, report: Report, known: set[str])
                 value = msg.value() or b""
                 if not value:
                     continue  # escalation's window ticks
+                if (msg.key() or b"").startswith(POISON_KEY_PREFIX):
+                    continue  # deliberately malformed, reconciled in its dead-letter topic
                 try:
                     record = codec.decode(value, model)
                 except DecodeError:

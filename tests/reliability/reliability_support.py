@@ -308,6 +308,7 @@ class Traffic:
     rate: float
     extra: list[tuple[bytes, bytes, set[str]]] = field(default_factory=list)  # (key, value, reasons)
     producer_overrides: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, Any] = field(default_factory=dict)  # by interaction id: list of (name, bytes)
     produced: Produced = field(default_factory=Produced)
     sent: int = 0
     _thread: threading.Thread | None = None
@@ -379,7 +380,13 @@ class Traffic:
             on_delivery = callback(record_id, key.decode())
             while True:
                 try:
-                    producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                    producer.produce(
+                        topic,
+                        key=key,
+                        value=value,
+                        headers=self.headers.get(record_id or "") or None,
+                        on_delivery=on_delivery,
+                    )
                     break
                 except BufferError:
                     producer.poll(0.05)
@@ -562,3 +569,34 @@ class Watch:
 
 def interaction_ids(records: Iterable[Record]) -> list[str]:
     return [r.interaction_id for r in records if r.interaction_id is not None]
+
+
+def produce_poison(
+    settings: Settings, produced: Produced, records: list[tuple[str, bytes, bytes | None, Any, set[str]]]
+) -> None:
+    """Produce poison to other stages' input topics; register each acknowledged one to be found in its
+    topic's dead-letter topic (`Produced.poison`, `Produced.poison_topic`)."""
+    producer = make_producer(settings)
+    failed: dict[str, str] = {}
+
+    def callback(key: str, topic: str, reasons: set[str]) -> Callable[[Any, Any], None]:
+        def delivered(err: Any, _msg: Any) -> None:
+            if err is None:
+                produced.poison[key] = reasons
+                produced.poison_topic[key] = topic
+            else:
+                failed[key] = str(err)
+
+        return delivered
+
+    for topic, key, value, headers, reasons in records:
+        producer.produce(
+            settings.topic(topic),
+            key=key,
+            value=value,
+            headers=headers or None,
+            on_delivery=callback(key.decode(), topic, reasons),
+        )
+        producer.poll(0)
+    remaining = producer.flush(60)
+    assert not remaining and not failed, f"poison not delivered: {remaining} queued, {failed}"

@@ -15,6 +15,7 @@ from io import BytesIO
 
 import pytest
 from fastavro import schemaless_writer
+from poison import describe, every_input, garbage_headers
 from reconcile import Report, reconcile, summary_table
 from reliability_support import (
     SERVICES,
@@ -23,12 +24,15 @@ from reliability_support import (
     Traffic,
     Watch,
     interaction_ids,
+    produce_poison,
 )
 
-from services.contracts import AuditEvent, FlaggedInteraction, default_codec, utcnow
+from services.contracts import AuditEvent, FlaggedInteraction, RedactedInteraction, default_codec, utcnow
 from services.runtime import faults
+from services.runtime.kafka import read_topic
 from services.runtime.settings import Settings
-from services.simulators.traffic import generate
+from services.runtime.topics import AUDIT, REDACTED
+from services.simulators.traffic import Produced, generate
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(1200)]
 
@@ -62,7 +66,8 @@ def finish(
         if watch.wait_stable(fleet):
             fleet.note("groups stable")
         try:
-            drain_seconds = watch.drain(lambda: produced.acked, fleet)
+            # ids expected in a dead-letter topic have no audit outcome to wait for
+            drain_seconds = watch.drain(lambda: produced.acked - set(produced.expected_dead), fleet)
             fleet.note(f"drained in {drain_seconds:.0f}s")
             time.sleep(SETTLE_SECONDS)
         except AssertionError as exc:  # Stalled, or not drained in time: reconcile what is there
@@ -274,9 +279,10 @@ def poison_records() -> list[tuple[bytes, bytes, set[str]]]:
         ("missing-fields", missing_fields, {"truncated"}),
         ("trailing-bytes", encoded + b"\x00\x01", {"trailing_bytes"}),
         ("json", b'{"interaction_id": "json-is-not-the-contract"}', {"unknown_magic"}),
-        # 2 MB: incompressible bytes exceed the broker's message.max.bytes (1 MB) and are refused at
-        # produce time; a compressible valid record fits (lz4 batch well under 1 MB) and reaches the gate.
-        ("huge-random-2mb", b"\xff" + rng.randbytes(2_000_000), {"unknown_magic"}),
+        # 3 MB: incompressible bytes exceed the topic's max.message.bytes (the size contract: 2.2 MB
+        # by default) and are refused at produce time; a compressible valid 2 MB record fits (its lz4
+        # batch is far smaller), reaches the gate and is over max_record_bytes there.
+        ("huge-random-3mb", b"\xff" + rng.randbytes(3_000_000), {"unknown_magic"}),
         ("huge-valid-2mb", huge_valid, {"too_large"}),
     ]
     return [(f"poison-{kind}".encode(), value, reasons) for kind, value, reasons in kinds]
@@ -297,8 +303,95 @@ def test_poison_inputs_are_dead_lettered_and_the_rest_flows(
     ).start()
     report = finish("poison_inputs", settings, fleet, traffic, started, record_report, check=False)
     rejected = report.poison_rejected
-    assert set(rejected) == {"poison-huge-random-2mb"}, rejected
-    assert "MSG_SIZE_TOO_LARGE" in rejected["poison-huge-random-2mb"] or "too large" in (
-        rejected["poison-huge-random-2mb"].lower()
+    assert set(rejected) == {"poison-huge-random-3mb"}, rejected
+    assert "MSG_SIZE_TOO_LARGE" in rejected["poison-huge-random-3mb"] or "too large" in (
+        rejected["poison-huge-random-3mb"].lower()
     )
+    check_report(report)
+
+
+# The size contract, a crash-looping record, poison on every input -------------------------------
+
+
+def test_size_limit_crash_loop_and_poison_on_every_input(
+    settings: Settings, fleet: Fleet, record_report: list[Report]
+) -> None:
+    """Interactions at the size limit, a record that crashes escalation deterministically, and the
+    same poison classes on every stage's inputs, while valid traffic flows: every valid record
+    decided, every poison dead-lettered with a reason, the crashing one dead-lettered `crash_loop`
+    after `crash_loop_limit` stops, and every worker alive at the end."""
+    started = time.monotonic()
+    codec = default_codec()
+    limits = settings.limits
+    traffic = Traffic.fresh(settings, 600, rate=80, producer_overrides={"message.max.bytes": 8_000_000})
+    base = [codec.decode(r.value, FlaggedInteraction) for r in traffic.records[:40]]
+    kept = [i for i in base if i.consent.human_review and i.consent.training]
+
+    def sized(interaction: FlaggedInteraction, suffix: str, size: int) -> Produced:
+        """The interaction with a fresh id and a long pasted document, `size` bytes encoded."""
+        renamed = interaction.model_copy(update={"interaction_id": f"{interaction.interaction_id}-{suffix}"})
+        filler = "A long pasted document, line after line of ordinary text. "
+        text = (filler * (size // len(filler) + 1))[: max(0, size - len(codec.encode(renamed)) - 8)]
+        record = renamed.model_copy(update={"response": renamed.response + text})
+        value = codec.encode(record)
+        return Produced(key=record.subject_id.encode(), value=value, interaction_id=record.interaction_id)
+
+    # Valid records at the limit (decided like any other) and odd-but-valid ingress records.
+    under = [sized(kept[n], f"under-{n}", limits.record_bytes - 4096) for n in range(4)]
+    assert all(len(r.value) <= limits.record_bytes for r in under)
+    huge_key = sized(kept[4], "huge-key", 2000)
+    huge_key = Produced(key=b"k" * 200_000, value=huge_key.value, interaction_id=huge_key.interaction_id)
+    headers_id = sized(kept[5], "garbage-headers", 2000)
+    duplicate = traffic.records[50]
+    # Obfuscated identifiers: an e-mail split by a line break, one with a zero-width space inside.
+    obfuscated = {"split-email": "write to ana.silva@\nexample.org today", "zwsp-email": "m.par\u200bk@wp.pl"}
+    hidden = []
+    for n, (suffix, text) in enumerate(obfuscated.items()):
+        base = kept[8 + n]
+        record = base.model_copy(
+            update={"interaction_id": f"{base.interaction_id}-{suffix}", "response": f"Sure. {text}"}
+        )
+        hidden.append(Produced(record.subject_id.encode(), codec.encode(record), record.interaction_id))
+    traffic.records[100:100] = [*under, huge_key, headers_id, duplicate, *hidden]
+    traffic.headers = {str(headers_id.interaction_id): garbage_headers(random.Random(3))}
+    # Over the limit by a little (refused at the gate) and by much more (refused by the broker).
+    over = sized(kept[6], "over", limits.record_bytes + 10_000)
+    traffic.extra = [(b"poison-over-limit", over.value, {"too_large"})]
+    crashing = str(kept[7].interaction_id)  # the gate keeps it: escalation meets it
+    fleet.env = {**fleet.env, faults.CRASH_ID_ENV: crashing, faults.CRASH_SERVICE_ENV: "escalation"}
+
+    start_pipeline(fleet)
+    traffic.produced.expected_dead[crashing] = {"crash_loop"}
+    traffic.start()
+    poison = every_input(limits.judgment_bytes)
+    during(traffic, fleet, [(6.0, lambda: produce_poison(settings, traffic.produced, poison))])
+    report = finish("size_crash_loop_poison", settings, fleet, traffic, started, record_report, check=False)
+    report.notes["poison_per_topic"] = describe(poison)
+    escalation_stops = [c for c in fleet.crashes if c.startswith("escalation")]
+    assert len(escalation_stops) == settings.crash_loop_limit, (escalation_stops, fleet.events)
+    assert report.expected_dead_found.get(crashing) == "crash_loop", report.expected_dead_found
+    # The large interactions crossed escalation's ranking window (a table of whole tasks) too.
+    large = {str(r.interaction_id) for r in under}
+    windows = {
+        event.interaction_id: event.details.get("queue", "-")
+        for msg in read_topic(settings, settings.topic(AUDIT), timeout=60)
+        for event in [codec.decode(msg.value() or b"", AuditEvent)]
+        if event.interaction_id in large and event.service == "escalation" and "budget_hour" in event.details
+    }
+    report.notes["large_through_ranking_windows"] = windows
+    assert set(windows.values()) - {"urgent"}, f"none at the size limit in a ranking window: {windows}"
+    # The obfuscated e-mails came out of the gate fully redacted (local part and domain).
+    redacted = [
+        codec.decode(msg.value() or b"", RedactedInteraction)
+        for msg in read_topic(settings, settings.topic(REDACTED), timeout=60)
+        if not (msg.key() or b"").startswith(b"poison-")
+    ]
+    seen = [r for r in redacted if r.interaction_id in {h.interaction_id for h in hidden}]
+    assert len({r.interaction_id for r in seen}) == len(hidden), "obfuscated e-mails not past the gate"
+    for r in seen:
+        text = r.model_dump_json()
+        for fragment in ("ana.silva", "example.org", "m.par", "wp.pl"):
+            assert fragment not in text, (fragment, r.response)
+    assert all(len(fleet.of(s)) == 1 for s in SERVICES), fleet.events  # every worker alive
+    assert len([c for c in fleet.crashes if not c.startswith("escalation")]) == 0, fleet.crashes
     check_report(report)

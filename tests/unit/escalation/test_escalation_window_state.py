@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from services.escalation.app import _WindowState
+import base64
+import json
+
+from services.escalation.app import _pending_entry, _WindowState
 from services.escalation.domain import EscalationPolicy
+from services.runtime.packed import pack
 
 
-def _entry(queue: str, partition: int, arrived: float, fp: str | None = "0:a,1:b") -> dict[str, object]:
-    return {"q": queue, "v": 0.5, "f": fp, "a": arrived, "p": partition, "t": "", "m": {}}
+def _entry(queue: str, partition: int, arrived: float, fp: str | None = "0:a,1:b") -> bytes:
+    return pack({"q": queue, "v": 0.5, "f": fp, "a": arrived, "p": partition, "m": {}}, [b"task"])
+
+
+def test_a_window_entry_is_the_task_bytes_and_a_short_header() -> None:
+    """Not base64 in JSON: an entry about a task near the size limit stays within the limit."""
+    task = bytes(range(256)) * 4000
+    entry = _entry("policy_review", 0, 1.0).replace(b"task", b"")  # header only, then the real task
+    packed = pack({"q": "policy_review", "v": 0.5, "f": None, "a": 1.0, "p": 0, "m": {}}, [task])
+    assert len(packed) - len(task) < 200 and len(entry) < 200
+    header, restored = _pending_entry(packed)
+    assert restored == task and header["q"] == "policy_review"
+
+
+def test_a_legacy_json_entry_still_reads() -> None:
+    legacy = {"q": "borderline", "v": 0.1, "f": None, "a": 2.0, "p": 1, "t": base64.b64encode(b"t1").decode()}
+    header, task = _pending_entry(json.dumps({**legacy, "m": {}}).encode())
+    assert task == b"t1" and header["p"] == 1
 
 
 def test_rebuild_restores_only_owned_partitions_and_known_queues(policy: EscalationPolicy) -> None:

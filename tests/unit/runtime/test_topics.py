@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.contracts.limits import ENVELOPE, SizeLimits
 from services.runtime.topics import (
     BY_NAME,
     CONSENT,
@@ -35,6 +36,22 @@ def test_every_consumed_topic_has_a_dead_letter_topic() -> None:
 
 
 def test_compacted_topics_have_no_retention_limit() -> None:
-    consent = BY_NAME[CONSENT].configs()
+    consent = BY_NAME[CONSENT].configs(SizeLimits(1_048_576))
     assert consent["cleanup.policy"] == "compact"
     assert "retention.ms" not in consent
+
+
+def test_every_topic_takes_what_the_stage_before_it_may_send() -> None:
+    """The size contract: data topics take a task or resolution, dead-letter topics one more header
+    block, and producers and consumers handle the largest dead letter."""
+    limits = SizeLimits(1_048_576)
+    for spec in BY_NAME.values():
+        size = int(spec.configs(limits)["max.message.bytes"])
+        if spec.name.endswith(".dlq"):
+            origin = BY_NAME[spec.name.removesuffix(".dlq")]
+            assert size > int(origin.configs(limits)["max.message.bytes"]), spec.name
+        else:
+            # a resolution: a task (interaction + envelope) and a corrected reply (a judgment)
+            assert size >= limits.record_bytes + limits.judgment_bytes + 2 * ENVELOPE, spec.name
+        assert limits.producer_bytes > size
+        assert limits.fetch_bytes >= limits.producer_bytes

@@ -43,7 +43,7 @@ from services.contracts.samples import sample_judgment, sample_redacted_interact
 from services.escalation.domain import load_escalation_policy
 from services.label_studio.client import LabelStudio
 from services.label_studio.domain import TASK_KEY, labeling_config
-from services.local import SERVICES, LocalStack, scrape, total, wait_until
+from services.local import SERVICES, LocalStack, Progress, scrape, total, wait_until
 from services.review.domain import Vote, adjudication_task, load_review_policy
 from services.runtime.kafka import make_producer, read_topic
 from services.runtime.pseudonyms import Pseudonymizer
@@ -376,7 +376,16 @@ def test_canary_pii_planted_upstream_never_reaches_label_studio(
                 for t in label_studio.tasks(int(p["id"]))
             ]
 
-        # Every routed task (and the gold tasks review injects) lands; routing has settled by then.
+        def escalation_done() -> bool:  # every event the gate kept has its escalation outcome
+            stack.check()
+            progress = Progress.read(ports)
+            outcomes = sum(
+                progress.escalation.get(o, 0) for o in ("routed", "not_escalated", "dead_lettered")
+            )
+            return progress.gated >= EVENTS and outcomes >= progress.passed_gate
+
+        assert wait_until(escalation_done, 180, interval=1.0), "escalation did not finish"
+        # Every routed task (and the gold tasks review injects) lands.
         assert wait_until(lambda: len(in_label_studio()) >= routed() > 0, 120, interval=2.0), (
             f"{len(in_label_studio())} tasks in Label Studio, {routed()} routed; see {connector.log}"
         )

@@ -8,6 +8,8 @@ NATIVE_STAMP := .venv/.native-installed
 NATIVE_SOURCES := $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(NATIVE)/pyproject.toml $(NATIVE)/flagstream_pii.pyi $(shell find $(NATIVE)/src -name "*.rs")
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 COUNT ?= 0
+# Who labels in `make run`: kafka (simulated reviewers read the queues) or label-studio.
+LABELING ?= kafka
 PYTEST_ARGS ?=
 # The fast fault subset, part of `make test` (about 4 minutes on its own broker): see docs/reliability.md.
 RELIABILITY_FAST := poison_inputs or sigkill_each_service or replayed_resolution
@@ -51,8 +53,9 @@ labeling-status: ## Say whether the local Label Studio runs
 topics: setup kafka-up ## Create every topic of the registry (idempotent)
 	.venv/bin/flagstream topics create
 
-run: setup kafka-up ## Start everything with demo traffic and show what lands (COUNT=N stops after N events)
-	.venv/bin/flagstream run --count $(COUNT)
+run: setup kafka-up ## Start everything with demo traffic and show what lands (COUNT=N stops after N events; LABELING=label-studio)
+	$(if $(filter label-studio,$(LABELING)),scripts/label_studio.sh up)
+	.venv/bin/flagstream run --count $(COUNT) --labeling $(LABELING)
 
 test: setup ops-setup test-alerts ## Alert rules (promtool), unit, contract, integration tests, then the fault-injection suite (starts the brokers they need)
 	scripts/label_studio.sh install  # its own venv; the Label Studio tests start and stop the server
@@ -64,6 +67,14 @@ test-reliability-fast: setup ## The fast fault subset (poison, SIGKILL of each s
 
 test-reliability: setup ## Fault-injection suite on its own broker (127.0.0.1:19092, started and stopped by the tests); see docs/reliability.md
 	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
+
+test-ui: setup ## Headless Chromium opens a task of each rubric in Label Studio, screenshots to docs/img/ (installs chromium, selenium)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
+	$(PY) -m pip install -q -e '.[ui]'
+	scripts/label_studio.sh install
+	$(PY) -m pytest tests/ui $(PYTEST_ARGS)
 
 test-unit: setup ## Unit and contract tests only (no broker)
 	$(PY) -m pytest tests/unit tests/contract $(PYTEST_ARGS)
@@ -110,4 +121,4 @@ fmt: setup ## Format the code with ruff
 clean: kafka-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

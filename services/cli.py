@@ -153,6 +153,12 @@ def simulate_reviewers(
     agreement: Annotated[float, typer.Option(help="Probability a reviewer gives the apparent truth.")] = 0.9,
     delay: Annotated[float, typer.Option(help="Seconds between a task and its judgments.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the reviewers' choices.")] = 11,
+    tool: Annotated[
+        str,
+        typer.Option(
+            help="kafka: read the queues, produce judgments; label-studio: annotate in Label Studio."
+        ),
+    ] = "kafka",
 ) -> None:
     """Consume the review queues like a labeling tool and produce judgments, until SIGTERM/SIGINT."""
     from services.contracts import default_codec
@@ -160,6 +166,15 @@ def simulate_reviewers(
     from services.simulators.reviewers import SimulatedReviewers
 
     settings = _settings()
+    if tool == "label-studio":
+        from services.simulators.label_studio_reviewers import LabelStudioReviewers
+
+        annotators = LabelStudioReviewers(settings, agreement=agreement, seed=seed, stop=interrupted())
+        annotators.run()
+        typer.echo(f"annotated {annotators.judged} times in Label Studio")
+        return
+    if tool != "kafka":
+        raise typer.BadParameter(f"unknown tool {tool!r}; choose kafka or label-studio")
     reviewers = SimulatedReviewers(
         settings, default_codec(), agreement=agreement, delay_seconds=delay, seed=seed, stop=interrupted()
     )
@@ -176,6 +191,13 @@ def run(
     timeout: Annotated[
         float, typer.Option(help="Give up waiting for the drain after this many seconds.")
     ] = 600,
+    labeling: Annotated[
+        str,
+        typer.Option(
+            help="kafka: simulated reviewers read the queues; label-studio: they annotate in "
+            "Label Studio (LABEL_STUDIO_URL) through the label_studio connector."
+        ),
+    ] = "kafka",
 ) -> None:
     """Everything together: services, simulated reviewers and demo traffic, with live progress."""
     from services.local import LocalStack, Progress, default_ports, interrupted, wait_until
@@ -183,12 +205,20 @@ def run(
     from services.simulators.traffic import publish
 
     settings = _settings()
+    if labeling not in ("kafka", "label-studio"):
+        raise typer.BadParameter(f"unknown labeling {labeling!r}; choose kafka or label-studio")
     _require_kafka(settings)
     provision(settings)
     from services.runtime.stage import EXIT_CRASH
 
     stack = LocalStack(settings, restart_codes=frozenset({EXIT_CRASH}))  # a supervisor's restart
-    stack.start(("simulated_reviewers", ["simulate-reviewers"]))
+    if labeling == "label-studio":
+        stack.start(
+            ("label_studio", ["worker", "label_studio"]),
+            ("simulated_reviewers", ["simulate-reviewers", "--tool", "label-studio"]),
+        )
+    else:
+        stack.start(("simulated_reviewers", ["simulate-reviewers"]))
     stop = interrupted()
     ports = default_ports()
     produced = [0]
@@ -254,6 +284,30 @@ def run(
         (drained_at - gate_first_at[0]) if count and drained and gate_first_at else None,
         stack.restarts,
     )
+    if labeling == "label-studio":
+        _labeling_summary(settings)
+
+
+def _labeling_summary(settings: Settings) -> None:
+    """Each queue's Label Studio project: its URL, tasks and annotations."""
+    from services.label_studio.app import project_title
+    from services.label_studio.client import LabelStudio
+    from services.runtime.topics import QUEUES
+
+    client = LabelStudio(settings.label_studio_url, settings.label_studio_api_key.get_secret_value())
+    try:
+        projects = {p["title"]: p for p in client.projects()}
+    finally:
+        client.close()
+    typer.echo("  Label Studio projects (tasks, annotations)")
+    for queue in QUEUES:
+        project = projects.get(project_title(settings, queue))
+        if project is not None:
+            tasks, annotations = project.get("task_number", 0), project.get("total_annotations_number", 0)
+            typer.echo(
+                f"    {queue:14} {client.url}/projects/{project['id']}/data  "
+                f"{tasks} tasks, {annotations} annotations"
+            )
 
 
 def _summary(

@@ -8,12 +8,16 @@ connection failures and 5xx are RetryableError, an API key the server refuses is
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from services.runtime.errors import FatalError, RetryableError
+
+# httpx logs every request at INFO: a line per import and per reconciliation page is noise.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class LabelStudio:
@@ -110,14 +114,28 @@ class LabelStudio:
         )
         return result
 
-    def create_annotation(self, task_id: int, result: list[Mapping[str, Any]]) -> dict[str, Any]:
-        """An annotation of a task, as the labeling page saves it (for simulations and tests)."""
-        body: dict[str, Any] = self._call(
-            "POST", f"/api/tasks/{task_id}/annotations/", json={"result": [dict(r) for r in result]}
-        )
+    def create_annotation(
+        self, task_id: int, result: Sequence[Mapping[str, Any]], completed_by: int | None = None
+    ) -> dict[str, Any]:
+        """An annotation of a task, as the labeling page saves it (for simulations and tests); an admin
+        token may save it for another user (`completed_by`)."""
+        payload: dict[str, Any] = {"result": [dict(r) for r in result]}
+        if completed_by is not None:
+            payload["completed_by"] = completed_by
+        body: dict[str, Any] = self._call("POST", f"/api/tasks/{task_id}/annotations/", json=payload)
         return body
 
-    def update_annotation(self, annotation_id: int, result: list[Mapping[str, Any]]) -> dict[str, Any]:
+    def users(self) -> list[dict[str, Any]]:
+        """The organisation's users."""
+        result: list[dict[str, Any]] = self._call("GET", "/api/users/")
+        return result
+
+    def create_user(self, email: str, username: str) -> dict[str, Any]:
+        """A user in the token's organisation (no password: it signs in only through its token)."""
+        body: dict[str, Any] = self._call("POST", "/api/users/", json={"email": email, "username": username})
+        return body
+
+    def update_annotation(self, annotation_id: int, result: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Change an annotation, as a reviewer re-submitting it does."""
         body: dict[str, Any] = self._call(
             "PATCH", f"/api/annotations/{annotation_id}/", json={"result": [dict(r) for r in result]}

@@ -13,6 +13,9 @@ projects) against the running Label Studio and broker; a JSON copy goes to bench
 3. Annotations: N annotations saved through the REST API at 10/s; latency = the judgment record's
    Kafka timestamp (set when the connector produced it) minus the annotation's `created_at`.
    Bounded below by FLAGSTREAM_LABEL_STUDIO_POLL_SECONDS (2 s by default).
+4. The same annotations to their Delta rows: review and dataset_sink workers run beside the connector;
+   latency = when this process first sees the row in safety_labels (polled every 0.5 s) minus the
+   annotation's `created_at`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from confluent_kafka.admin import AdminClient
+from deltalake import DeltaTable
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO)]
@@ -132,6 +137,23 @@ def main() -> int:
         stdout=log,
         stderr=log,
     )
+    policy = yaml.safe_load((REPO / "deploy" / "policies" / "review.yaml").read_text())
+    policy["gold_rates"] = {}  # only the bench's own tasks reach reviewers and the dataset
+    (data / "review.yaml").write_text(yaml.safe_dump(policy))
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "worker", service],
+            env={
+                **env,
+                "FLAGSTREAM_METRICS_PORT": str(free_port()),
+                "FLAGSTREAM_REVIEW_POLICY": str(data / "review.yaml"),
+            },
+            cwd=REPO,
+            stdout=(data / f"{service}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for service in ("review", "dataset_sink")
+    ]
     results: dict[str, Any] = {"machine": platform.platform(), "cpus": os.cpu_count(), "args": vars(args)}
     try:
         title = project_title(settings, "policy_review")
@@ -172,9 +194,27 @@ def main() -> int:
                     latencies[judgment.task_id] = msg.timestamp()[1] / 1000 - created[judgment.task_id]
             time.sleep(1.0)
         results["annotation_to_judgment_seconds"] = _quantiles(list(latencies.values()))
+        table = settings.datasets_dir / "safety_labels"
+        seen: dict[str, float] = {}
+        deadline = time.monotonic() + 120
+        while len(seen) < len(created) and time.monotonic() < deadline:
+            try:
+                rows = (
+                    DeltaTable(str(table)).to_pyarrow_table(columns=["task_id"]).column("task_id").to_pylist()
+                )
+            except Exception:  # not created yet
+                rows = []
+            now = time.time()
+            for task_id in rows:
+                if task_id in created and task_id not in seen:
+                    seen[task_id] = now - created[task_id]
+            time.sleep(0.5)
+        results["annotation_to_delta_row_seconds"] = _quantiles(list(seen.values()))
     finally:
-        connector.send_signal(signal.SIGTERM)
-        connector.wait(30)
+        for process in (connector, *workers):
+            process.send_signal(signal.SIGTERM)
+        for process in (connector, *workers):
+            process.wait(30)
         for project in client.projects():
             if project["title"].startswith(settings.topic_prefix):
                 client.delete_project(int(project["id"]))
@@ -191,4 +231,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # delta-rs runtime threads can abort Python's teardown (see services/cli.py)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,12 +43,13 @@ from services.contracts.samples import sample_judgment, sample_redacted_interact
 from services.escalation.domain import load_escalation_policy
 from services.label_studio.client import LabelStudio
 from services.label_studio.domain import TASK_KEY, labeling_config
-from services.local import SERVICES, LocalStack, scrape, total, wait_until
+from services.local import SERVICES, LocalStack, Progress, scrape, total, wait_until
 from services.review.domain import Vote, adjudication_task, load_review_policy
 from services.runtime.kafka import make_producer, read_topic
 from services.runtime.pseudonyms import Pseudonymizer
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import INTERACTIONS, JUDGMENTS, RESOLVED, dlq, task_topic
+from services.simulators.label_studio_reviewers import LabelStudioReviewers
 from services.simulators.traffic import generate
 
 pytestmark = pytest.mark.integration
@@ -374,7 +376,16 @@ def test_canary_pii_planted_upstream_never_reaches_label_studio(
                 for t in label_studio.tasks(int(p["id"]))
             ]
 
-        # Every routed task (and the gold tasks review injects) lands; routing has settled by then.
+        def escalation_done() -> bool:  # every event the gate kept has its escalation outcome
+            stack.check()
+            progress = Progress.read(ports)
+            outcomes = sum(
+                progress.escalation.get(o, 0) for o in ("routed", "not_escalated", "dead_lettered")
+            )
+            return progress.gated >= EVENTS and outcomes >= progress.passed_gate
+
+        assert wait_until(escalation_done, 180, interval=1.0), "escalation did not finish"
+        # Every routed task (and the gold tasks review injects) lands.
         assert wait_until(lambda: len(in_label_studio()) >= routed() > 0, 120, interval=2.0), (
             f"{len(in_label_studio())} tasks in Label Studio, {routed()} routed; see {connector.log}"
         )
@@ -433,3 +444,38 @@ def test_label_studio_restarted_while_reviewers_annotate_loses_and_repeats_no_ju
         assert connector.alive()
     finally:
         connector.stop()
+
+
+def test_simulated_reviewers_annotate_in_label_studio_until_every_queue_resolves(
+    settings: Settings, tmp_path: Path, label_studio: LabelStudio, cleanup: None
+) -> None:
+    review = Review(settings, tmp_path, _no_gold_review_policy(tmp_path))
+    connector = ConnectorProcess(settings, tmp_path)
+    review.start()
+    connector.start()
+    tasks = [*_every_queue_type().values(), _task("policy_review", "sim")]
+    _send(settings, *tasks)
+    reviewers = LabelStudioReviewers(settings, agreement=1.0, interval_seconds=0.5)
+    worker = threading.Thread(target=reviewers.run, daemon=True)
+    worker.start()
+    try:
+
+        def resolved() -> set[str]:
+            return {
+                CODEC.decode(m.value() or b"", ResolvedJudgment).task.task_id
+                for m in read_topic(settings, settings.topic(RESOLVED))
+            }
+
+        # urgent needs two reviewers: two distinct Label Studio users annotate it.
+        assert wait_until(lambda: resolved() == {t.task_id for t in tasks}, 120), (
+            f"resolved {resolved()}; see {connector.log}, {review.log}"
+        )
+        sent = judgments(settings)
+        urgent = [j for j in sent if j.queue == "urgent"]
+        assert len({j.reviewer_id for j in urgent}) == 2
+        assert len(sent) == len(tasks) + 1
+    finally:
+        reviewers.stop.set()
+        worker.join(30)
+        connector.stop()
+        review.stop()

@@ -16,7 +16,7 @@ from typing import Any
 from services.contracts import Judgment, Verdict
 from services.label_studio.domain.rubrics import Rubric, rubric_for
 from services.label_studio.domain.tasks import FLAGGED_RESPONSE, TASK_KEY
-from services.runtime.errors import ValidationError
+from services.runtime.errors import FatalError, ValidationError
 
 _JUDGMENT_NS = uuid.UUID("5d0c5f55-7f55-4c7e-9d0b-3c2f1f0e6b7a")
 REVIEWER_PREFIX = "label-studio:"
@@ -96,7 +96,10 @@ def judgment_from_annotation(data: Mapping[str, Any], annotation: Mapping[str, A
     task_id = data.get(TASK_KEY)
     if not task_id:
         raise ValidationError(f"Label Studio task has no {TASK_KEY}", reason="not_a_flagstream_task")
-    rubric = rubric_for(str(data["rubric_id"]))
+    try:
+        rubric = rubric_for(str(data.get("rubric_id")))
+    except FatalError as exc:  # one task naming a rubric we lack is that task's problem, not the service's
+        raise ValidationError(str(exc), reason="unknown_rubric") from exc
     found = answers(rubric, list(annotation.get("result") or []))
     categories = sorted(set(found.get("categories", [])))
     corrected = _one(found, "corrected_response")

@@ -193,3 +193,24 @@ def test_over_refusal_needs_a_better_reply_when_the_refusal_was_not_warranted() 
     with pytest.raises(ValidationError) as caught:
         judgment_from_annotation(data, _annotation(_choice("refusal_warranted", "no")))
     assert caught.value.reason == "missing_better_reply"
+
+
+def test_a_task_naming_an_unknown_rubric_is_dead_lettered_not_fatal() -> None:
+    data = {**task_data(sample_review_task()), "rubric_id": "no-such-rubric"}
+    with pytest.raises(ValidationError) as caught:
+        judgment_from_annotation(data, _annotation(_choice("verdict", "safe")))
+    assert caught.value.reason == "unknown_rubric"
+
+
+def test_cli_prints_a_queue_config_offline_and_names_unknown_queues() -> None:
+    from typer.testing import CliRunner
+
+    from services.cli import app
+
+    runner = CliRunner()
+    printed = runner.invoke(app, ["labeling", "config", "over_refusal"])
+    assert printed.exit_code == 0
+    assert printed.output == labeling_config("over-refusal")
+    unknown = runner.invoke(app, ["labeling", "config", "nope"])
+    assert unknown.exit_code != 0
+    assert "unknown queue 'nope'" in unknown.output

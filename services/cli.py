@@ -30,6 +30,8 @@ dlq_app = typer.Typer(help="Dead letters: list, show, replay (docs/runbook.md)."
 app.add_typer(dlq_app, name="dlq")
 
 SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink", "label_studio")
+MIN_TIMED_SECONDS = 5.0
+"""`flagstream run` prints a stage's rate only over at least this long (its counts are sampled per second)."""
 WORKER_CONNECT_TIMEOUT_SECONDS = 60.0
 """A worker started by a supervisor while the broker itself restarts waits this long for it."""
 
@@ -357,9 +359,15 @@ def _summary(
         out(f"  table now              v{history[0]['version']}, {rows} rows in all")
     out(f"  table                  {table}")
     out(f"  wall time              {elapsed:.1f}s")
-    if gate_seconds and drain_seconds and produced:
+    if gate_seconds is not None and drain_seconds and produced:
+        # The counts are sampled once a second: a gate that took fewer samples than this has no rate.
+        gate = (
+            f"gate {produced / gate_seconds:.0f} events/s"
+            if gate_seconds >= MIN_TIMED_SECONDS
+            else f"gate not timed (done within {MIN_TIMED_SECONDS:.0f} s of samples; try a larger COUNT)"
+        )
         out(
-            f"  throughput             gate {produced / gate_seconds:.0f} events/s; whole pipeline "
+            f"  throughput             {gate}; whole pipeline "
             f"{produced / drain_seconds:.0f} events/s (first event through the gate to the last row)"
         )
     if restarts:

@@ -39,6 +39,15 @@ kafka-down: ## Stop the local Kafka broker started by kafka-up
 kafka-status: ## Say whether the local broker runs
 	scripts/kafka.sh status
 
+registry-up: ## Start the local schema registry (Apicurio, Confluent-compatible API on 127.0.0.1:8081)
+	scripts/registry.sh up
+
+registry-down: ## Stop the local schema registry started by registry-up
+	scripts/registry.sh down
+
+registry-status: ## Say whether the local schema registry runs
+	scripts/registry.sh status
+
 topics: setup kafka-up ## Create every topic of the registry (idempotent)
 	.venv/bin/flagstream topics create
 
@@ -81,7 +90,7 @@ fmt: setup ## Format the code with ruff
 	.venv/bin/ruff format services tests
 	.venv/bin/ruff check --fix services tests
 
-clean: kafka-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
+clean: kafka-down registry-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status topics run test test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status registry-up registry-down registry-status topics run test test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink lint fmt clean

@@ -24,6 +24,10 @@ topics_app = typer.Typer(help="The topic registry.", no_args_is_help=True)
 datasets_app = typer.Typer(help="The Delta datasets.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(datasets_app, name="datasets")
+schemas_app = typer.Typer(
+    help="The Avro contracts in a Confluent-compatible schema registry.", no_args_is_help=True
+)
+app.add_typer(schemas_app, name="schemas")
 
 SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
 
@@ -86,6 +90,50 @@ def topics_limits() -> None:
     """Print the size contract: every limit derived from FLAGSTREAM_MAX_RECORD_BYTES (docs/limits.md)."""
     for name, value in load_settings().limits.describe().items():
         typer.echo(f"{name:30} {value:>10}")
+
+
+SchemaDir = Annotated[
+    Path | None, typer.Option("--schemas", help="Folder of .avsc files (default: the shipped schemas/).")
+]
+
+
+def _schema_reports(register: bool, schema_dir: Path | None) -> None:
+    """Run `register` or `check` of runtime/schema_registry.py and print one line per subject."""
+    from services.contracts import AvroCodec, default_codec
+    from services.runtime import schema_registry
+    from services.runtime.errors import RetryableError
+
+    settings = load_settings()
+    codec = default_codec() if schema_dir is None else AvroCodec(schema_dir)
+    action = schema_registry.register if register else schema_registry.check
+    try:
+        reports = action(settings, codec)
+    except RetryableError as exc:
+        typer.echo(f"flagstream: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for report in reports:
+        typer.echo(f"{report.status:12} {report.subject:45} {report.record:36} {report.detail}")
+    refused = [report for report in reports if not report.ok]
+    if refused:
+        outcome = "nothing was registered" if register else "registering would fail"
+        typer.echo(
+            f"flagstream: {len(refused)} subject(s) refuse the schema ({outcome}); a .v1 change must be "
+            "BACKWARD compatible (schemas/README.md: add fields only with a default, never retype or remove)",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+@schemas_app.command("register")
+def schemas_register(schema_dir: SchemaDir = None) -> None:
+    """Register each topic's record under `<topic>-value` with BACKWARD compatibility (all or nothing)."""
+    _schema_reports(True, schema_dir)
+
+
+@schemas_app.command("check")
+def schemas_check(schema_dir: SchemaDir = None) -> None:
+    """Say whether every schema could be registered now, changing nothing (exit 1 if one could not)."""
+    _schema_reports(False, schema_dir)
 
 
 @app.command()

@@ -108,6 +108,15 @@ class Settings(BaseSettings):
         description="A record that stopped a worker this many times (its error is the record's, not the "
         "broker's) is dead-lettered `crash_loop` at the next start instead of handled again.",
     )
+    schema_registry_url: str | None = Field(
+        None,
+        description="Confluent-compatible schema registry (e.g. http://127.0.0.1:8081/apis/ccompat/v7). "
+        "When set, the codec resolves Confluent-framed records of schema ids it does not ship through it "
+        "(cached), and `flagstream schemas` registers and checks against it. Unset: schemas/ only.",
+    )
+    schema_registry_auth: SecretStr | None = Field(
+        None, description="`user:password` for the schema registry's HTTP basic auth, if it asks for one."
+    )
     log_level: str = Field("INFO", description="Log level of the services.")
 
     @cached_property

@@ -176,6 +176,7 @@ class DatasetSink:
         )
         try:
             while not stop.is_set():
+                self.metrics.health.beat()
                 for msg in consumer.consume(num_messages=500, timeout=0.2):
                     if msg.error():
                         log.warning("%s: consume error %s", SERVICE, msg.error())
@@ -554,8 +555,8 @@ def run(settings: Settings) -> None:
     """Run the sink until SIGTERM/SIGINT."""
     metrics = Metrics(SERVICE)
     provision(settings)
-    port = metrics.serve(settings.metrics_port)
-    log.info("%s: metrics on http://127.0.0.1:%d/metrics", SERVICE, port)
+    port = metrics.serve(settings.metrics_port, settings.metrics_host)
+    log.info("%s: metrics on http://%s:%d/metrics", SERVICE, settings.metrics_host, port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, description="Port of /metrics; default is the service's own port (9101-9104), 0 = any."
     )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address /metrics, /healthz and /readyz listen on: loopback locally, 0.0.0.0 in a "
+        "pod so that the kubelet's probes and Prometheus reach them.",
+    )
     sink_batch_rows: int = Field(1000, ge=1, description="Dataset sink commits every N rows ...")
     sink_batch_seconds: float = Field(2.0, gt=0, description="... or every T seconds, whichever first.")
     split_salt: SecretStr = Field(

@@ -8,6 +8,7 @@ import time
 import faust
 
 from services.runtime.errors import RetryableError
+from services.runtime.health import BEAT_SECONDS
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
 from services.runtime.topics import REGISTRY, TopicSpec, changelog_specs, create_topics
@@ -33,8 +34,13 @@ def run_faust(app: faust.App, metrics: Metrics, settings: Settings) -> None:
     SIGTERM/SIGINT."""
     changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
     provision(settings, extra=changelog_specs(settings, changelogs))
-    port = metrics.serve(settings.metrics_port)
-    log.info("%s: metrics on http://127.0.0.1:%d/metrics", metrics.service, port)
+    port = metrics.serve(settings.metrics_port, settings.metrics_host)
+    log.info("%s: metrics on http://%s:%d/metrics", metrics.service, settings.metrics_host, port)
+
+    async def beat() -> None:  # on the worker's event loop: a blocked loop stops beating
+        metrics.health.beat()
+
+    app.timer(interval=BEAT_SECONDS)(beat)
     worker = faust.Worker(
         app, loglevel=settings.log_level.lower().replace("warning", "warn"), redirect_stdouts=False
     )

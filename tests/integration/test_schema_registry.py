@@ -14,6 +14,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from test_privacy_consent import OLD_GRANT, Gate, flagged, redacted
 
 from services.contracts import AvroCodec, FlaggedInteraction, Judgment, default_codec
 from services.contracts.codec import SCHEMA_DIR
+from services.local import wait_until
 from services.runtime import schema_registry
 from services.runtime.errors import DecodeError
 from services.runtime.kafka import make_producer, read_topic
@@ -83,6 +85,14 @@ def framed(settings: Settings, schema: str, record: FlaggedInteraction, **extra:
     context = SerializationContext(settings.topic(INTERACTIONS), MessageField.VALUE)
     value: bytes = upstream_serializer(settings, schema)({**record.model_dump(), **extra}, context)
     return value
+
+
+def ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+            return response.status == 200
+    except OSError:  # refused while starting, or 503 (HTTPError)
+        return False
 
 
 def test_confluent_serializer_records_decode_through_the_registry(deployment: Settings) -> None:
@@ -188,6 +198,8 @@ def test_the_gate_processes_confluent_framed_records(deployment: Settings, tmp_p
     )
     try:
         gate.wait({"keep": 2, "dead_lettered": 1})
+        # The worker's readiness probe (runtime/health.py) says so too: its event loop beats.
+        assert wait_until(lambda: ready(gate.port), timeout=20, interval=0.5)
     finally:
         gate.stop()
     out = redacted(deployment)

@@ -48,6 +48,16 @@ registry-down: ## Stop the local schema registry started by registry-up
 registry-status: ## Say whether the local schema registry runs
 	scripts/registry.sh status
 
+k8s-topics: setup ## Regenerate deploy/k8s/base/kafka/topics.yaml from the topic registry
+	env -u FLAGSTREAM_TOPIC_PREFIX -u FLAGSTREAM_MAX_RECORD_BYTES .venv/bin/flagstream topics manifest --partitions 12 --replicas 3 > deploy/k8s/base/kafka/topics.yaml
+
+k8s-check: setup ## Render both deploy/k8s overlays (kustomize from the Go module proxy, into var/tools) and validate their core kinds
+	@test -x var/tools/kustomize || GOBIN=$(CURDIR)/var/tools go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+	mkdir -p var/k8s
+	for overlay in local production; do var/tools/kustomize build deploy/k8s/overlays/$$overlay > var/k8s/$$overlay.yaml; done
+	.venv/bin/kubernetes-validate --strict --no-warn -k 1.32.0 var/k8s/local.yaml var/k8s/production.yaml
+	.venv/bin/python -m pytest tests/unit/deploy -q
+
 topics: setup kafka-up ## Create every topic of the registry (idempotent)
 	.venv/bin/flagstream topics create
 
@@ -93,4 +103,4 @@ fmt: setup ## Format the code with ruff
 clean: kafka-down registry-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status registry-up registry-down registry-status topics run test test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status k8s-topics k8s-check registry-up registry-down registry-status topics run test test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink lint fmt clean

@@ -8,7 +8,57 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
+from services.runtime.errors import FatalError
 from services.runtime.settings import Settings
+
+
+def security_config(settings: Settings) -> dict[str, Any]:
+    """librdkafka's connection security from the settings: nothing for PLAINTEXT."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    config: dict[str, Any] = {"security.protocol": protocol}
+    if protocol.startswith("SASL_"):
+        if settings.kafka_sasl_username is None or settings.kafka_sasl_password is None:
+            raise FatalError(
+                f"FLAGSTREAM_KAFKA_SECURITY_PROTOCOL={protocol} needs FLAGSTREAM_KAFKA_SASL_USERNAME and "
+                "FLAGSTREAM_KAFKA_SASL_PASSWORD"
+            )
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl.username"] = settings.kafka_sasl_username
+        config["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
+    if protocol.endswith("SSL") and settings.kafka_ssl_ca_file is not None:
+        config["ssl.ca.location"] = str(settings.kafka_ssl_ca_file)
+    return config
+
+
+def faust_credentials(settings: Settings) -> Any:
+    """The same security for Faust's aiokafka clients (`broker_credentials`), or None for PLAINTEXT."""
+    import ssl
+
+    import faust
+
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    security = security_config(settings)  # validates the SASL settings
+    context = None
+    if protocol.endswith("SSL"):
+        cafile = None if settings.kafka_ssl_ca_file is None else str(settings.kafka_ssl_ca_file)
+        context = ssl.create_default_context(cafile=cafile)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=security["sasl.username"],
+        password=security["sasl.password"],
+        mechanism=settings.kafka_sasl_mechanism,
+        ssl_context=context,
+    )
+
+
+def admin_config(settings: Settings) -> dict[str, Any]:
+    """An AdminClient's configuration."""
+    return {"bootstrap.servers": settings.kafka_bootstrap_servers, **security_config(settings)}
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -24,6 +74,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "partitioner": "murmur2_random",
         # The size contract (contracts/limits.py): the largest dead letter, with room for framing.
         "message.max.bytes": settings.limits.producer_bytes,
+        **security_config(settings),
     }
     config.update(overrides)
     return config
@@ -43,6 +94,7 @@ def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
         "enable.auto.commit": False,
         "enable.partition.eof": False,
         "max.partition.fetch.bytes": settings.limits.fetch_bytes,
+        **security_config(settings),
     }
     config.update(overrides)
     return Consumer(config)

@@ -29,6 +29,19 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "FLAGSTREAM_KAFKA_BOOTSTRAP_SERVERS"),
         description="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS). Default: the local broker.",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How every Kafka client connects: PLAINTEXT locally; SASL_SSL against a cluster whose "
+        "ACLs name each service's principal (deploy/k8s: Strimzi users with SCRAM-SHA-512 over TLS).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(None, description="This service's Kafka principal (SASL).")
+    kafka_sasl_password: SecretStr | None = Field(None, description="Its password (SASL).")
+    kafka_ssl_ca_file: Path | None = Field(
+        None, description="CA certificate that signed the brokers' TLS certificates (SSL, SASL_SSL)."
+    )
     topic_prefix: str = Field(
         "", description="Prefix of every topic and consumer group (isolates deployments and tests)."
     )

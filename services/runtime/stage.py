@@ -49,7 +49,7 @@ from services.runtime import faults
 from services.runtime.audit import dead_letter_headers
 from services.runtime.crashes import CrashJournal, CrashLoopError, Origin, RecordFault, is_record_error
 from services.runtime.errors import DeadLetterError, FatalError, RetryableError, SkipError
-from services.runtime.kafka import make_producer
+from services.runtime.kafka import faust_credentials, make_producer
 from services.runtime.metrics import Metrics
 from services.runtime.schema_registry import codec_for
 from services.runtime.settings import Settings
@@ -341,6 +341,7 @@ def create_app(service: str, settings: Settings, **options: Any) -> App:
         settings.group(service),
         Table=Table,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         datadir=str(datadir),
         web_enabled=False,

@@ -58,13 +58,23 @@ k8s-check: setup ## Render both deploy/k8s overlays (kustomize from the Go modul
 	.venv/bin/kubernetes-validate --strict --no-warn -k 1.32.0 var/k8s/local.yaml var/k8s/production.yaml
 	.venv/bin/python -m pytest tests/unit/deploy -q
 
+labeling-up: ## Start the local Label Studio (own venv under var/label-studio; skipped when LABEL_STUDIO_URL is set)
+	scripts/label_studio.sh up
+
+labeling-down: ## Stop the local Label Studio started by labeling-up
+	scripts/label_studio.sh down
+
+labeling-status: ## Say whether the local Label Studio runs
+	scripts/label_studio.sh status
+
 topics: setup kafka-up ## Create every topic of the registry (idempotent)
 	.venv/bin/flagstream topics create
 
 run: setup kafka-up ## Start everything with demo traffic and show what lands (COUNT=N stops after N events)
 	.venv/bin/flagstream run --count $(COUNT)
 
-test: setup ## Unit, contract, integration tests, then the fault-injection suite (starts the brokers they need)
+test: setup ops-setup test-alerts ## Alert rules (promtool), unit, contract, integration tests, then the fault-injection suite (starts the brokers they need)
+	scripts/label_studio.sh install  # its own venv; the Label Studio tests start and stop the server
 	scripts/kafka.sh with $(PY) -m pytest tests/unit tests/contract tests/integration $(PYTEST_ARGS)
 	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 
@@ -76,6 +86,19 @@ test-reliability: setup ## Fault-injection suite on its own broker (127.0.0.1:19
 
 test-unit: setup ## Unit and contract tests only (no broker)
 	$(PY) -m pytest tests/unit tests/contract $(PYTEST_ARGS)
+
+ops-setup: ## Install Prometheus and promtool (Debian's `prometheus` package) when either is missing
+	scripts/prometheus.sh install
+
+test-alerts: ops-setup ## Check the alert rules and scrape config, and run their unit tests, with promtool
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool test rules deploy/prometheus/tests/alerts_test.yml
+
+ops-up: setup ops-setup ## Start Prometheus on 127.0.0.1:9090 scraping the local services, alert rules loaded (data in var/prometheus/)
+	scripts/prometheus.sh up
+
+ops-down: ## Stop the Prometheus started by ops-up
+	scripts/prometheus.sh down
 
 bench: setup ## Pipeline throughput/latency vs a raw Kafka passthrough (BENCH_ARGS="--events N --soak-seconds S")
 	scripts/kafka.sh with $(PY) tests/bench/bench_pipeline.py $(BENCH_ARGS)
@@ -91,6 +114,9 @@ bench-escalation: setup ## Escalation policy vs 3 baselines on a simulated 120k 
 bench-sink: setup ## Dataset sink rows/s into Delta vs plain Parquet, by batch size, with commit latency (no broker)
 	$(PY) tests/bench/bench_sink.py $(BENCH_ARGS)
 
+bench-labeling: setup ## Label Studio connector: task->visible p50/p99, tasks/s imported, annotation->judgment (starts what it needs)
+	scripts/label_studio.sh with scripts/kafka.sh with $(PY) tests/bench/bench_labeling.py $(BENCH_ARGS)
+
 lint: setup ## ruff and mypy
 	.venv/bin/ruff check services tests
 	.venv/bin/ruff format --check services tests
@@ -100,7 +126,7 @@ fmt: setup ## Format the code with ruff
 	.venv/bin/ruff format services tests
 	.venv/bin/ruff check --fix services tests
 
-clean: kafka-down registry-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
+clean: kafka-down registry-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status k8s-topics k8s-check registry-up registry-down registry-status topics run test test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

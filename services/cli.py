@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -28,8 +29,22 @@ schemas_app = typer.Typer(
     help="The Avro contracts in a Confluent-compatible schema registry.", no_args_is_help=True
 )
 app.add_typer(schemas_app, name="schemas")
+dlq_app = typer.Typer(help="Dead letters: list, show, replay (docs/runbook.md).", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
 
-SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
+SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink", "label_studio")
+WORKER_CONNECT_TIMEOUT_SECONDS = 60.0
+"""A worker started by a supervisor while the broker itself restarts waits this long for it."""
+
+
+def _require_kafka(settings: Settings, timeout: float | None = None) -> None:
+    from services.runtime.kafka import require_kafka
+
+    require_kafka(settings, timeout)
+
+
+labeling_app = typer.Typer(help="Labeling tools (Label Studio).", no_args_is_help=True)
+app.add_typer(labeling_app, name="labeling")
 
 
 def _settings() -> Settings:
@@ -44,13 +59,19 @@ def _settings() -> Settings:
 def worker(service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}")]) -> None:
     """Run one service until SIGTERM/SIGINT (each has its own consumer group)."""
     settings = _settings()
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
+    _require_kafka(settings, max(WORKER_CONNECT_TIMEOUT_SECONDS, settings.kafka_connect_timeout_seconds))
     if service == "dataset_sink":
         from services.dataset_sink.app import run
 
         run(settings)
         return
-    if service not in SERVICES:
-        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
+    if service == "label_studio":
+        from services.label_studio.app import run as run_connector
+
+        run_connector(settings)
+        return
     from importlib import import_module
 
     from services.runtime.worker import run_faust
@@ -65,6 +86,7 @@ def topics_create() -> None:
     from services.runtime.worker import provision
 
     settings = _settings()
+    _require_kafka(settings)
     provision(settings)
     typer.echo(f"topics ready on {settings.kafka_bootstrap_servers}")
 
@@ -167,6 +189,21 @@ def schemas_check(schema_dir: SchemaDir = None) -> None:
     _schema_reports(False, schema_dir)
 
 
+@labeling_app.command("config")
+def labeling_config(
+    queue: Annotated[str, typer.Argument(help="A queue of the escalation policy.")],
+    policy: Annotated[Path | None, typer.Option(help="Escalation policy file.")] = None,
+) -> None:
+    """Print the Label Studio labeling config (XML) of a queue's project, from its rubric (offline)."""
+    from services.escalation.domain import load_escalation_policy
+    from services.label_studio.domain import labeling_config as config_of
+
+    chosen = load_escalation_policy(policy or load_settings().escalation_policy)
+    if queue not in chosen.queues:
+        raise typer.BadParameter(f"unknown queue {queue!r}; the policy has {', '.join(chosen.queues)}")
+    typer.echo(config_of(chosen.queues[queue].rubric_id), nl=False)
+
+
 @app.command()
 def demo(
     count: Annotated[int, typer.Option(help="Events to produce.")] = 1000,
@@ -181,6 +218,7 @@ def demo(
     from services.simulators.traffic import publish
 
     settings = _settings()
+    _require_kafka(settings)
     provision(settings)
     started = time.monotonic()
     sent = publish(settings, count, rate=rate, seed=seed, malformed_rate=malformed_rate)
@@ -223,8 +261,11 @@ def run(
     from services.simulators.traffic import publish
 
     settings = _settings()
+    _require_kafka(settings)
     provision(settings)
-    stack = LocalStack(settings)
+    from services.runtime.stage import EXIT_CRASH
+
+    stack = LocalStack(settings, restart_codes=frozenset({EXIT_CRASH}))  # a supervisor's restart
     stack.start(("simulated_reviewers", ["simulate-reviewers"]))
     stop = interrupted()
     ports = default_ports()
@@ -244,11 +285,16 @@ def run(
     gate_first_at: list[float] = []  # the services are up and the first events passed the gate
     gate_done_at: list[float] = []
     progress = Progress()
+    carried = Progress()  # what restarted workers had counted before they stopped
+    last_read = Progress()
 
     def tick() -> None:
-        nonlocal progress
-        stack.check()
-        progress = Progress.read(ports)
+        nonlocal progress, carried, last_read
+        for name in stack.check():
+            sys.stderr.write(f"\n{name} stopped itself (exit {EXIT_CRASH}); restarted it\n")
+            carried = carried.plus(last_read.only(name))
+        last_read = Progress.read(ports)
+        progress = last_read.plus(carried)
         if not gate_first_at and progress.gated > 0:
             gate_first_at.append(time.monotonic())
         if count and not gate_done_at and progress.gated >= count:
@@ -284,6 +330,7 @@ def run(
         elapsed,
         (gate_done_at[0] - gate_first_at[0]) if gate_done_at and gate_first_at else None,
         (drained_at - gate_first_at[0]) if count and drained and gate_first_at else None,
+        stack.restarts,
     )
 
 
@@ -295,6 +342,7 @@ def _summary(
     elapsed: float,
     gate_seconds: float | None,
     drain_seconds: float | None,
+    restarts: dict[str, int] | None = None,
 ) -> None:
     from services.dataset_sink.writer import count_rows, table_history
 
@@ -337,6 +385,12 @@ def _summary(
         out(
             f"  throughput             gate {produced / gate_seconds:.0f} events/s; whole pipeline "
             f"{produced / drain_seconds:.0f} events/s (first event through the gate to the last row)"
+        )
+    if restarts:
+        out(
+            "  worker restarts        "
+            + ", ".join(f"{name} {n}" for name, n in sorted(restarts.items()))
+            + " (counts carried over; events replayed after a restart count twice)"
         )
     out("  history                flagstream datasets history safety_labels")
 
@@ -459,6 +513,7 @@ def erase(
     if (subject is None) == (pseudonym is None):
         raise typer.BadParameter("give exactly one of --subject and --pseudonym")
     settings = _settings()
+    _require_kafka(settings)
     pseudonymizer = Pseudonymizer(settings.pseudonym_key_bytes, settings.pseudonym_key_id)
     target = pseudonymizer.pseudonymize(subject) if subject is not None else str(pseudonym)
     request = ErasureRequest(
@@ -475,6 +530,137 @@ def erase(
     if producer.flush(30):
         raise FatalError(f"could not deliver the erasure request to {settings.kafka_bootstrap_servers}")
     typer.echo(f"erasure request {request.request_id} sent for pseudonym {target}")
+
+
+@app.command()
+def status(
+    watch: Annotated[bool, typer.Option(help="Refresh until Ctrl-C.")] = False,
+    every: Annotated[float, typer.Option(help="Seconds between refreshes with --watch.")] = 5.0,
+    port: Annotated[
+        list[str] | None,
+        typer.Option(help="SERVICE=PORT of a service's /metrics (default: 9101-9104); repeatable."),
+    ] = None,
+) -> None:
+    """One screen for on-call: stages (rate, lag, state), dead letters, review queues, datasets."""
+    from services.local import default_ports
+    from services.ops.status import collect, render
+
+    ports = default_ports()
+    for item in port or ():
+        name, _, number = item.partition("=")
+        if name not in ports or not number.isdigit():
+            raise typer.BadParameter(
+                f"--port {item!r}: expected SERVICE=PORT, SERVICE one of {', '.join(ports)}"
+            )
+        ports[name] = int(number)
+    settings = load_settings()
+    while True:
+        screen = render(collect(settings, ports))
+        if not watch:
+            typer.echo(screen)
+            return
+        typer.echo("\x1b[2J\x1b[H" + screen)  # clear the terminal, then draw
+        time.sleep(every)
+
+
+@app.command("trace")
+def trace_command(
+    interaction_id: Annotated[str, typer.Argument(help="The interaction's id (as upstream sent it).")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text.")] = False,
+) -> None:
+    """Where one interaction went and why: every stage's decision with its policy versions, and the
+    dataset table, version and split it landed in (never its text)."""
+    from dataclasses import asdict
+
+    from services.ops.trace import render, trace
+
+    found = trace(load_settings(), interaction_id)
+    if as_json:
+        _print({"outcome": found.outcome, **asdict(found)})
+    else:
+        typer.echo(render(found))
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2026-12-06T21:00:00Z)") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    topic: Annotated[list[str] | None, typer.Option(help="Origin topic(s) (default: every one).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Dead letters by origin topic and reason: counts, time range, services."""
+    from services.ops.dlq import ORIGINS, read_dead_letters, summarize
+
+    summary = summarize(read_dead_letters(load_settings(), topic or ORIGINS))
+    if as_json:
+        _print(summary)
+        return
+    if not summary:
+        typer.echo("no dead letters")
+        return
+    typer.echo(
+        f"{'origin topic':34} {'reason':22} {'count':>6}  {'first (UTC)':19}  {'last (UTC)':19}  services"
+    )
+    for row in summary:
+        typer.echo(
+            f"{row['topic']:34} {row['reason']:22} {row['count']:>6}  {row['first'][:19]:19}  "
+            f"{row['last'][:19]:19}  {','.join(row['services'])}"
+            + ("  (restricted)" if row["restricted"] else "")
+        )
+
+
+@dlq_app.command("show")
+def dlq_show(
+    topic: Annotated[str, typer.Argument(help="Origin topic, e.g. interactions.redacted.v1.")],
+    partition: Annotated[int, typer.Argument(help="Partition of the dead-letter topic.")],
+    offset: Annotated[int, typer.Argument(help="Offset in the dead-letter topic.")],
+) -> None:
+    """One dead letter: headers, origin, error; the payload decoded only after the privacy gate."""
+    from services.ops.dlq import describe, find
+
+    _print(describe(find(load_settings(), topic, partition, offset)))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    topic: Annotated[str, typer.Argument(help="Origin topic whose dead letters to replay.")],
+    reason: Annotated[list[str] | None, typer.Option(help="Only these reason codes.")] = None,
+    since: Annotated[str | None, typer.Option(help="Dead-lettered at or after (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Dead-lettered at or before (ISO 8601).")] = None,
+    origin_offset: Annotated[
+        list[str] | None, typer.Option(help="PARTITION:OFFSET in the origin topic (repeatable).")
+    ] = None,
+    allow_restricted: Annotated[
+        bool, typer.Option(help="Needed to replay a DLQ of raw personal data (the ingress topics).")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Say what would be replayed, send nothing.")] = False,
+) -> None:
+    """Send selected dead letters back to their origin topic after a fix; each at most once."""
+    from services.ops.dlq import Selection, replay
+
+    offsets = set()
+    for item in origin_offset or ():
+        try:
+            part, off = item.split(":")
+            offsets.add((int(part), int(off)))
+        except ValueError as exc:
+            raise typer.BadParameter(f"--origin-offset {item!r}: expected PARTITION:OFFSET") from exc
+    selection = Selection(frozenset(reason or ()), _when(since), _when(until), frozenset(offsets))
+    report = replay(_settings(), topic, selection, allow_restricted=allow_restricted, dry_run=dry_run)
+    verb = "would replay" if dry_run else "replayed"
+    typer.echo(
+        f"{verb} {len(report.replayed)} dead letters to {topic}; {len(report.skipped)} replayed before"
+    )
+    for where in report.replayed:
+        typer.echo(f"  {verb} {where}")
 
 
 def _print(value: object) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.runtime.errors import FatalError
 from services.runtime.metrics import SERVICE_PORTS
 from services.runtime.settings import REPO_ROOT, Settings
 
@@ -101,6 +102,42 @@ class Progress:
             drop_reasons=by_label(scraped["privacy_gate"], events, "reason", outcome="dropped"),
         )
 
+    def only(self, service: str) -> Progress:
+        """The part of this progress one service reported (the rest zero)."""
+        mine = Progress()
+        if service == "privacy_gate":
+            mine.gate, mine.entities, mine.drop_reasons = (
+                dict(self.gate),
+                dict(self.entities),
+                dict(self.drop_reasons),
+            )
+        elif service == "escalation":
+            mine.escalation, mine.routed = dict(self.escalation), dict(self.routed)
+        elif service == "review":
+            mine.review = dict(self.review)
+        elif service == "dataset_sink":
+            mine.sink, mine.rows, mine.table_version = dict(self.sink), self.rows, self.table_version
+        return mine
+
+    def plus(self, other: Progress) -> Progress:
+        """Counts of both added (the latest table version kept): carries a restarted worker's counts,
+        which its replacement's /metrics start again from zero."""
+
+        def add(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+            return {k: a.get(k, 0.0) + b.get(k, 0.0) for k in a.keys() | b.keys()}
+
+        return Progress(
+            gate=add(self.gate, other.gate),
+            entities=add(self.entities, other.entities),
+            escalation=add(self.escalation, other.escalation),
+            routed=add(self.routed, other.routed),
+            review=add(self.review, other.review),
+            sink=add(self.sink, other.sink),
+            rows=self.rows + other.rows,
+            table_version=max(self.table_version, other.table_version),
+            drop_reasons=add(self.drop_reasons, other.drop_reasons),
+        )
+
     @property
     def gated(self) -> float:
         return sum(self.gate.values())
@@ -149,31 +186,44 @@ class LocalStack:
     env: Mapping[str, str] = field(default_factory=dict)
     ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    restart_codes: frozenset[int] = frozenset()
+    """Exit codes after which `check` starts the process again, as a supervisor would (a worker that
+    stops itself exits 70: "restart me"). Empty: every exit is an error (the tests' default)."""
+    restarts: dict[str, int] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
 
     def start(self, *extra: tuple[str, list[str]]) -> None:
         """Start every service, plus extra (name, flagstream arguments) processes."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         commands = [(name, ["worker", name]) for name in SERVICES] + list(extra)
         for name, args in commands:
-            env = {**os.environ, **self.env}
-            if name in self.ports:
-                env["FLAGSTREAM_METRICS_PORT"] = str(self.ports[name])
-            with (self.log_dir / f"{name}.log").open("wb") as log:
-                self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "services.cli", *args],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=REPO_ROOT,
-                )
+            self.commands[name] = [sys.executable, "-m", "services.cli", *args]
+            self._spawn(name, "wb")
 
-    def check(self) -> None:
-        """Raise if a child died."""
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"{name} exited with {process.returncode}; see {self.log_dir / (name + '.log')}"
-                )
+    def _spawn(self, name: str, mode: str) -> None:
+        env = {**os.environ, **self.env}
+        if name in self.ports:
+            env["FLAGSTREAM_METRICS_PORT"] = str(self.ports[name])
+        with (self.log_dir / f"{name}.log").open(mode) as log:
+            self.processes[name] = subprocess.Popen(
+                self.commands[name], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT
+            )
+
+    def check(self) -> list[str]:
+        """Restart children that exited with a restart code; returns their names. Raise
+        `ServiceExited` (with the last line the child printed) if one exited otherwise."""
+        restarted = []
+        for name, process in list(self.processes.items()):
+            if process.poll() is None:
+                continue
+            if process.returncode in self.restart_codes and name in self.commands:
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self._spawn(name, "ab")
+                restarted.append(name)
+                continue
+            log = self.log_dir / f"{name}.log"
+            raise ServiceExited(f"{name} exited with {process.returncode} ({_last_line(log)}); see {log}")
+        return restarted
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM every child, SIGKILL what is still up after the timeout."""
@@ -187,6 +237,19 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+class ServiceExited(FatalError):
+    """A child of the local stack exited on its own (and not to be restarted)."""
+
+
+def _last_line(log: Path) -> str:
+    """The last non-empty line a child wrote (its one-line error, when it stopped on one)."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "no output"
 
 
 def wait_until(

@@ -62,7 +62,7 @@ from services.runtime.metrics import Metrics
 from services.runtime.schema_registry import codec_for
 from services.runtime.settings import Settings
 from services.runtime.topics import AUDIT, ERASURES, RESOLVED, dlq
-from services.runtime.worker import provision
+from services.runtime.worker import provision, serve_signals
 
 SERVICE = "dataset_sink"
 TABLE = SAFETY_LABELS
@@ -279,7 +279,7 @@ class DatasetSink:
             self.producer.produce(
                 self.settings.topic(dlq(origin)), key=msg.key(), value=msg.value(), headers=dict(headers)
             )
-            self.metrics.outcome("dead_lettered", exc.reason)
+            self.metrics.dead_lettered(origin, exc.reason)
             return None
 
     def _take(self, msg: Message) -> None:
@@ -353,6 +353,7 @@ class DatasetSink:
             try:
                 return attempt_once()
             except RetryableError as exc:
+                self.metrics.outcome("commit_failed", exc.reason)
                 if attempt == MAX_COMMIT_ATTEMPTS:
                     raise
                 log.warning("%s: %s failed (%s), attempt %d", SERVICE, what, exc.reason, attempt)
@@ -555,8 +556,7 @@ def run(settings: Settings) -> None:
     """Run the sink until SIGTERM/SIGINT."""
     metrics = Metrics(SERVICE)
     provision(settings)
-    port = metrics.serve(settings.metrics_port, settings.metrics_host)
-    log.info("%s: metrics on http://%s:%d/metrics", SERVICE, settings.metrics_host, port)
+    serve_signals(metrics, settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -71,6 +71,10 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
     policy = policy or load_escalation_policy(settings.escalation_policy)
     app = create_app(SERVICE, settings)
     metrics = Metrics(SERVICE)
+    for name, queue in policy.queues.items():  # every queue exported from the start, zeros too
+        metrics.queue_sla.labels(name).set(queue.sla_minutes * 60)
+        metrics.escalation_deferred.labels(name)
+        metrics.escalation_duplicates.labels(name)
     stage = Stage(app, SERVICE, settings, metrics, policy_versions={"escalation": policy.version})
     codec = stage.codec
 

@@ -108,6 +108,9 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
     app = create_app(SERVICE, settings)
     metrics = Metrics(SERVICE)
     policy = load_review_policy(settings.review_policy)
+    metrics.queue_sla.labels("adjudication").set(policy.adjudication.sla_minutes * 60)
+    for queue in QUEUES:  # exported from the start: no breach yet reads 0, not "no data"
+        metrics.sla_breaches.labels(queue)
     stage = Stage(app, SERVICE, settings, metrics, policy_versions={"review": policy.version})
     codec = stage.codec
     reviewers = Pseudonymizer(settings.pseudonym_key_bytes, settings.pseudonym_key_id)
@@ -232,7 +235,7 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
 
     def judgment_dead_letter(raw: bytes, exc: ValidationError, origin: tuple[int, int]) -> Outbound:
         """A dead letter of a judgment kept waiting for its task, with the judgment's own origin."""
-        metrics.outcome("dead_lettered", exc.reason)
+        metrics.dead_lettered(JUDGMENTS, exc.reason)
         partition, offset = origin
         headers = dead_letter_headers(
             origin_topic=JUDGMENTS,

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from services.runtime.errors import FatalError
 from services.runtime.settings import Settings
+
+_probe_log = logging.getLogger("flagstream.kafka.probe")
+_probe_log.disabled = True  # librdkafka's connection retries are noise: the probe's result says it
+
+
+def require_kafka(settings: Settings, timeout: float | None = None) -> None:
+    """Fail fast, in one line, when no broker answers at the bootstrap servers within `timeout`
+    (default `settings.kafka_connect_timeout_seconds`), instead of librdkafka retrying for minutes."""
+    wait = settings.kafka_connect_timeout_seconds if timeout is None else timeout
+    config: dict[str, Any] = {**admin_config(settings), "logger": _probe_log}
+    admin = AdminClient(config)
+    try:
+        admin.list_topics(timeout=wait)
+    except KafkaException as exc:
+        raise FatalError(
+            f"cannot reach Kafka at {settings.kafka_bootstrap_servers} after {wait:.0f} s"
+        ) from exc
 
 
 def security_config(settings: Settings) -> dict[str, Any]:

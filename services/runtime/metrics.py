@@ -17,7 +17,43 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 
 from services.runtime.health import Health
 
-SERVICE_PORTS = {"privacy_gate": 9101, "escalation": 9102, "review": 9103, "dataset_sink": 9104}
+SERVICE_PORTS = {
+    "privacy_gate": 9101,
+    "escalation": 9102,
+    "review": 9103,
+    "dataset_sink": 9104,
+    "label_studio": 9105,
+}
+
+DEAD_LETTER_REASONS = frozenset(
+    {
+        # the codec's decode failures
+        "empty",
+        "unknown_magic",
+        "truncated",
+        "unknown_fingerprint",
+        "unknown_schema_id",
+        "schema_mismatch",
+        "malformed_body",
+        "trailing_bytes",
+        "invalid_record",
+        "undecodable",
+        # contract and domain rules
+        "invalid",
+        "unprocessable",
+        "unencodable",
+        "unknown_queue",
+        "unknown_task",
+        "wrong_queue",
+        "wrong_interaction",
+        "too_many_waiting",
+        # the stage's own
+        "too_large",
+        "crash_loop",
+        "unexpected",
+    }
+)
+"""Reason codes of dead letters as metric labels; anything else is counted as `other`."""
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -102,6 +138,12 @@ class Metrics:
             ["queue"],
             registry=r,
         )
+        self.queue_sla = Gauge(
+            "flagstream_review_queue_sla_seconds",
+            "A review queue's SLA (task creation to deadline), from the escalation and review policies.",
+            ["queue"],
+            registry=r,
+        )
         self.sla_breaches = Counter(
             "flagstream_review_sla_breaches_total",
             "Review tasks settled after their deadline, by queue.",
@@ -149,6 +191,66 @@ class Metrics:
             ["queue"],
             registry=r,
         )
+
+        # Dead letters and self-restarts (services/runtime/exits.py).
+        self.dead_letters = Counter(
+            "flagstream_dead_letters_total",
+            "Records sent to a dead-letter topic, by origin topic (registry name) and reason code.",
+            ["service", "topic", "reason"],
+            registry=r,
+        )
+        self.restarts = Counter(
+            "flagstream_worker_restarts_total",
+            "Times a worker of this service stopped itself to be restarted (exit 70), by cause; kept "
+            "across the restarts in the worker's state directory.",
+            ["service", "cause"],
+            registry=r,
+        )
+
+        # Consumer progress of every stage (services/runtime/progress.py): `service` is the stage
+        # watched, not the process reporting it (every process reports every stage).
+        progress_labels = ["service", "topic", "partition"]
+        self.consumer_lag = Gauge(
+            "flagstream_consumer_lag_records",
+            "Records of a source partition the stage's consumer group has not committed yet.",
+            progress_labels,
+            registry=r,
+        )
+        self.consumer_lag_seconds = Gauge(
+            "flagstream_consumer_lag_seconds",
+            "Age of the oldest record the stage has not committed on a partition (0 without lag).",
+            progress_labels,
+            registry=r,
+        )
+        self.consumer_committed_offset = Gauge(
+            "flagstream_consumer_committed_offset",
+            "The stage's committed offset on a source partition.",
+            progress_labels,
+            registry=r,
+        )
+        self.consumer_status = Gauge(
+            "flagstream_consumer_status",
+            "Commit-progress state of a source partition (1 for the current one of ok, stall, stop, "
+            "rewind; Burrow's rules, see services/runtime/progress.py).",
+            [*progress_labels, "status"],
+            registry=r,
+        )
+        self.progress_checked = Gauge(
+            "flagstream_progress_last_check_timestamp_seconds",
+            "When the progress monitor of this process last read the broker.",
+            registry=r,
+        )
+        self.progress_errors = Counter(
+            "flagstream_progress_check_errors_total",
+            "Rounds of the progress monitor that failed (broker away or slow).",
+            registry=r,
+        )
+
+    def dead_lettered(self, topic: str, reason: str) -> None:
+        """Count one dead letter of a registry topic (and the event outcome `dead_lettered`)."""
+        code = reason.split(":", 1)[0]
+        self.outcome("dead_lettered", code)
+        self.dead_letters.labels(self.service, topic, code if code in DEAD_LETTER_REASONS else "other").inc()
 
     def outcome(self, outcome: str, reason: str = "", n: int = 1) -> None:
         """Count n events with an outcome and a reason code."""

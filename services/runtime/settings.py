@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     kafka_ssl_ca_file: Path | None = Field(
         None, description="CA certificate that signed the brokers' TLS certificates (SSL, SASL_SSL)."
     )
+    kafka_connect_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Commands that need Kafka (topics create, erase, demo, run) stop with one line when "
+        "no broker answers within this many seconds; a worker waits 60 s at least.",
+    )
     topic_prefix: str = Field(
         "", description="Prefix of every topic and consumer group (isolates deployments and tests)."
     )
@@ -135,7 +141,37 @@ class Settings(BaseSettings):
     schema_registry_auth: SecretStr | None = Field(
         None, description="`user:password` for the schema registry's HTTP basic auth, if it asks for one."
     )
+    progress_interval_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Every service reads every stage's committed and end offsets this often, for the "
+        "lag and commit-progress metrics (services/runtime/progress.py).",
+    )
+    progress_window: int = Field(
+        6,
+        ge=2,
+        description="Observations a partition's commit-progress state is judged over: a committed "
+        "offset that stands still with lag for this many rounds is a stall (or a stop).",
+    )
     log_level: str = Field("INFO", description="Log level of the services.")
+    label_studio_url: str = Field(
+        "http://127.0.0.1:8080",
+        validation_alias=AliasChoices("LABEL_STUDIO_URL", "FLAGSTREAM_LABEL_STUDIO_URL"),
+        description="Label Studio server of the label_studio connector (env LABEL_STUDIO_URL). Set, "
+        "`make labeling-up` starts nothing. Default: the local one of scripts/label_studio.sh.",
+    )
+    label_studio_api_key: SecretStr = Field(
+        SecretStr("flagstream-local-label-studio-token"),
+        validation_alias=AliasChoices("LABEL_STUDIO_API_KEY", "FLAGSTREAM_LABEL_STUDIO_API_KEY"),
+        description="API token of the connector's Label Studio user (env LABEL_STUDIO_API_KEY); the "
+        "local server's preset admin gets this token.",
+    )
+    label_studio_poll_seconds: float = Field(
+        2.0, gt=0, description="The connector reconciles annotations with Label Studio this often."
+    )
+    label_studio_batch_tasks: int = Field(
+        200, ge=1, description="Most review tasks the connector imports into Label Studio per request."
+    )
 
     @cached_property
     def limits(self) -> SizeLimits:

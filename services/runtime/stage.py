@@ -45,7 +45,7 @@ from faust.streams import _current_event as current_event_var  # what tables rea
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from services.contracts import AvroCodec, Record
-from services.runtime import faults
+from services.runtime import exits, faults
 from services.runtime.audit import dead_letter_headers
 from services.runtime.crashes import CrashJournal, CrashLoopError, Origin, RecordFault, is_record_error
 from services.runtime.errors import DeadLetterError, FatalError, RetryableError, SkipError
@@ -157,6 +157,7 @@ def stop_worker(name: str, exc: BaseException, app: Any = None) -> NoReturn:
     the worker wedged: its consumer waits forever for the crashed agent and ignores SIGTERM.
     Given its `app`, the worker leaves its consumer group first (`leave_group`)."""
     log.critical("%s: stopping the worker after %s: %s", name, type(exc).__name__, exc)
+    exits.record(exc)
     if app is not None:
         leave_group(app)
     logging.shutdown()
@@ -643,7 +644,7 @@ class Stage:
             # message.max.bytes: dead-letter a prefix; the origin offset in the headers names the rest.
             truncated = [*headers, ("dlq.value.truncated_from", str(len(inbound.value)).encode())]
             self._produce(topic, inbound.value[:DLQ_VALUE_PREFIX], inbound.key, truncated)
-        self.metrics.outcome("dead_lettered", reason.split(":", 1)[0])
+        self.metrics.dead_lettered(origin, reason)
 
 
 def _too_large(exc: BaseException) -> bool:

@@ -23,6 +23,7 @@ RESOLVED = "review.resolved.v1"
 ERASURES = "datasets.erasures.v1"
 AUDIT = "audit.decisions.v1"
 ESCALATION_CANDIDATES = "escalation.candidates.v1"
+LABEL_STUDIO_LEDGER = "labeling.label_studio.ledger.v1"
 QUEUES = (
     "urgent",
     "policy_review",
@@ -112,6 +113,11 @@ def _registry() -> tuple[TopicSpec, ...]:
         TopicSpec(dlq(ERASURES), "Erasure requests the sink could not apply.", retention_ms=30 * DAY_MS),
         TopicSpec(
             AUDIT, "One event per decision of every stage (no personal data).", retention_ms=90 * DAY_MS
+        ),
+        TopicSpec(
+            LABEL_STUDIO_LEDGER,
+            "Label Studio connector: the last annotation version sent per annotation (compacted).",
+            compacted=True,
         ),
     ]
     for queue in QUEUES:

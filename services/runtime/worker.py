@@ -7,9 +7,11 @@ import time
 
 import faust
 
+from services.runtime import exits
 from services.runtime.errors import RetryableError
 from services.runtime.health import BEAT_SECONDS
-from services.runtime.metrics import Metrics
+from services.runtime.metrics import DEAD_LETTER_REASONS, Metrics
+from services.runtime.progress import SOURCES, ProgressMonitor
 from services.runtime.settings import Settings
 from services.runtime.topics import REGISTRY, TopicSpec, changelog_specs, create_topics
 
@@ -29,13 +31,26 @@ def provision(settings: Settings, attempts: int = 30, extra: tuple[TopicSpec, ..
             time.sleep(1.0)
 
 
+def serve_signals(metrics: Metrics, settings: Settings) -> int:
+    """Serve /metrics, with the earlier self-restarts counted and every stage's progress watched."""
+    exits.load(settings, metrics)
+    # Dead letters of every source topic and reason exported from 0: a series that first appears at 1
+    # has no increase() in Prometheus, and the first dead letter would not alert.
+    for topic in SOURCES.get(metrics.service, ()):
+        for reason in (*sorted(DEAD_LETTER_REASONS), "other"):
+            metrics.dead_letters.labels(metrics.service, topic, reason)
+    port = metrics.serve(settings.metrics_port, settings.metrics_host)
+    log.info("%s: metrics on http://%s:%d/metrics", metrics.service, settings.metrics_host, port)
+    ProgressMonitor(settings, metrics).start()
+    return port
+
+
 def run_faust(app: faust.App, metrics: Metrics, settings: Settings) -> None:
     """Provision (the registry and the app's table changelogs), serve metrics, run the agents until
     SIGTERM/SIGINT."""
     changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
     provision(settings, extra=changelog_specs(settings, changelogs))
-    port = metrics.serve(settings.metrics_port, settings.metrics_host)
-    log.info("%s: metrics on http://%s:%d/metrics", metrics.service, settings.metrics_host, port)
+    serve_signals(metrics, settings)
 
     async def beat() -> None:  # on the worker's event loop: a blocked loop stops beating
         metrics.health.beat()

@@ -21,7 +21,13 @@ the cue, title and shape rules and the surname list (US Census 1990, from the `n
 without the first-name list. The surname list overlaps the generator's surnames too, so this figure
 is not "names the detector never saw"; docs/privacy.md gives the recall on names in neither list.
 
-Run: `make bench-privacy` (needs `pip install -e '.[bench]'`). Prints a table; writes
+A second corpus, in the same run: the realistic evaluation set of tests/bench/privacy/realistic.py
+(chat, logs, tracebacks, configs, CSV, JSON and e-mails written by hand-made generators, with
+obfuscated and split identifiers, secrets in headers and environment lines, names in any case,
+European addresses, and look-alike negatives), scored per type, per miss class, and by how many
+look-alikes each engine changes.
+
+Run: `make bench-privacy` (needs `pip install -e '.[bench]'`). Prints the tables; writes
 bench/results/privacy-<utc time>.json and .md.
 """
 
@@ -49,6 +55,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from services.privacy_gate.domain import DEFAULT_ANALYZER  # noqa: E402
 from services.privacy_gate.domain.people import given_names  # noqa: E402
+from tests.bench.privacy import realistic  # noqa: E402
 
 # Gold types of the generator -> the Presidio/Flagstream type they are scored as.
 GOLD_TO_TYPE = {
@@ -396,6 +403,35 @@ def table(
     return "\n".join(lines)
 
 
+def realistic_table(evaluations: dict[str, realistic.Evaluation]) -> str:
+    """Markdown tables of the realistic set: per type, then per miss class, then the look-alikes."""
+    engines = list(evaluations)
+    head = "| type | gold | " + " | ".join(f"{e} R | {e} whole R | {e} P" for e in engines) + " |"
+    lines = ["| " + head[2:], "|---|---:|" + "---:|---:|---:|" * len(engines)]
+    rows: list[tuple[str, tuple[str, ...]]] = [(t, (t,)) for t in realistic.TYPES]
+    rows += [("structured (micro)", realistic.STRUCTURED), ("all (micro)", realistic.TYPES)]
+    for name, kinds in rows:
+        cells = []
+        gold = 0
+        for engine in engines:
+            c = evaluations[engine].total(kinds)
+            gold = c.gold
+            cells.append(f"{_f(c.recall)} | {_f(c.whole_recall)} | {_f(c.precision)}")
+        lines.append(f"| {name} | {gold} | " + " | ".join(cells) + " |")
+    lines += ["", "| miss class | gold | " + " | ".join(f"{e} R" for e in engines) + " |"]
+    lines.append("|---|---:|" + "---:|" * len(engines))
+    for cls in sorted(evaluations[engines[0]].classes):
+        gold = evaluations[engines[0]].classes[cls].gold
+        cells = [_f(evaluations[e].classes[cls].recall) for e in engines]
+        lines.append(f"| {cls} | {gold} | " + " | ".join(cells) + " |")
+    lines += ["", "| engine | look-alikes changed | of | by kind |", "|---|---:|---:|---|"]
+    for engine in engines:
+        ev = evaluations[engine]
+        kinds = ", ".join(f"{k.removeprefix('negative.')} {n}" for k, n in sorted(ev.changed_kinds.items()))
+        lines.append(f"| {engine} | {ev.negatives_changed} | {ev.negatives} | {kinds or '-'} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Generate the corpus, run both engines, print and save the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -403,6 +439,9 @@ def main() -> None:
     parser.add_argument("--lookalikes", type=int, default=2000, help="look-alike negative texts")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--runs", type=int, default=5, help="timed passes per engine (median reported)")
+    parser.add_argument("--realistic-docs", type=int, default=700, help="documents of the realistic set")
+    parser.add_argument("--realistic-negatives", type=int, default=160, help="its look-alike texts")
+    parser.add_argument("--realistic-seed", type=int, default=15)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args()
 
@@ -418,6 +457,17 @@ def main() -> None:
         negatives[name] = sum(
             1 for doc in negatives_docs for kind, _, _ in analyze(doc.text) if kind in TYPES
         )
+
+    real_docs, real_negatives = realistic.evaluation_set(
+        args.realistic_seed, args.realistic_docs, args.realistic_negatives
+    )
+    real = {name: realistic.evaluate(real_docs, real_negatives, analyze) for name, analyze in engines.items()}
+    real_report = (
+        f"\nrealistic set (tests/bench/privacy/realistic.py, seed {args.realistic_seed}): {len(real_docs)} "
+        f"documents, {sum(len(d.gold) for d in real_docs)} gold spans, {len(real_negatives)} look-alikes. "
+        "R: a predicted span of the type overlaps the gold span; whole R: every visible character of it "
+        "is redacted.\n\n" + realistic_table(real)
+    )
 
     speed = throughput(engines, texts, args.runs)
     detector_costs = per_detector(texts, args.runs)
@@ -436,6 +486,7 @@ def main() -> None:
         + ", ".join(f"{name} {cost:.0f}" for name, cost in detector_costs.items())
     )
     print(report + notes)
+    print(real_report)
 
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -460,9 +511,19 @@ def main() -> None:
         "lookalike_false_positives": negatives,
         "docs_per_second": speed,
         "detector_us_per_doc": detector_costs,
+        "realistic": {
+            engine: {
+                "types": {kind: vars(c) for kind, c in ev.types.items()},
+                "classes": {cls: vars(c) for cls, c in ev.classes.items()},
+                "negatives": ev.negatives,
+                "negatives_changed": ev.negatives_changed,
+                "changed_kinds": ev.changed_kinds,
+            }
+            for engine, ev in real.items()
+        },
     }
     (args.out / f"privacy-{stamp}.json").write_text(json.dumps(payload, indent=2, default=str))
-    (args.out / f"privacy-{stamp}.md").write_text(report + notes + "\n")
+    (args.out / f"privacy-{stamp}.md").write_text(report + notes + "\n" + real_report + "\n")
     print(f"\nwrote {args.out / f'privacy-{stamp}.json'}", file=sys.stderr)
 
 

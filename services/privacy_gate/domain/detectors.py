@@ -24,6 +24,8 @@ from typing import ClassVar, Protocol
 
 import flagstream_pii
 
+from services.privacy_gate.domain.normalise import normalise
+
 
 class EntityType(StrEnum):
     """Kinds of personal data, named as Presidio names them."""
@@ -310,6 +312,7 @@ def luhn_valid(digits: str) -> bool:
 def default_detectors() -> list[Detector]:
     """The detectors Flagstream runs today: one or more per entity type."""
     # Imported here: those modules build on Span and EntityType above (one package, no cycle at use).
+    from services.privacy_gate.domain.context import ContextDetector
     from services.privacy_gate.domain.credentials import CredentialDetector
     from services.privacy_gate.domain.identifiers import (
         AnnouncedMaestroDetector,
@@ -330,13 +333,14 @@ def default_detectors() -> list[Detector]:
         CredentialDetector(),
         PersonDetector(),
         StreetAddressDetector(),
+        ContextDetector(),
     ]
 
 
 class Analyzer:
     """Runs detectors over a text and returns non-overlapping spans sorted by start."""
 
-    __slots__ = ("_detectors", "_steps", "entity_types")
+    __slots__ = ("_clear", "_detectors", "_steps", "entity_types")
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
         self._detectors = tuple(detectors)
@@ -355,18 +359,34 @@ class Analyzer:
             else:
                 steps.append(detector)
         self._steps = tuple(steps)
+        # Imported here: context.py builds on Span and EntityType above.
+        from services.privacy_gate.domain.context import clear_lookalikes
+
+        self._clear = clear_lookalikes
 
     def analyze(self, text: str) -> list[Span]:
-        """Detect, then resolve overlaps.
+        """Normalise, detect, then resolve overlaps.
+
+        The detectors see the text normalised (normalise.py: invisible characters removed, full-width
+        forms made ASCII, spelled-out e-mail separators and split tokens undone); their spans are
+        mapped back to the original text before overlaps are resolved.
 
         Overlapping spans merge into one span covering all of them, typed by the longest (then the
         highest-scoring, then the first). Covering the union rather than dropping the loser means a
         partial overlap never leaves part of an entity in clear text.
         """
-        text = unescape_breaks(text)
+        original_text = text
+        normalised = normalise(text)
+        text = unescape_breaks(text if normalised is None else normalised.text)
         found: list[Span] = []
         for step in self._steps:
             found.extend(_native_spans(step, text) if isinstance(step, tuple) else step.detect(text))
+        if normalised is not None:
+            # Back to the original text: the mapping keeps order, so spans stay sorted and apart.
+            original = normalised.original
+            found = [Span(s.entity_type, *original(s.start, s.end), s.score) for s in found]
+        if found:
+            found = self._clear(original_text, found)
         if len(found) < 2:
             return found
         found.sort(key=lambda s: (s.start, -s.end))

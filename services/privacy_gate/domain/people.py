@@ -56,6 +56,7 @@ _AMBIGUOUS_WORDS = """
     Was We Well West White Will Win Winter With Wolf Wood Yes You Young Your Hi Hey Hello Dear Ave Apt
     Via Ste Rue Sir Lady Lord Mister Madam Santa San Saint Mount Fort Port Cape Lord God Jesus Allah
     Oh Carry France Princess Royal Al El Na Des Ok Okay Yeah Sorry Thanks Here Mine Go General Public
+    Key File Gen
 """
 _AMBIGUOUS = frozenset(_AMBIGUOUS_WORDS.split())
 # Capitalised words that never continue a name (a sentence's next word, a weekday, a month...).
@@ -252,6 +253,7 @@ _NOT_LISTED = frozenset(
         *("I", "The", "A", "An", "And", "But", "Or", "If", "It", "This", "That", "We", "You", "He"),
         *("She", "They", "My", "Our", "Your", "His", "Her", "Their", "Also", "Then", "So", "Not", "No"),
         *("Yes", "Please", "Thanks", "Thank", "Me", "Us", "Him", "Them", "Co", "Inc", "Ltd", "Sons"),
+        *("Tel", "Fax", "Mobile", "Phone", "Email", "Mail"),  # "Jürgen Schäfer, Tel. 0221/..."
     )
 )
 _LIST_JOINS = (", and ", " and ", ", ", " & ")

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.privacy_gate.domain.detectors import DEFAULT_ANALYZER, Analyzer, EntityType, Span
+from services.privacy_gate.domain.normalise import normalise
 from services.runtime.errors import PolicyError
 
 Action = Literal["placeholder", "drop_event"]
@@ -104,6 +105,11 @@ class Numbering:
         numbers = self._numbers.get(entity_type)
         if numbers is None:
             numbers = self._numbers[entity_type] = {}
+        # The value as the detectors saw it (normalise.py): "ana dot silva at gmail dot com" and
+        # "ana.silva@gmail.com", or full-width and ASCII digits, are one value.
+        seen = normalise(value)
+        if seen is not None:
+            value = seen.text
         normalize = _NORMALIZE.get(entity_type)
         key = normalize(value) if normalize is not None else value
         return numbers.setdefault(key, len(numbers) + 1)

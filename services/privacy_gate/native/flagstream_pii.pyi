@@ -16,6 +16,14 @@ class StreetAddressDetector:
     def __init__(self, word_lists: Mapping[str, Any]) -> None: ...
     def detect(self, text: str) -> _Spans: ...
 
+class Needles:
+    """The occurrences of some literal strings, in one pass (Aho-Corasick, leftmost-longest)."""
+
+    def __init__(self, needles: list[str], ascii_case_insensitive: bool) -> None: ...
+    def find(self, text: str) -> list[tuple[int, int]]:
+        """(start in code points, needle index) of each occurrence, left to right, not overlapping;
+        where several needles start at one place, the longest."""
+
 # The structured detectors (src/structured/): email, credit_card, maestro, phone, ssn, iban, ip, credential.
 def detect(name: str | tuple[str, ...] | list[str], text: str) -> _Spans:
     """One structured detector's raw output on ``text`` (no unescaping, no overlap resolution); for

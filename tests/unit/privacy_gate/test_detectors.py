@@ -234,7 +234,7 @@ def test_detectors_declare_their_types() -> None:
         "Analyzer([EmailDetector(), CreditCardDetector(), AnnouncedMaestroDetector(), "
         "PhoneDetector(), UsSsnDetector(), "
         "IbanDetector(), IpAddressDetector(), CredentialDetector(), PersonDetector(), "
-        "StreetAddressDetector()])"
+        "StreetAddressDetector(), ContextDetector()])"
     )
 
 

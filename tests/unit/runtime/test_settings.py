@@ -11,7 +11,13 @@ from services.runtime.settings import DEV_PSEUDONYM_KEY, REPO_ROOT, Settings
 
 
 def env_name(field: str) -> str:
-    return "KAFKA_BOOTSTRAP_SERVERS" if field == "kafka_bootstrap_servers" else f"FLAGSTREAM_{field.upper()}"
+    """The variable a setting is documented under: its first alias (KAFKA_BOOTSTRAP_SERVERS,
+    LABEL_STUDIO_URL, ...) when it has one, else FLAGSTREAM_<NAME>."""
+    alias = Settings.model_fields[field].validation_alias
+    choices = getattr(alias, "choices", None)
+    if choices:
+        return str(choices[0])
+    return f"FLAGSTREAM_{field.upper()}"
 
 
 def test_readme_documents_every_setting() -> None:

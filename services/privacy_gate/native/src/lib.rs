@@ -87,11 +87,68 @@ impl PyStreet {
     }
 }
 
+/// Needles(needles, ascii_case_insensitive): the occurrences of some literal strings in one pass
+/// (Aho-Corasick, leftmost-longest), for the analyzer's normaliser and context rules (context.py), which would
+/// otherwise scan the text once per word they look for.
+#[pyclass(name = "Needles", module = "flagstream_pii", frozen)]
+struct PyNeedles {
+    inner: aho_corasick::AhoCorasick,
+}
+
+#[pymethods]
+impl PyNeedles {
+    #[new]
+    fn new(needles: Vec<String>, ascii_case_insensitive: bool) -> PyResult<Self> {
+        let inner = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(ascii_case_insensitive)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(&needles)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(PyNeedles { inner })
+    }
+
+    /// [(start, needle index)] of the occurrences, left to right, not overlapping: where several
+    /// needles start at one place the longest wins; start in code points of `text`.
+    fn find(&self, text: &Bound<'_, PyString>) -> PyResult<Vec<(usize, usize)>> {
+        // A str with a lone surrogate has no UTF-8 form: it is rebuilt one code point for one, the
+        // surrogate as U+FFFD, so positions hold.
+        let s: std::borrow::Cow<'_, str> = match text.to_str() {
+            Ok(s) => s.into(),
+            Err(_) => code_points_u32(text)?
+                .into_iter()
+                .map(|c| char::from_u32(c).unwrap_or('\u{fffd}'))
+                .collect::<String>()
+                .into(),
+        };
+        let bytes = s.as_bytes();
+        let ascii = bytes.is_ascii();
+        let mut out = Vec::new();
+        // Byte offset -> code-point index, counted forward as matches arrive (left to right).
+        let (mut byte, mut chars) = (0usize, 0usize);
+        for m in self.inner.find_iter(&*s) {
+            let start = if ascii {
+                m.start()
+            } else {
+                chars += bytes[byte..m.start()].iter().filter(|&&b| (b & 0xC0) != 0x80).count();
+                byte = m.start();
+                chars
+            };
+            out.push((start, m.pattern().as_usize()));
+        }
+        Ok(out)
+    }
+}
+
 // PyO3 places a pyclass's value inside the Python object, which Python aligns to 16 bytes only
 // (PyO3 issue #3607): a field with a larger alignment, such as memchr's memmem::Finder with its AVX2
 // vectors, is misaligned there and its aligned loads fault. This is what crashed the first version
 // of this module; the structs must stay at most 16-aligned (a Finder would have to be boxed).
-const _: () = assert!(std::mem::align_of::<PyPerson>() <= 16 && std::mem::align_of::<PyStreet>() <= 16);
+const _: () = assert!(
+    std::mem::align_of::<PyPerson>() <= 16
+        && std::mem::align_of::<PyStreet>() <= 16
+        && std::mem::align_of::<PyNeedles>() <= 16
+);
 
 // ------------------------------------------------------------------------ structured detectors
 
@@ -241,6 +298,7 @@ fn ssn_valid(area: &Bound<'_, PyString>, group: &Bound<'_, PyString>, serial: &B
 fn flagstream_pii(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPerson>()?;
     m.add_class::<PyStreet>()?;
+    m.add_class::<PyNeedles>()?;
     structured::res(); // build the patterns once, at import
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(detector_names, m)?)?;

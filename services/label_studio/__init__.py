@@ -1,0 +1,1 @@
+"""Label Studio connector: review tasks into Label Studio projects, annotations back as judgments."""

@@ -1,0 +1,405 @@
+"""Label Studio connector: review queues into Label Studio projects, annotations back as judgments.
+
+A confluent-kafka loop, not Faust: its truth lives in Label Studio, and it commits input offsets
+itself, only after Label Studio acknowledged the import of every task up to them.
+
+- Projects: one per queue of the escalation policy (title `<prefix>flagstream <queue>`), created or
+  updated at start from the queue's rubric (labeling config) and reviewers (overlap), with a
+  "Priority order" data manager tab sorting by priority then deadline.
+- Tasks: consumed from review.tasks.<queue>.v1 in batches, imported with one request per project,
+  keyed by task id. The connector knows every task id Label Studio holds (read from Label Studio at
+  start, kept up to date by its imports and reconciliations), so a replayed or re-delivered task is
+  never imported twice, even after a crash between the import and the offset commit.
+- Judgments: every `label_studio_poll_seconds` (and at start) the connector reads each project's
+  annotations. Each annotation version (id + updated_at) not yet in the ledger becomes one Judgment
+  on review.judgments.v1, or, when it breaks its rubric, one record on review.judgments.v1.dlq with
+  the reason (the task stays open). Once Kafka acknowledged them, the ledger
+  (labeling.label_studio.ledger.v1, compacted, read back at start) records those versions as sent.
+  A judgment's id is derived from the annotation version, so the one re-send a crash between the
+  two can cause is the same judgment, which the review service counts once.
+- Run one connector per deployment: reconciliation reads every project, not a partition of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from confluent_kafka import KafkaException, Message, Producer
+
+from services.contracts import AvroCodec, ReviewTask, default_codec
+from services.escalation.domain import load_escalation_policy
+from services.label_studio.client import LabelStudio
+from services.label_studio.domain import (
+    TASK_KEY,
+    annotation_version,
+    judgment_from_annotation,
+    labeling_config,
+    order,
+    rubric_for,
+    task_data,
+)
+from services.runtime.audit import dead_letter_headers
+from services.runtime.errors import DecodeError, RetryableError, ValidationError
+from services.runtime.kafka import make_consumer, make_producer, read_topic
+from services.runtime.metrics import Metrics
+from services.runtime.settings import Settings
+from services.runtime.topics import JUDGMENTS, LABEL_STUDIO_LEDGER, QUEUES, dlq, task_topic
+
+SERVICE = "label_studio"
+PRIORITY_VIEW = "Priority order"
+FULL_SCAN_SECONDS = 60.0
+"""A reconciliation reads every task of every project this often; the others read changed tasks only."""
+SCAN_OVERLAP_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_Out = tuple[str, bytes, bytes, Any]
+"""One record to produce: registry topic name, key, value, headers (or None)."""
+
+
+def project_title(settings: Settings, queue: str) -> str:
+    """The title of a queue's project (Label Studio titles hold at most 50 characters)."""
+    return f"{settings.topic_prefix}flagstream {queue}"[:50]
+
+
+@dataclass
+class Project:
+    """A queue's Label Studio project and what the connector knows of it."""
+
+    queue: str
+    project_id: int
+    view_id: int | None
+    tasks: dict[str, int] = field(default_factory=dict)
+    """Flagstream task id -> Label Studio task id, for every task the project holds."""
+
+
+class Connector:
+    """The consume -> import -> commit loop and the reconciliation of annotations."""
+
+    def __init__(self, settings: Settings, client: LabelStudio, metrics: Metrics, codec: AvroCodec) -> None:
+        self.settings = settings
+        self.client = client
+        self.metrics = metrics
+        self.codec = codec
+        self.policy = load_escalation_policy(settings.escalation_policy)
+        self.projects: dict[str, Project] = {}
+        self.ledger: dict[str, str] = {}
+        """Annotation id -> the last version sent (as a judgment or to the dead-letter topic)."""
+        self.producer: Producer | None = None
+        self.unsure: set[str] = set()
+        """Queues whose last import failed: Label Studio may have taken it without answering."""
+        self.last_reconcile = 0.0
+        self.last_pass: datetime | None = None
+        """When the last successful reconciliation began (this host's clock)."""
+        self.last_full_scan: datetime | None = None
+
+    # -- projects ------------------------------------------------------------------------------
+
+    def project_fields(self, queue: str) -> dict[str, Any]:
+        """The settings of a queue's project: config from its rubric, overlap from its reviewers."""
+        spec = self.policy.queues[queue]
+        rubric = rubric_for(spec.rubric_id)
+        return {
+            "title": project_title(self.settings, queue),
+            "description": f"Flagstream review queue {queue}: rubric {rubric.rubric_id} "
+            f"{spec.rubric_version}, {spec.reviewers} reviewer(s) per task, SLA {spec.sla_minutes} min.",
+            "label_config": labeling_config(spec.rubric_id),
+            "maximum_annotations": spec.reviewers,
+            "sampling": "Sequential sampling",
+            "show_collab_predictions": False,
+            "show_annotation_history": False,
+            "enable_empty_annotation": False,
+        }
+
+    def ensure_projects(self) -> None:
+        """Create or update one project per policy queue, with its priority tab; learn its tasks."""
+        existing = {p["title"]: p for p in self.client.projects()}
+        for queue in QUEUES:
+            if queue not in self.policy.queues:
+                continue
+            fields = self.project_fields(queue)
+            found = existing.get(fields["title"])
+            if found is None:
+                project = self.client.create_project(fields)
+                log.info("label_studio: created project %s for queue %s", project["id"], queue)
+            else:
+                project = self.client.update_project(int(found["id"]), fields)
+            project_id = int(project["id"])
+            view_id = self._priority_view(project_id)
+            known = Project(queue, project_id, view_id)
+            self._learn(known)
+            self.projects[queue] = known
+        log.info(
+            "label_studio: %d projects on %s, %d tasks known",
+            len(self.projects),
+            self.client.url,
+            sum(len(p.tasks) for p in self.projects.values()),
+        )
+
+    def _learn(self, project: Project) -> None:
+        """Read every task id the project holds from Label Studio."""
+        for task in self.client.tasks(project.project_id):
+            key = (task.get("data") or {}).get(TASK_KEY)
+            if key:
+                project.tasks[str(key)] = int(task["id"])
+
+    def _priority_view(self, project_id: int) -> int:
+        for view in self.client.views(project_id):
+            if (view.get("data") or {}).get("title") == PRIORITY_VIEW:
+                return int(view["id"])
+        view = self.client.create_view(
+            project_id,
+            {
+                "title": PRIORITY_VIEW,
+                "ordering": ["tasks:data.rank"],
+                "filters": {"conjunction": "and", "items": []},
+            },
+        )
+        return int(view["id"])
+
+    # -- tasks in ------------------------------------------------------------------------------
+
+    def import_batch(self, messages: list[Message]) -> int:
+        """Import the batch's new tasks (one request per project, priority order); returns how many."""
+        for queue in sorted(self.unsure):  # learn what a failed import left before importing again
+            self._learn(self.projects[queue])
+            self.unsure.discard(queue)
+        fresh: dict[str, dict[str, ReviewTask]] = defaultdict(dict)
+        for msg in messages:
+            try:
+                task = self.codec.decode(msg.value() or b"", ReviewTask)
+            except DecodeError as exc:
+                # The review service dead-letters undecodable tasks of the same topic; counted here.
+                self.metrics.outcome("undecodable_task", exc.reason)
+                continue
+            project = self.projects.get(task.queue)
+            if project is None:
+                log.error(
+                    "label_studio: task %s names queue %r, which has no project", task.task_id, task.queue
+                )
+                self.metrics.outcome("unknown_queue", "no_project")
+                continue
+            if task.task_id in project.tasks or task.task_id in fresh[task.queue]:
+                self.metrics.outcome("duplicate_task", task.queue)
+                continue
+            fresh[task.queue][task.task_id] = task
+        imported = 0
+        for queue, tasks in fresh.items():
+            project = self.projects[queue]
+            ordered = order(tasks.values())
+            for start in range(0, len(ordered), self.settings.label_studio_batch_tasks):
+                chunk = ordered[start : start + self.settings.label_studio_batch_tasks]
+                try:
+                    ids = self.client.import_tasks(project.project_id, [task_data(t) for t in chunk])
+                except RetryableError:
+                    self.unsure.add(queue)
+                    raise
+                for task, ls_id in zip(chunk, ids, strict=True):
+                    project.tasks[task.task_id] = ls_id
+                self.metrics.outcome("imported", queue, len(chunk))
+                imported += len(chunk)
+        return imported
+
+    # -- annotations out -----------------------------------------------------------------------
+
+    def load_ledger(self) -> None:
+        """Read the ledger topic to its end."""
+        for msg in read_topic(self.settings, self.settings.topic(LABEL_STUDIO_LEDGER), timeout=60):
+            if msg.key() is not None:
+                entry = json.loads(msg.value() or b"{}")
+                self.ledger[(msg.key() or b"").decode()] = str(entry.get("version", ""))
+        log.info("label_studio: ledger holds %d annotation versions", len(self.ledger))
+
+    def reconcile(self) -> int:
+        """Send each annotation version not sent yet; returns how many were sent (judgment or DLQ).
+
+        Every FULL_SCAN_SECONDS (and at start) every task is read; in between only the tasks Label
+        Studio changed since the previous pass began, less SCAN_OVERLAP_SECONDS (saving or updating an
+        annotation updates its task). The overlap absorbs clock skew between this host and Label
+        Studio's; the full scans catch whatever a skewed clock or a filter change would still miss.
+        """
+        assert self.producer is not None
+        started = datetime.now(UTC)
+        full = (
+            self.last_full_scan is None
+            or (started - self.last_full_scan).total_seconds() >= FULL_SCAN_SECONDS
+        )
+        query: dict[str, Any] = {}
+        if not full and self.last_pass is not None:
+            since = self.last_pass - timedelta(seconds=SCAN_OVERLAP_SECONDS)
+            query = {
+                "filters": {
+                    "conjunction": "and",
+                    "items": [
+                        {
+                            "filter": "filter:tasks:updated_at",
+                            "operator": "greater",
+                            "type": "Datetime",
+                            "value": since.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                        }
+                    ],
+                }
+            }
+        outputs: list[_Out] = []
+        pending: dict[str, str] = {}
+        for queue, project in self.projects.items():
+            for task in self.client.tasks(project.project_id, **query):
+                data = task.get("data") or {}
+                key = data.get(TASK_KEY)
+                if not key:
+                    continue
+                project.tasks.setdefault(str(key), int(task["id"]))
+                for annotation in task.get("annotations") or []:
+                    if annotation.get("was_cancelled"):
+                        continue  # skipped by the reviewer: no judgment
+                    annotation_id = str(annotation["id"])
+                    version = annotation_version(annotation)
+                    if self.ledger.get(annotation_id) == version or pending.get(annotation_id) == version:
+                        continue
+                    pending[annotation_id] = version
+                    outputs.append(self._output(queue, str(key), data, annotation))
+                    outputs.append(
+                        (
+                            LABEL_STUDIO_LEDGER,
+                            annotation_id.encode(),
+                            json.dumps(
+                                {"version": version, "task_id": str(key), "project": project.project_id}
+                            ).encode(),
+                            None,
+                        )
+                    )
+        if not outputs:
+            self._scanned(started, full)
+            return 0
+        # Judgments (and dead letters) first, acknowledged, then their ledger entries: a crash between
+        # the two re-sends those versions after the restart with the same judgment ids, which the review
+        # service counts once (duplicate_judgment); the other order could lose them. Not a Kafka
+        # transaction: its commit markers leave offset gaps that consumers of review.judgments.v1 (the
+        # review service's Stage) read as lost records.
+        self._send([o for o in outputs if o[0] != LABEL_STUDIO_LEDGER])
+        self._send([o for o in outputs if o[0] == LABEL_STUDIO_LEDGER])
+        self.ledger.update(pending)
+        self._scanned(started, full)
+        return len(pending)
+
+    def _scanned(self, started: datetime, full: bool) -> None:
+        self.last_pass = started
+        if full:
+            self.last_full_scan = started
+
+    def _send(self, outputs: list[_Out]) -> None:
+        assert self.producer is not None
+        failures: list[str] = []
+
+        def delivered(err: object, _msg: object) -> None:
+            if err is not None:
+                failures.append(str(err))
+
+        for topic, key, value, headers in outputs:
+            self.producer.produce(
+                self.settings.topic(topic), key=key, value=value, headers=headers, on_delivery=delivered
+            )
+        remaining = self.producer.flush(30)
+        if remaining or failures:
+            raise RetryableError(f"{remaining} records unacknowledged, failures: {failures[:3]}")
+
+    def _output(self, queue: str, task_id: str, data: dict[str, Any], annotation: dict[str, Any]) -> _Out:
+        try:
+            judgment = judgment_from_annotation(data, annotation)
+        except ValidationError as exc:
+            log.warning(
+                "label_studio: annotation %s of task %s dead-lettered: %s", annotation["id"], task_id, exc
+            )
+            self.metrics.outcome("annotation_dead_lettered", exc.reason)
+            # Only what the reviewer answered and where: not the reviewer's name or e-mail.
+            record = {
+                "task_id": task_id,
+                "queue": queue,
+                "label_studio_task": annotation.get("task"),
+                "annotation_id": annotation["id"],
+                "version": annotation_version(annotation),
+                "reason": exc.reason,
+                "result": annotation.get("result"),
+            }
+            headers = dead_letter_headers(
+                origin_topic=f"label_studio:{queue}",
+                partition=-1,
+                offset=-1,
+                error=exc,
+                reason=exc.reason,
+                service=SERVICE,
+            )
+            return dlq(JUDGMENTS), task_id.encode(), json.dumps(record).encode(), headers
+        self.metrics.outcome("judgment_emitted", queue)
+        return JUDGMENTS, task_id.encode(), self.codec.encode(judgment), None
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _retry(self, what: str, stop: threading.Event, attempt: Callable[[], T]) -> T | None:
+        delay = 0.5
+        while not stop.is_set():
+            self.metrics.health.beat()  # waiting for Label Studio is the loop turning, not a hang
+            try:
+                return attempt()
+            except RetryableError as exc:
+                self.metrics.outcome("retried", "label_studio_unavailable")
+                log.warning("label_studio: %s failed (%s); retrying in %.1fs", what, exc, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+        return None
+
+    def run(self, stop: threading.Event) -> None:
+        """Until stop is set: import tasks, commit offsets after each import, reconcile annotations."""
+        settings = self.settings
+        self._retry("project set-up", stop, self.ensure_projects)
+        if stop.is_set():
+            return
+        self.load_ledger()
+        self.producer = make_producer(settings)
+        self._retry("reconciliation", stop, self.reconcile)
+        self.last_reconcile = time.monotonic()
+        consumer = make_consumer(settings, settings.group(SERVICE))
+        consumer.subscribe([settings.topic(task_topic(q)) for q in QUEUES])
+        try:
+            while not stop.is_set():
+                self.metrics.health.beat()
+                messages = [m for m in consumer.consume(num_messages=500, timeout=0.2) if not m.error()]
+                if messages:
+                    if self._retry("import", stop, functools.partial(self.import_batch, messages)) is None:
+                        break  # stopping before Label Studio took the batch: offsets stay uncommitted
+                    try:
+                        consumer.commit(asynchronous=False)
+                    except KafkaException as exc:  # a rebalance: the tasks are in Label Studio, the
+                        # next commit (or a re-delivery, recognised by task id) covers these offsets
+                        log.warning("label_studio: offset commit failed (%s)", exc)
+                if time.monotonic() - self.last_reconcile >= settings.label_studio_poll_seconds:
+                    self._retry("reconciliation", stop, self.reconcile)
+                    self.last_reconcile = time.monotonic()
+        finally:
+            consumer.close()
+            self.producer.flush(30)
+
+
+def run(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Run the connector as a process: metrics, then the loop until SIGTERM/SIGINT."""
+    from services.local import interrupted
+    from services.runtime.worker import provision
+
+    provision(settings)
+    metrics = Metrics(SERVICE)
+    port = metrics.serve(settings.metrics_port, settings.metrics_host)
+    log.info("%s: metrics on http://%s:%d/metrics", SERVICE, settings.metrics_host, port)
+    client = LabelStudio(settings.label_studio_url, settings.label_studio_api_key.get_secret_value())
+    try:
+        Connector(settings, client, metrics, default_codec()).run(stop or interrupted())
+    finally:
+        client.close()

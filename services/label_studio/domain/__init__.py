@@ -1,0 +1,29 @@
+"""Pure Label Studio mapping: rubric configs, review task -> task data, annotation -> judgment."""
+
+from services.label_studio.domain.annotations import (
+    REVIEWER_PREFIX,
+    annotation_version,
+    judgment_from_annotation,
+    judgment_id_for,
+    reviewer_id,
+)
+from services.label_studio.domain.rubrics import RUBRICS, Control, Rubric, labeling_config, rubric_for
+from services.label_studio.domain.tasks import FLAGGED_RESPONSE, TASK_KEY, order, rank, task_data
+
+__all__ = [
+    "FLAGGED_RESPONSE",
+    "REVIEWER_PREFIX",
+    "RUBRICS",
+    "TASK_KEY",
+    "Control",
+    "Rubric",
+    "annotation_version",
+    "judgment_from_annotation",
+    "judgment_id_for",
+    "labeling_config",
+    "order",
+    "rank",
+    "reviewer_id",
+    "rubric_for",
+    "task_data",
+]

@@ -41,6 +41,25 @@ kafka-down: ## Stop the local Kafka broker started by kafka-up
 kafka-status: ## Say whether the local broker runs
 	scripts/kafka.sh status
 
+registry-up: ## Start the local schema registry (Apicurio, Confluent-compatible API on 127.0.0.1:8081)
+	scripts/registry.sh up
+
+registry-down: ## Stop the local schema registry started by registry-up
+	scripts/registry.sh down
+
+registry-status: ## Say whether the local schema registry runs
+	scripts/registry.sh status
+
+k8s-topics: setup ## Regenerate deploy/k8s/base/kafka/topics.yaml from the topic registry
+	env -u FLAGSTREAM_TOPIC_PREFIX -u FLAGSTREAM_MAX_RECORD_BYTES .venv/bin/flagstream topics manifest --partitions 12 --replicas 3 > deploy/k8s/base/kafka/topics.yaml
+
+k8s-check: setup ## Render both deploy/k8s overlays (kustomize from the Go module proxy, into var/tools) and validate their core kinds
+	@test -x var/tools/kustomize || GOBIN=$(CURDIR)/var/tools go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+	mkdir -p var/k8s
+	for overlay in local production; do var/tools/kustomize build deploy/k8s/overlays/$$overlay > var/k8s/$$overlay.yaml; done
+	.venv/bin/kubernetes-validate --strict --no-warn -k 1.32.0 var/k8s/local.yaml var/k8s/production.yaml
+	.venv/bin/python -m pytest tests/unit/deploy -q
+
 labeling-up: ## Start the local Label Studio (own venv under var/label-studio; skipped when LABEL_STUDIO_URL is set)
 	scripts/label_studio.sh up
 
@@ -118,7 +137,7 @@ fmt: setup ## Format the code with ruff
 	.venv/bin/ruff format services tests
 	.venv/bin/ruff check --fix services tests
 
-clean: kafka-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
+clean: kafka-down registry-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

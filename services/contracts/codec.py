@@ -11,27 +11,39 @@ Two framings share one schemaless Avro body:
     unknown_magic       first bytes are neither C3 01 nor 00
     truncated           header shorter than its framing, or the body ends early
     unknown_fingerprint single-object fingerprint of no shipped schema
-    unknown_schema_id   Confluent schema id the codec was not given
+    unknown_schema_id   Confluent schema id the codec was not given and its schema registry (if any) lacks
+    unreadable_schema   the registry holds the id, but its schema is not Avro that fastavro can parse
     schema_mismatch     a known schema, but of another record than the one expected
+    incompatible_schema the writer's (registry) schema cannot be read as the shipped one (Avro resolution)
     malformed_body      bytes that are not an Avro body of the schema (bad UTF-8, union or enum index, ...)
     trailing_bytes      bytes left over after the body
     invalid_record      the body decodes but does not validate into the pydantic model
+
+A Confluent schema id is resolved, in order, from the ids the codec was given, then (once per id,
+cached) from a `SchemaSource`: the schema registry, wired by `services.runtime.schema_registry`. A
+registry schema is the writer's schema: the body is read with it and resolved into the schema shipped
+in schemas/ (Avro schema resolution), so producers on an older or newer compatible version of a
+record decode into the model this build knows. A registry that cannot be reached raises
+`RetryableError` (the record is retried, never dead-lettered for it).
 
 This is the only module of Flagstream that imports fastavro.
 """
 
 from __future__ import annotations
 
+import json
 import struct
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pydantic
-from fastavro import schemaless_reader, schemaless_writer
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint as avro_fingerprint
 from fastavro.schema import load_schema, to_parsing_canonical_form
 
@@ -39,7 +51,14 @@ from services.contracts import models
 from services.contracts.models import Record
 from services.runtime.errors import DecodeError, FatalError, ValidationError
 
-__all__ = ["CONFLUENT_MAGIC", "SCHEMA_DIR", "SINGLE_OBJECT_MAGIC", "AvroCodec", "default_codec"]
+__all__ = [
+    "CONFLUENT_MAGIC",
+    "SCHEMA_DIR",
+    "SINGLE_OBJECT_MAGIC",
+    "AvroCodec",
+    "SchemaSource",
+    "default_codec",
+]
 
 T = TypeVar("T", bound=Record)
 
@@ -65,6 +84,35 @@ class _Binding:
     fingerprint: bytes  # the 8 header bytes, little-endian as on the wire
     header: bytes
     prepare: _Prepare | None  # marks record branches of unions in a model_dump, or None if none
+
+
+@dataclass(frozen=True, slots=True)
+class _Writer:
+    """What a Confluent schema id decodes with: the record's binding, and the writer's schema when it
+    differs from the shipped one (None: the same canonical form, read without resolution)."""
+
+    binding: _Binding
+    schema: dict[str, Any] | None = None
+
+
+class SchemaSource(Protocol):
+    """Where the codec looks up Confluent schema ids it was not given: a schema registry."""
+
+    def schema_text(self, schema_id: int) -> str | None:
+        """The Avro schema (JSON text) registered under `schema_id`, or None if the registry has no such id.
+
+        Raises RetryableError when the registry cannot be asked (unreachable, 5xx).
+        """
+        ...
+
+
+def _registry_form(value: Any) -> Any:
+    """A parsed fastavro schema without fastavro's private keys: plain Avro JSON, docs and defaults kept."""
+    if isinstance(value, dict):
+        return {key: _registry_form(item) for key, item in value.items() if not key.startswith("__")}
+    if isinstance(value, list):
+        return [_registry_form(item) for item in value]
+    return value
 
 
 def _union_tagger(
@@ -161,8 +209,10 @@ class AvroCodec:
         self,
         schema_dir: Path | None = None,
         schema_ids: Mapping[int, type[Record]] | None = None,
+        registry: SchemaSource | None = None,
     ) -> None:
-        """Parse every contract schema in `schema_dir`; `schema_ids` maps Confluent schema ids to records."""
+        """Parse every contract schema in `schema_dir`; `schema_ids` maps Confluent schema ids to records,
+        `registry` resolves the ids it does not map."""
         directory = SCHEMA_DIR if schema_dir is None else schema_dir
         bindings = [_bind(model, directory) for model in _record_models()]
         self._by_model: dict[type[Record], _Binding] = {binding.model: binding for binding in bindings}
@@ -174,11 +224,15 @@ class AvroCodec:
                     f"{binding.model.avro_name} and {clash.model.avro_name} share a fingerprint",
                     reason="invalid_schema",
                 )
-        self._by_schema_id: dict[int, _Binding] = {}
+        self._by_name: dict[str, _Binding] = {binding.model.avro_name: binding for binding in bindings}
+        self._by_schema_id: dict[int, _Writer] = {}
         for schema_id, model in (schema_ids or {}).items():
             if not 0 <= schema_id <= 0xFFFFFFFF:
                 raise ValueError(f"schema id {schema_id} does not fit in 4 bytes")
-            self._by_schema_id[schema_id] = self._binding(model)
+            self._by_schema_id[schema_id] = _Writer(self._binding(model))
+        self._registry = registry
+        self._foreign: dict[int, str] = {}  # registry ids of records that are not Flagstream's
+        self._lookup = threading.Lock()  # one registry request per id, even from several threads
 
     def _binding(self, model: type[Record]) -> _Binding:
         try:
@@ -189,6 +243,12 @@ class AvroCodec:
     def schema(self, model: type[Record]) -> dict[str, Any]:
         """The parsed (fastavro) schema of a record model; shared, do not mutate."""
         return self._binding(model).schema
+
+    def registry_schema(self, model: type[Record]) -> str:
+        """The model's schema as one self-contained Avro JSON document, named types inlined where first
+        used, docs and defaults kept: what is registered in a schema registry. Keys are sorted: fastavro
+        orders a field's keys differently from run to run, and registries look a schema up by its text."""
+        return json.dumps(_registry_form(self._binding(model).schema), separators=(",", ":"), sort_keys=True)
 
     def fingerprint(self, model: type[Record]) -> int:
         """CRC-64-AVRO fingerprint of the model's schema in Parsing Canonical Form, as an unsigned int."""
@@ -214,10 +274,9 @@ class AvroCodec:
         """
         binding = self._binding(type(record))
         registered = self._by_schema_id.get(schema_id)
-        if registered is not None and registered is not binding:
-            raise ValueError(
-                f"schema id {schema_id} is {registered.model.avro_name}, not {binding.model.avro_name}"
-            )
+        if registered is not None and registered.binding is not binding:
+            other = registered.binding.model.avro_name
+            raise ValueError(f"schema id {schema_id} is {other}, not {binding.model.avro_name}")
         buffer = BytesIO()
         try:
             buffer.write(_CONFLUENT_HEADER.pack(0, schema_id))
@@ -258,14 +317,14 @@ class AvroCodec:
                     f"unknown schema fingerprint {fingerprint.hex()}", reason="unknown_fingerprint"
                 )
             offset = _SINGLE_OBJECT_HEADER
+            writer_schema: dict[str, Any] | None = None
         elif magic == CONFLUENT_MAGIC[0]:
             if size < _CONFLUENT_HEADER.size:
                 raise DecodeError(f"Confluent header cut at {size} bytes", reason="truncated")
             schema_id: int = _CONFLUENT_HEADER.unpack_from(data)[1]
-            found = self._by_schema_id.get(schema_id)
-            if found is None:
-                raise DecodeError(f"unknown schema id {schema_id}", reason="unknown_schema_id")
-            binding = found
+            writer = self._by_schema_id.get(schema_id) or self._resolve(schema_id)
+            binding = writer.binding
+            writer_schema = writer.schema
             offset = _CONFLUENT_HEADER.size
         else:
             raise DecodeError(f"unknown magic byte {magic:#04x}", reason="unknown_magic")
@@ -278,9 +337,17 @@ class AvroCodec:
         buffer = BytesIO(data)
         buffer.seek(offset)
         try:
-            raw = schemaless_reader(buffer, binding.schema, None)
+            if writer_schema is None:
+                raw = schemaless_reader(buffer, binding.schema, None)
+            else:
+                raw = schemaless_reader(buffer, writer_schema, binding.schema)
         except EOFError as error:
             raise DecodeError(f"{expected.avro_name} body ends early: {error}", reason="truncated") from error
+        except SchemaResolutionError as error:
+            raise DecodeError(
+                f"{expected.avro_name}: the writer's schema cannot be read as the shipped one: {error}",
+                reason="incompatible_schema",
+            ) from error
         except Exception as error:
             # The reader fails on hostile bytes with IndexError, UnicodeDecodeError, OverflowError, ...;
             # a read that ran off the end is a truncation whatever it raised.
@@ -308,6 +375,41 @@ class AvroCodec:
             raise DecodeError(
                 f"{expected.avro_name} does not validate: {problems}", reason="invalid_record"
             ) from None
+
+    def _resolve(self, schema_id: int) -> _Writer:
+        """Look a Confluent schema id up in the registry once, and remember what it decodes with."""
+        if self._registry is None:
+            raise DecodeError(f"unknown schema id {schema_id}", reason="unknown_schema_id")
+        with self._lookup:
+            known = self._by_schema_id.get(schema_id)
+            if known is not None:
+                return known
+            foreign = self._foreign.get(schema_id)
+            if foreign is None:
+                text = self._registry.schema_text(schema_id)
+                if text is None:
+                    raise DecodeError(
+                        f"schema id {schema_id} is not in the schema registry", reason="unknown_schema_id"
+                    )
+                try:
+                    writer = parse_schema(json.loads(text))
+                except Exception as error:  # fastavro raises several unrelated types for a bad schema
+                    raise DecodeError(
+                        f"schema id {schema_id}: the registry's schema does not parse "
+                        f"({type(error).__name__}: {str(error)[:200]})",
+                        reason="unreadable_schema",
+                    ) from error
+                name = writer.get("name") if isinstance(writer, dict) else None
+                binding = self._by_name.get(name) if isinstance(name, str) else None
+                if binding is not None and isinstance(writer, dict):
+                    same = to_parsing_canonical_form(writer) == to_parsing_canonical_form(binding.schema)
+                    resolved = _Writer(binding, None if same else writer)
+                    self._by_schema_id[schema_id] = resolved
+                    return resolved
+                foreign = self._foreign[schema_id] = str(name or (writer if isinstance(writer, str) else "?"))
+        raise DecodeError(
+            f"schema id {schema_id} is {foreign}, not a Flagstream record", reason="schema_mismatch"
+        )
 
 
 @cache

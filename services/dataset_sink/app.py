@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from services.contracts import AvroCodec, ErasureRequest, Record, ResolvedJudgment, default_codec, utcnow
+from services.contracts import AvroCodec, ErasureRequest, Record, ResolvedJudgment, utcnow
 from services.dataset_sink.domain import (
     DEMONSTRATIONS,
     ERASURE_LEDGER,
@@ -59,6 +59,7 @@ from services.runtime.audit import audit_event, dead_letter_headers
 from services.runtime.errors import DecodeError, RetryableError
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.metrics import Metrics
+from services.runtime.schema_registry import codec_for
 from services.runtime.settings import Settings
 from services.runtime.topics import AUDIT, ERASURES, RESOLVED, dlq
 from services.runtime.worker import provision, serve_signals
@@ -146,7 +147,7 @@ class DatasetSink:
         self.group = settings.group(SERVICE)
         self.writer = writer or DeltaDatasetWriter(settings.datasets_dir, self.group)
         self.ledger = ledger or DeltaDatasetWriter(self.ledger_root, self.group, schemas=LEDGER_SCHEMAS)
-        self.codec = codec or default_codec()
+        self.codec = codec or codec_for(settings)
         self.topic = settings.topic(RESOLVED)
         self.erasure_topic = settings.topic(ERASURES)
         self.producer = producer if producer is not None else make_producer(settings)
@@ -175,6 +176,7 @@ class DatasetSink:
         )
         try:
             while not stop.is_set():
+                self.metrics.health.beat()
                 for msg in consumer.consume(num_messages=500, timeout=0.2):
                     if msg.error():
                         log.warning("%s: consume error %s", SERVICE, msg.error())

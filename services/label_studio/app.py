@@ -347,6 +347,7 @@ class Connector:
     def _retry(self, what: str, stop: threading.Event, attempt: Callable[[], T]) -> T | None:
         delay = 0.5
         while not stop.is_set():
+            self.metrics.health.beat()  # waiting for Label Studio is the loop turning, not a hang
             try:
                 return attempt()
             except RetryableError as exc:
@@ -370,6 +371,7 @@ class Connector:
         consumer.subscribe([settings.topic(task_topic(q)) for q in QUEUES])
         try:
             while not stop.is_set():
+                self.metrics.health.beat()
                 messages = [m for m in consumer.consume(num_messages=500, timeout=0.2) if not m.error()]
                 if messages:
                     if self._retry("import", stop, functools.partial(self.import_batch, messages)) is None:
@@ -394,8 +396,8 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
 
     provision(settings)
     metrics = Metrics(SERVICE)
-    port = metrics.serve(settings.metrics_port)
-    log.info("%s: metrics on http://127.0.0.1:%d/metrics", SERVICE, port)
+    port = metrics.serve(settings.metrics_port, settings.metrics_host)
+    log.info("%s: metrics on http://%s:%d/metrics", SERVICE, settings.metrics_host, port)
     client = LabelStudio(settings.label_studio_url, settings.label_studio_api_key.get_secret_value())
     try:
         Connector(settings, client, metrics, default_codec()).run(stop or interrupted())

@@ -21,7 +21,7 @@ def require_kafka(settings: Settings, timeout: float | None = None) -> None:
     """Fail fast, in one line, when no broker answers at the bootstrap servers within `timeout`
     (default `settings.kafka_connect_timeout_seconds`), instead of librdkafka retrying for minutes."""
     wait = settings.kafka_connect_timeout_seconds if timeout is None else timeout
-    config: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap_servers, "logger": _probe_log}
+    config: dict[str, Any] = {**admin_config(settings), "logger": _probe_log}
     admin = AdminClient(config)
     try:
         admin.list_topics(timeout=wait)
@@ -29,6 +29,55 @@ def require_kafka(settings: Settings, timeout: float | None = None) -> None:
         raise FatalError(
             f"cannot reach Kafka at {settings.kafka_bootstrap_servers} after {wait:.0f} s"
         ) from exc
+
+
+def security_config(settings: Settings) -> dict[str, Any]:
+    """librdkafka's connection security from the settings: nothing for PLAINTEXT."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    config: dict[str, Any] = {"security.protocol": protocol}
+    if protocol.startswith("SASL_"):
+        if settings.kafka_sasl_username is None or settings.kafka_sasl_password is None:
+            raise FatalError(
+                f"FLAGSTREAM_KAFKA_SECURITY_PROTOCOL={protocol} needs FLAGSTREAM_KAFKA_SASL_USERNAME and "
+                "FLAGSTREAM_KAFKA_SASL_PASSWORD"
+            )
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl.username"] = settings.kafka_sasl_username
+        config["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
+    if protocol.endswith("SSL") and settings.kafka_ssl_ca_file is not None:
+        config["ssl.ca.location"] = str(settings.kafka_ssl_ca_file)
+    return config
+
+
+def faust_credentials(settings: Settings) -> Any:
+    """The same security for Faust's aiokafka clients (`broker_credentials`), or None for PLAINTEXT."""
+    import ssl
+
+    import faust
+
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    security = security_config(settings)  # validates the SASL settings
+    context = None
+    if protocol.endswith("SSL"):
+        cafile = None if settings.kafka_ssl_ca_file is None else str(settings.kafka_ssl_ca_file)
+        context = ssl.create_default_context(cafile=cafile)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=security["sasl.username"],
+        password=security["sasl.password"],
+        mechanism=settings.kafka_sasl_mechanism,
+        ssl_context=context,
+    )
+
+
+def admin_config(settings: Settings) -> dict[str, Any]:
+    """An AdminClient's configuration."""
+    return {"bootstrap.servers": settings.kafka_bootstrap_servers, **security_config(settings)}
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -44,6 +93,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "partitioner": "murmur2_random",
         # The size contract (contracts/limits.py): the largest dead letter, with room for framing.
         "message.max.bytes": settings.limits.producer_bytes,
+        **security_config(settings),
     }
     config.update(overrides)
     return config
@@ -63,6 +113,7 @@ def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
         "enable.auto.commit": False,
         "enable.partition.eof": False,
         "max.partition.fetch.bytes": settings.limits.fetch_bytes,
+        **security_config(settings),
     }
     config.update(overrides)
     return Consumer(config)

@@ -6,9 +6,16 @@ reviewer pseudonyms (bounded by the reviewer workforce), never user data.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+from services.runtime.health import Health
 
 SERVICE_PORTS = {
     "privacy_gate": 9101,
@@ -57,6 +64,7 @@ class Metrics:
 
     service: str
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    health: Health = field(default_factory=Health)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -248,8 +256,46 @@ class Metrics:
         """Count n events with an outcome and a reason code."""
         self.events.labels(self.service, outcome, reason).inc(n)
 
-    def serve(self, port: int | None) -> int:
-        """Serve /metrics over HTTP on the given port (None: the service's default); returns it."""
+    def serve(self, port: int | None, host: str = "127.0.0.1") -> int:
+        """Serve /metrics, /healthz and /readyz over HTTP on the given port (None: the service's
+        default) in a daemon thread; returns the port."""
         chosen = SERVICE_PORTS.get(self.service, 0) if port is None else port
-        server, _thread = start_http_server(chosen, addr="127.0.0.1", registry=self.registry)
+        server = make_server(
+            host, chosen, _routes(make_wsgi_app(self.registry), self.health), _Server, _QuietHandler
+        )
+        threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
         return int(server.server_port)
+
+
+_App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _routes(metrics_app: _App, health: Health) -> _App:
+    """/healthz (liveness) and /readyz (readiness): 200 or 503 with a one-word body; the rest is /metrics."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path in ("/healthz", "/readyz"):
+            ok = health.live() if path == "/healthz" else health.ready()
+            body = b"ok\n" if ok else (b"stalled\n" if path == "/healthz" else b"not ready\n")
+            start_response(
+                "200 OK" if ok else "503 Service Unavailable",
+                [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return metrics_app(environ, start_response)
+
+    return app
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    """One thread per request, so a slow scrape never holds a probe."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape or probe."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

@@ -38,6 +38,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaExcepti
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec
 
+from services.runtime.kafka import admin_config, security_config
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
 from services.runtime.topics import (
@@ -137,7 +138,7 @@ class BrokerReader:
     def __init__(self, settings: Settings, timeout: float = 5.0) -> None:
         self.settings = settings
         self.timeout = timeout
-        self.admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+        self.admin = AdminClient(admin_config(settings))
         self._consumer: Consumer | None = None
 
     def close(self) -> None:
@@ -217,6 +218,7 @@ class BrokerReader:
                     "auto.offset.reset": "earliest",
                     "fetch.max.bytes": 1 << 20,
                     "max.partition.fetch.bytes": 64 << 10,
+                    **security_config(self.settings),
                 }
             )
         consumer = self._consumer

@@ -29,6 +29,19 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "FLAGSTREAM_KAFKA_BOOTSTRAP_SERVERS"),
         description="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS). Default: the local broker.",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How every Kafka client connects: PLAINTEXT locally; SASL_SSL against a cluster whose "
+        "ACLs name each service's principal (deploy/k8s: Strimzi users with SCRAM-SHA-512 over TLS).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(None, description="This service's Kafka principal (SASL).")
+    kafka_sasl_password: SecretStr | None = Field(None, description="Its password (SASL).")
+    kafka_ssl_ca_file: Path | None = Field(
+        None, description="CA certificate that signed the brokers' TLS certificates (SSL, SASL_SSL)."
+    )
     kafka_connect_timeout_seconds: float = Field(
         10.0,
         gt=0,
@@ -64,6 +77,11 @@ class Settings(BaseSettings):
     )
     metrics_port: int | None = Field(
         None, description="Port of /metrics; default is the service's own port (9101-9104), 0 = any."
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address /metrics, /healthz and /readyz listen on: loopback locally, 0.0.0.0 in a "
+        "pod so that the kubelet's probes and Prometheus reach them.",
     )
     sink_batch_rows: int = Field(1000, ge=1, description="Dataset sink commits every N rows ...")
     sink_batch_seconds: float = Field(2.0, gt=0, description="... or every T seconds, whichever first.")
@@ -113,6 +131,15 @@ class Settings(BaseSettings):
         ge=1,
         description="A record that stopped a worker this many times (its error is the record's, not the "
         "broker's) is dead-lettered `crash_loop` at the next start instead of handled again.",
+    )
+    schema_registry_url: str | None = Field(
+        None,
+        description="Confluent-compatible schema registry (e.g. http://127.0.0.1:8081/apis/ccompat/v7). "
+        "When set, the codec resolves Confluent-framed records of schema ids it does not ship through it "
+        "(cached), and `flagstream schemas` registers and checks against it. Unset: schemas/ only.",
+    )
+    schema_registry_auth: SecretStr | None = Field(
+        None, description="`user:password` for the schema registry's HTTP basic auth, if it asks for one."
     )
     progress_interval_seconds: float = Field(
         10.0,

@@ -44,13 +44,14 @@ from faust.sensors import Sensor
 from faust.streams import _current_event as current_event_var  # what tables read
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from services.contracts import AvroCodec, Record, default_codec
+from services.contracts import AvroCodec, Record
 from services.runtime import exits, faults
 from services.runtime.audit import dead_letter_headers
 from services.runtime.crashes import CrashJournal, CrashLoopError, Origin, RecordFault, is_record_error
 from services.runtime.errors import DeadLetterError, FatalError, RetryableError, SkipError
-from services.runtime.kafka import make_producer
+from services.runtime.kafka import faust_credentials, make_producer
 from services.runtime.metrics import Metrics
+from services.runtime.schema_registry import codec_for
 from services.runtime.settings import Settings
 from services.runtime.topics import AUDIT, BY_NAME, RESTRICTED, dlq
 
@@ -341,6 +342,7 @@ def create_app(service: str, settings: Settings, **options: Any) -> App:
         settings.group(service),
         Table=Table,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         datadir=str(datadir),
         web_enabled=False,
@@ -381,7 +383,7 @@ class Stage:
         self.service = service
         self.settings = settings
         self.metrics = metrics
-        self.codec = codec or default_codec()
+        self.codec = codec or codec_for(settings)
         self.policy_versions = dict(policy_versions or {})
         self._topics: dict[str, faust.TopicT] = {}
         self.producer = make_producer(settings)

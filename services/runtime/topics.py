@@ -155,6 +155,43 @@ BY_NAME = {spec.name: spec for spec in REGISTRY}
 RESTRICTED = frozenset(spec.name for spec in REGISTRY if spec.restricted)
 
 
+STRIMZI_API = "kafka.strimzi.io/v1beta2"
+
+
+def kafka_topic_manifests(
+    settings: Settings, partitions: int, replicas: int, cluster: str = "flagstream"
+) -> list[dict[str, Any]]:
+    """A Strimzi `KafkaTopic` per registry topic (deploy/k8s: `flagstream topics manifest`).
+
+    The resource name is the topic name made a valid Kubernetes name (`_` → `-`); `spec.topicName`
+    keeps the real one. Configs are the registry's, size limits included (docs/limits.md).
+    """
+    manifests = []
+    for spec in REGISTRY:
+        name = settings.topic(spec.name)
+        manifests.append(
+            {
+                "apiVersion": STRIMZI_API,
+                "kind": "KafkaTopic",
+                "metadata": {
+                    "name": name.replace("_", "-").lower(),
+                    "labels": {
+                        "strimzi.io/cluster": cluster,
+                        "flagstream.io/restricted": str(spec.restricted).lower(),
+                    },
+                    "annotations": {"flagstream.io/description": spec.description},
+                },
+                "spec": {
+                    "topicName": name,
+                    "partitions": partitions,
+                    "replicas": replicas,
+                    "config": spec.configs(settings.limits),
+                },
+            }
+        )
+    return manifests
+
+
 def create_topics(
     settings: Settings, specs: Iterable[TopicSpec] = REGISTRY, timeout: float = 30.0
 ) -> list[str]:
@@ -164,7 +201,9 @@ def create_topics(
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    from services.runtime.kafka import admin_config
+
+    admin = AdminClient(admin_config(settings))
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:

@@ -9,6 +9,7 @@ import faust
 
 from services.runtime import exits
 from services.runtime.errors import RetryableError
+from services.runtime.health import BEAT_SECONDS
 from services.runtime.metrics import DEAD_LETTER_REASONS, Metrics
 from services.runtime.progress import SOURCES, ProgressMonitor
 from services.runtime.settings import Settings
@@ -38,8 +39,8 @@ def serve_signals(metrics: Metrics, settings: Settings) -> int:
     for topic in SOURCES.get(metrics.service, ()):
         for reason in (*sorted(DEAD_LETTER_REASONS), "other"):
             metrics.dead_letters.labels(metrics.service, topic, reason)
-    port = metrics.serve(settings.metrics_port)
-    log.info("%s: metrics on http://127.0.0.1:%d/metrics", metrics.service, port)
+    port = metrics.serve(settings.metrics_port, settings.metrics_host)
+    log.info("%s: metrics on http://%s:%d/metrics", metrics.service, settings.metrics_host, port)
     ProgressMonitor(settings, metrics).start()
     return port
 
@@ -50,6 +51,11 @@ def run_faust(app: faust.App, metrics: Metrics, settings: Settings) -> None:
     changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
     provision(settings, extra=changelog_specs(settings, changelogs))
     serve_signals(metrics, settings)
+
+    async def beat() -> None:  # on the worker's event loop: a blocked loop stops beating
+        metrics.health.beat()
+
+    app.timer(interval=BEAT_SECONDS)(beat)
     worker = faust.Worker(
         app, loglevel=settings.log_level.lower().replace("warning", "warn"), redirect_stdouts=False
     )

@@ -46,7 +46,7 @@ from collections.abc import Iterator
 
 import flagstream_pii
 
-from services.privacy_gate.domain.detectors import EntityType, Span
+from services.privacy_gate.domain.detectors import EntityType, Found, Span, to_spans
 from services.privacy_gate.domain.people import _AMBIGUOUS
 
 _PERSON = EntityType.PERSON
@@ -305,6 +305,13 @@ class ContextDetector:
 
     def detect(self, text: str) -> Iterator[Span]:
         """Spans found by the context rules."""
+        return iter(to_spans(self.find(text)))
+
+    def find(self, text: str) -> list[Found]:
+        """Spans found by the context rules, as tuples."""
+        return list(self._find(text))
+
+    def _find(self, text: str) -> Iterator[Found]:
         anchors = _anchors(text)
         yield from self._people(text, anchors)
         yield from self._addresses(text, anchors)
@@ -315,10 +322,10 @@ class ContextDetector:
             if slash - start >= 3 and (start == 0 or not _glued(text[start - 1])):
                 m = _SLASH_PHONE.match(text, start)
                 if m:
-                    yield Span(EntityType.PHONE_NUMBER, m.start(), m.end(), 0.6)
+                    yield (EntityType.PHONE_NUMBER, m.start(), m.end(), 0.6)
         yield from self._secrets(text, anchors)
 
-    def _people(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Span]:
+    def _people(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Found]:
         given, known = self._given, self._known
         for at, cue in anchors.get("cue", ()):
             if (at == 0 or not (text[at - 1].isalnum() or text[at - 1] == "@")) and (
@@ -328,7 +335,7 @@ class ContextDetector:
         for at, _ in anchors.get("speaker", ()):
             m = _SPEAKER.match(text, text.rfind("\n", 0, at) + 1)
             if m and m.group(1).lower() not in _ROLES:
-                yield Span(_PERSON, m.start(1), m.end(1), 0.6)
+                yield (_PERSON, m.start(1), m.end(1), 0.6)
         for at, _ in anchors.get("mention", ()):
             if at == 0 or text[at - 1].isspace() or text[at - 1] == "(":
                 handle = _MENTION.match(text, at + 1)
@@ -338,7 +345,7 @@ class ContextDetector:
                     if first_last or (
                         len(parts) <= 3 and any(_is_name_word(p, given, known) for p in parts if p)
                     ):
-                        yield Span(_PERSON, handle.start(1), handle.end(1), 0.6)
+                        yield (_PERSON, handle.start(1), handle.end(1), 0.6)
         if "\n" in text:
             # Each read from the start of the line holding its word.
             for rule, pattern in (("closing", _CLOSING), ("dash", _DASH_SIGNATURE)):
@@ -348,7 +355,7 @@ class ContextDetector:
                         continue
                     word = m.group(1).split()[0]
                     if word.lower() not in _STOP_WORDS or word.capitalize() in _AMBIGUOUS:
-                        yield Span(_PERSON, m.start(1), m.end(1), 0.6)
+                        yield (_PERSON, m.start(1), m.end(1), 0.6)
         fields = anchors.get("field", ())
         for at, field in fields:
             span = self._field(text, at, field)
@@ -358,7 +365,7 @@ class ContextDetector:
         if names:
             yield from self._csv_names(text, names)
 
-    def _addressed(self, text: str, end: int, greeting: bool) -> Span | None:
+    def _addressed(self, text: str, end: int, greeting: bool) -> Found | None:
         """The name after a cue ending at ``end``, if the words there are one (module docstring)."""
         m = _AFTER_CUE.match(text, end)
         if m is None:
@@ -377,9 +384,9 @@ class ContextDetector:
             or titled
         ):
             return None
-        return Span(_PERSON, m.start(1), m.end(2) if second_is_name or titled else m.end(1), 0.6)
+        return (_PERSON, m.start(1), m.end(2) if second_is_name or titled else m.end(1), 0.6)
 
-    def _field(self, text: str, at: int, field: str) -> Span | None:
+    def _field(self, text: str, at: int, field: str) -> Found | None:
         """The name in a field labelled by ``field`` at ``at``, if the label names a person."""
         m = _FIELD_VALUE.match(text, at + len(field))
         if m is None:
@@ -395,9 +402,9 @@ class ContextDetector:
             record = text[max(0, at - 40) : at].lower()
             if not any(w in record for w in _PERSON_OBJECTS):
                 return None  # a bare "name" (a job, a package): a known name or a person's record needed
-        return Span(_PERSON, m.start(1), m.end(1), 0.6)
+        return (_PERSON, m.start(1), m.end(1), 0.6)
 
-    def _csv_names(self, text: str, name_fields: list[int]) -> Iterator[Span]:
+    def _csv_names(self, text: str, name_fields: list[int]) -> Iterator[Found]:
         """The cells of CSV columns whose header names a person.
 
         A header is a line holding a comma and a ``name`` word; its table runs until a line without
@@ -418,7 +425,7 @@ class ContextDetector:
             parsed = header_end
             yield from self._csv_column_cells(text, header_end + 1, columns)
 
-    def _csv_column_cells(self, text: str, pos: int, columns: set[int]) -> Iterator[Span]:
+    def _csv_column_cells(self, text: str, pos: int, columns: set[int]) -> Iterator[Found]:
         size = len(text)
         field, start, quoted = 0, pos, False
         row: list[tuple[int, int]] = []
@@ -445,14 +452,14 @@ class ContextDetector:
                     if field == 0:
                         return  # a line without a comma: the table ended
                     for a, b in row:
-                        yield Span(_PERSON, a, b, 0.6)
+                        yield (_PERSON, a, b, 0.6)
                     if ch == "\x00":
                         return
                     field, row = 0, []
                 start = pos + 1
             pos += 1
 
-    def _addresses(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Span]:
+    def _addresses(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Found]:
         location = EntityType.LOCATION
         for comma, _ in anchors.get("postcode", ()):
             start = comma
@@ -468,7 +475,7 @@ class ContextDetector:
                 continue
             begin = _street_begin(text, street.start(1), street.end(1))
             if begin is not None:
-                yield Span(location, begin, m.end(), 0.6)
+                yield (location, begin, m.end(), 0.6)
         size = len(text)
         for read, (_, pattern) in _STREET_READS.items():
             if read not in anchors:
@@ -502,9 +509,9 @@ class ContextDetector:
                     found = list(pattern.finditer(text, max(0, at - 28, last), min(size, end + 48)))
                 for m in found:
                     last = m.end()
-                    yield Span(location, m.start(), m.end(), 0.6)
+                    yield (location, m.start(), m.end(), 0.6)
 
-    def _secrets(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Span]:
+    def _secrets(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Found]:
         credential = EntityType.CREDENTIAL
         for rule, pattern in (
             ("basic", _BASIC_AUTH),
@@ -515,7 +522,7 @@ class ContextDetector:
             if rule in anchors:
                 for m in pattern.finditer(text):
                     if not _PLACEHOLDER.match(m.group(1)):
-                        yield Span(credential, m.start(1), m.end(1), 0.85)
+                        yield (credential, m.start(1), m.end(1), 0.85)
         for at, word in anchors.get("env", ()):
             name = at
             while name > 0 and (
@@ -525,7 +532,7 @@ class ContextDetector:
             if name == 0 or text[name - 1] in " ;\n\t":
                 value = _ENV_VALUE.match(text, at + len(word))
                 if value and not _PLACEHOLDER.match(value.group().strip("\"'")):
-                    yield Span(credential, value.start(), value.end(), 0.85)
+                    yield (credential, value.start(), value.end(), 0.85)
 
     def __repr__(self) -> str:
         return "ContextDetector()"
@@ -541,26 +548,25 @@ _PLACE_COUNT = len(_PLACES)
 _LOOKALIKE_NEEDLES = flagstream_pii.Needles([*sorted(_PLACES), *_EPONYM_NOUNS], False)
 
 
-def clear_lookalikes(text: str, spans: list[Span]) -> list[Span]:
+def clear_lookalikes(text: str, spans: list[Found]) -> list[Found]:
     """``spans`` without the look-alikes the context shows: placeholder secrets, places, eponyms."""
     credential = EntityType.CREDENTIAL
     places: set[int] = set()
     nouns: set[int] = set()
     for at, index in _LOOKALIKE_NEEDLES.find(text):
         (places if index < _PLACE_COUNT else nouns).add(at)
-    if not (places or nouns) and not any(span.entity_type is credential for span in spans):
+    if not (places or nouns) and not any(span[0] == credential for span in spans):
         return spans
     kept = []
     for span in spans:
-        kind = span.entity_type
-        if kind is credential:
-            if _PLACEHOLDER.match(text[span.start : span.end]):
+        kind, start, end, _ = span
+        if kind == credential:
+            if _PLACEHOLDER.match(text[start:end]):
                 continue
-        elif kind is _PERSON:
-            if span.start in places and text[span.start : span.end] in _PLACES:
+        elif kind == _PERSON:
+            if start in places and text[start:end] in _PLACES:
                 continue
             # A noun one space, or "'s " (three characters), after the name: "Maxwell's equations".
-            end = span.end
             if (end + 1 in nouns or end + 3 in nouns) and _EPONYM_AFTER.match(text, end):
                 continue
         kept.append(span)

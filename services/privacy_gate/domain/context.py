@@ -142,9 +142,13 @@ _GERMAN_STREET = re.compile(
     r"(?i)(?<![\w])(?:[^\W\d_][\w\-]{2,}(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|chaussee"
     r"|steig|pfad|markt)|(?:am|an der|auf dem|im|in der|zum|zur)[ ][^\W\d_][\w\-]+)[ ]+[0-9]{1,3}[a-z]?\b"
 )
+# The two patterns read in a window (French and lower-case streets) start with the house number's
+# first digit and check the character before it after that digit, not before: the same match, but
+# re's search then skips straight from digit to digit instead of trying the pattern at every position.
 _FRENCH_STREET = re.compile(
-    r"(?i)(?<![\w.])[0-9]{1,4}(?:[ ]?(?:bis|ter))?,?[ ]+(?:rue|avenue|av\.|boulevard|bd|impasse|chemin|allée"
-    r"|allee|place|quai|route|cours|passage|square)[ ]+(?:(?:de la|de l'|du|des|de|d')[ ]?)?"
+    r"(?i)[0-9](?<![\w.][0-9])[0-9]{0,3}(?:[ ]?(?:bis|ter))?,?[ ]+"
+    r"(?:rue|avenue|av\.|boulevard|bd|impasse|chemin|allée|allee|place|quai|route|cours|passage|square)"
+    r"[ ]+(?:(?:de la|de l'|du|des|de|d')[ ]?)?"
     rf"{_WORD}(?:[ ](?!et\b|à\b|and\b){_WORD}){{0,2}}(?:,?[ ]+[0-9]{{5}}[ ]+{_WORD}|,[ ]+{_WORD})?"
 )
 _CONTINENTAL_STREET = re.compile(
@@ -152,8 +156,9 @@ _CONTINENTAL_STREET = re.compile(
     rf"{_WORD}(?:[ ]{_WORD}){{0,2}}[ ]+[0-9]{{1,4}}[a-z]?\b"
 )
 _LOWER_STREET = re.compile(
-    r"(?<![\w.,])[0-9]{1,5}[a-z]?[ ]+(?:[a-z][a-z'\-]+[ ]+){1,2}(?:street|st|avenue|ave|road|rd|lane"
-    r"|boulevard|blvd|terrace|crescent)\b(?:\.?,?[ ]+(?:apt|suite|unit|flat)\.?[ ]*\w+)?"
+    r"[0-9](?<![\w.,][0-9])[0-9]{0,4}[a-z]?[ ]+(?:[a-z][a-z'\-]+[ ]+){1,2}"
+    r"(?:street|st|avenue|ave|road|rd|lane|boulevard|blvd|terrace|crescent)\b"
+    r"(?:\.?,?[ ]+(?:apt|suite|unit|flat)\.?[ ]*\w+)?"
 )
 # Where each street form is read from its word: "suffix" from the start of the word the suffix ends
 # (Lindenallee 65), "prefix" at the word (Am Mühlbach 5), "number" in a window from a little before
@@ -208,23 +213,29 @@ _RULE_WORDS: list[tuple[str, str]] = [
     *(("env", w) for w in _ENV_SECRET_WORDS),
 ]
 _NEEDLE_WORDS = list(dict.fromkeys(w.lower() for _, w in _RULE_WORDS))
-# Rules of each needle, with the word as the rule spells it (case-kept rules compare it).
-_NEEDLE_RULES: list[list[tuple[str, str]]] = [[] for _ in _NEEDLE_WORDS]
-for _rule, _word in _RULE_WORDS:
-    _NEEDLE_RULES[_NEEDLE_WORDS.index(_word.lower())].append((_rule, _word))
-# Needles matched case-blind whose case must match too.
+# Rules of each needle: (rule, the word as the rule spells it, whether its case must match too).
 _CASED_RULES = frozenset(("prefix", "env"))
+_NEEDLE_RULES: list[list[tuple[str, str, bool]]] = [[] for _ in _NEEDLE_WORDS]
+for _rule, _word in _RULE_WORDS:
+    _NEEDLE_RULES[_NEEDLE_WORDS.index(_word.lower())].append((_rule, _word, _rule in _CASED_RULES))
 _NEEDLES = flagstream_pii.Needles(_NEEDLE_WORDS, True)
+# The rules each group of rules reads, to skip the groups no word of the text starts.
+_PEOPLE_RULES = frozenset(("cue", "speaker", "mention", "closing", "dash", "field"))
+_ADDRESS_RULES = frozenset(("postcode", *_STREET_READS))
+_SECRET_RULES = frozenset(("basic", "curl", "url", "aws", "env"))
 
 
 def _anchors(text: str) -> dict[str, list[tuple[int, str]]]:
     """Where each rule's words occur in ``text``: rule -> [(position, word)]."""
     found: dict[str, list[tuple[int, str]]] = {}
     for at, index in _NEEDLES.find(text):
-        for rule, word in _NEEDLE_RULES[index]:
-            if rule in _CASED_RULES and not text.startswith(word, at):
+        for rule, word, cased in _NEEDLE_RULES[index]:
+            if cased and not text.startswith(word, at):
                 continue
-            found.setdefault(rule, []).append((at, word))
+            if rule in found:
+                found[rule].append((at, word))
+            else:
+                found[rule] = [(at, word)]
     return found
 
 
@@ -233,6 +244,8 @@ _PLACEHOLDER = re.compile(
     r"\$\{|\$\(|\$[A-Z_][A-Z0-9_]*$|<[^>]*>?$|\{\{|%\(|[A-Za-z_][\w.]*[(\[]|process\.env\.|os\.environ|ENV\[|\*{3,}$|x{4,}$",
     re.IGNORECASE,
 )
+# What can follow a name before the noun of an eponym ("Maxwell's equations", "Planck constant").
+_EPONYM_GAP = frozenset(("'", "\u2019", " "))
 _EPONYM_AFTER = re.compile(
     r"(?:['\u2019]s)?[ ](?:constant|equations?|laws?|theorem|principle|uncertainty|exclusion|model|effect"
     r"|diagrams?|estimates?|distribution|number|limit|paradox|radiation|statistics|transform|series"
@@ -251,6 +264,18 @@ _PLACES = frozenset(
 
 
 _STREET_PARTICLES = frozenset("ul. de la del der den van von des du am an im auf dem zum zur di da".split())  # noqa: SIM905
+
+
+def _slash_phones(text: str, slashes: list[tuple[int, str]]) -> Iterator[Found]:
+    """German phone numbers with the area code before a slash (``089/73984500``)."""
+    for slash, _ in slashes:
+        start = slash
+        while start > 0 and "0" <= text[start - 1] <= "9":
+            start -= 1
+        if slash - start >= 3 and (start == 0 or not _glued(text[start - 1])):
+            m = _SLASH_PHONE.match(text, start)
+            if m:
+                yield (EntityType.PHONE_NUMBER, m.start(), m.end(), 0.6)
 
 
 def _street_begin(text: str, start: int, end: int) -> int | None:
@@ -309,21 +334,21 @@ class ContextDetector:
 
     def find(self, text: str) -> list[Found]:
         """Spans found by the context rules, as tuples."""
-        return list(self._find(text))
-
-    def _find(self, text: str) -> Iterator[Found]:
         anchors = _anchors(text)
-        yield from self._people(text, anchors)
-        yield from self._addresses(text, anchors)
-        for slash, _ in anchors.get("slash", ()):
-            start = slash
-            while start > 0 and "0" <= text[start - 1] <= "9":
-                start -= 1
-            if slash - start >= 3 and (start == 0 or not _glued(text[start - 1])):
-                m = _SLASH_PHONE.match(text, start)
-                if m:
-                    yield (EntityType.PHONE_NUMBER, m.start(), m.end(), 0.6)
-        yield from self._secrets(text, anchors)
+        if not anchors:
+            return []
+        # Most text holds a few rule words at most: only the groups of rules they start are read.
+        rules = anchors.keys()
+        found: list[Found] = []
+        if not rules.isdisjoint(_PEOPLE_RULES):
+            found.extend(self._people(text, anchors))
+        if not rules.isdisjoint(_ADDRESS_RULES):
+            found.extend(self._addresses(text, anchors))
+        if "slash" in anchors:
+            found.extend(_slash_phones(text, anchors["slash"]))
+        if not rules.isdisjoint(_SECRET_RULES):
+            found.extend(self._secrets(text, anchors))
+        return found
 
     def _people(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Found]:
         given, known = self._given, self._known
@@ -538,25 +563,13 @@ class ContextDetector:
         return "ContextDetector()"
 
 
-_EPONYM_NOUNS = (
-    *("constant", "equation", "law", "theorem", "principle", "uncertainty", "exclusion", "model", "effect"),
-    *("diagram", "estimate", "distribution", "number", "limit", "paradox", "radiation", "statistics"),
-    *("transform", "series", "condensate", "cycle", "engine", "scale", "sphere", "function", "operator"),
-    *("notation", "entropy", "force", "field", "ratio", "theory", "relativity"),
-)
-_PLACE_COUNT = len(_PLACES)
-_LOOKALIKE_NEEDLES = flagstream_pii.Needles([*sorted(_PLACES), *_EPONYM_NOUNS], False)
-
-
 def clear_lookalikes(text: str, spans: list[Found]) -> list[Found]:
-    """``spans`` without the look-alikes the context shows: placeholder secrets, places, eponyms."""
+    """``spans`` without the look-alikes the context shows: placeholder secrets, places, eponyms.
+
+    Each PERSON and CREDENTIAL span is checked where it is, with no pass over the text: a place is
+    the whole span, an eponym's noun follows it after a space (or "'s ").
+    """
     credential = EntityType.CREDENTIAL
-    places: set[int] = set()
-    nouns: set[int] = set()
-    for at, index in _LOOKALIKE_NEEDLES.find(text):
-        (places if index < _PLACE_COUNT else nouns).add(at)
-    if not (places or nouns) and not any(span[0] == credential for span in spans):
-        return spans
     kept = []
     for span in spans:
         kind, start, end, _ = span
@@ -564,10 +577,9 @@ def clear_lookalikes(text: str, spans: list[Found]) -> list[Found]:
             if _PLACEHOLDER.match(text[start:end]):
                 continue
         elif kind == _PERSON:
-            if start in places and text[start:end] in _PLACES:
+            if text[start:end] in _PLACES:
                 continue
-            # A noun one space, or "'s " (three characters), after the name: "Maxwell's equations".
-            if (end + 1 in nouns or end + 3 in nouns) and _EPONYM_AFTER.match(text, end):
+            if text[end : end + 1] in _EPONYM_GAP and _EPONYM_AFTER.match(text, end):
                 continue
         kept.append(span)
     return kept

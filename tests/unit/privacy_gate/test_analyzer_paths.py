@@ -8,6 +8,7 @@ obfuscations, context cues, escaped and real line breaks, look-alike places and 
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,7 +17,13 @@ REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from services.privacy_gate.domain import Analyzer, EntityType, Span, default_detectors  # noqa: E402
+from services.privacy_gate.domain import (  # noqa: E402
+    Analyzer,
+    EntityType,
+    Span,
+    context,
+    default_detectors,
+)
 from services.privacy_gate.domain.detectors import Detector  # noqa: E402
 from tests.bench.privacy.differential import _paste_fuzz  # noqa: E402
 from tests.bench.privacy.realistic import evaluation_set  # noqa: E402
@@ -51,3 +58,28 @@ def test_spans_found_as_tuples_are_the_spans_detect_gives() -> None:
         found += len(want)
         assert fast.analyze(text) == want, repr(text)
     assert found > 1000
+
+
+def test_street_patterns_read_from_their_first_digit_match_as_with_the_lookbehind_first() -> None:
+    # context.py writes "[0-9](?<![\w.][0-9])" for "(?<![\w.])[0-9]" so that re skips to digits.
+    pairs = (
+        (context._FRENCH_STREET, r"[0-9](?<![\w.][0-9])[0-9]{0,3}", r"(?<![\w.])[0-9]{1,4}"),
+        (context._LOWER_STREET, r"[0-9](?<![\w.,][0-9])[0-9]{0,4}", r"(?<![\w.,])[0-9]{1,5}"),
+    )
+    texts = _texts() + [
+        "12 rue des Lilas, 75011 Paris",
+        "x12 rue A",
+        ".5 rue B",
+        "221 baker street",
+        ",30 elm st",
+    ]
+    for fast, digit_first, lookbehind_first in pairs:
+        assert digit_first in fast.pattern
+        plain = re.compile(fast.pattern.replace(digit_first, lookbehind_first), fast.flags)
+        matched = 0
+        for text in texts:
+            for start in range(0, len(text), 7):
+                want = [m.span() for m in plain.finditer(text, start, start + 80)]
+                matched += len(want)
+                assert [m.span() for m in fast.finditer(text, start, start + 80)] == want, repr(text)
+        assert matched > 0

@@ -66,7 +66,8 @@ def test_street_patterns_read_from_their_first_digit_match_as_with_the_lookbehin
         (context._FRENCH_STREET, r"[0-9](?<![\w.][0-9])[0-9]{0,3}", r"(?<![\w.])[0-9]{1,4}"),
         (context._LOWER_STREET, r"[0-9](?<![\w.,][0-9])[0-9]{0,4}", r"(?<![\w.,])[0-9]{1,5}"),
     )
-    texts = _texts() + [
+    texts = [
+        *_texts(),
         "12 rue des Lilas, 75011 Paris",
         "x12 rue A",
         ".5 rue B",

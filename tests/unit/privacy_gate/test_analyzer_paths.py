@@ -8,10 +8,14 @@ obfuscations, context cues, escaped and real line breaks, look-alike places and 
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
@@ -24,7 +28,7 @@ from services.privacy_gate.domain import (  # noqa: E402
     context,
     default_detectors,
 )
-from services.privacy_gate.domain.detectors import Detector  # noqa: E402
+from services.privacy_gate.domain.detectors import Detector, to_spans  # noqa: E402
 from tests.bench.privacy.differential import _paste_fuzz  # noqa: E402
 from tests.bench.privacy.realistic import evaluation_set  # noqa: E402
 
@@ -84,3 +88,14 @@ def test_street_patterns_read_from_their_first_digit_match_as_with_the_lookbehin
                 matched += len(want)
                 assert [m.span() for m in fast.finditer(text, start, start + 80)] == want, repr(text)
         assert matched > 0
+
+
+def test_spans_made_through_their_slots_are_the_dataclass_s_own() -> None:
+    made = to_spans([("PERSON", 3, 9, 0.6)])[0]
+    plain = Span(EntityType.PERSON, 3, 9, 0.6)
+    assert type(made) is Span and made.entity_type is EntityType.PERSON
+    assert (made, hash(made), repr(made), len(made)) == (plain, hash(plain), repr(plain), len(plain))
+    assert pickle.loads(pickle.dumps(made)) == plain
+    assert dataclasses.replace(made, start=4) == Span(EntityType.PERSON, 4, 9, 0.6)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.start = 0  # type: ignore[misc]

@@ -190,7 +190,8 @@ _DIGIT = re.compile(r"[0-9]")
 _SLASH_PHONE = re.compile(r"0[1-9][0-9]{1,4}/[0-9]{4,9}(?![\w/\-]|\.\w)")
 
 _BASIC_AUTH = re.compile(r"(?i)\bauthorization[\"']?[ ]*[:=][ ]*[\"']?basic[ ]+([A-Za-z0-9+/]{6,}={0,2})")
-_CURL_USER = re.compile(r"(?<![\w\-])(?:-u|--user)[ =]+[\"']?[^\s:\"']+:([^\s\"']{3,})")
+# Starts with its '-' (the check of the character before it comes after): re's search skips to dashes.
+_CURL_USER = re.compile(r"-(?<![\w\-]-)(?:u|-user)[ =]+[\"']?[^\s:\"']+:([^\s\"']{3,})")
 _URL_EMPTY_USER = re.compile(r"[a-z][a-z0-9+.\-]*://:([^\s@/]{3,})@")
 # Environment lines: found from the secret word and '=', then the name is read back to its start.
 _ENV_SECRET_WORDS = ("PASSWORD=", "PASSWD=", "PASS=", "PWD=", "SECRET=", "TOKEN=", "_KEY=")

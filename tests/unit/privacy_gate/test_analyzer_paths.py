@@ -64,11 +64,13 @@ def test_spans_found_as_tuples_are_the_spans_detect_gives() -> None:
     assert found > 1000
 
 
-def test_street_patterns_read_from_their_first_digit_match_as_with_the_lookbehind_first() -> None:
-    # context.py writes "[0-9](?<![\w.][0-9])" for "(?<![\w.])[0-9]" so that re skips to digits.
+def test_patterns_that_start_at_a_literal_match_as_with_the_lookbehind_first() -> None:
+    # context.py writes "[0-9](?<![\w.][0-9])" for "(?<![\w.])[0-9]" so that re skips to digits, and
+    # starts the curl pattern at its '-' likewise.
     pairs = (
         (context._FRENCH_STREET, r"[0-9](?<![\w.][0-9])[0-9]{0,3}", r"(?<![\w.])[0-9]{1,4}"),
         (context._LOWER_STREET, r"[0-9](?<![\w.,][0-9])[0-9]{0,4}", r"(?<![\w.,])[0-9]{1,5}"),
+        (context._CURL_USER, r"-(?<![\w\-]-)(?:u|-user)", r"(?<![\w\-])(?:-u|--user)"),
     )
     texts = [
         *_texts(),
@@ -77,6 +79,8 @@ def test_street_patterns_read_from_their_first_digit_match_as_with_the_lookbehin
         ".5 rue B",
         "221 baker street",
         ",30 elm st",
+        "curl -u bob:hunter22 https://x",
+        "x-u a:bcd --user c:def ---user d:efg",
     ]
     for fast, digit_first, lookbehind_first in pairs:
         assert digit_first in fast.pattern

@@ -46,7 +46,7 @@ from collections.abc import Iterator
 
 import flagstream_pii
 
-from services.privacy_gate.domain.detectors import EntityType, Span
+from services.privacy_gate.domain.detectors import EntityType, Found, Span, to_spans
 from services.privacy_gate.domain.people import _AMBIGUOUS
 
 _PERSON = EntityType.PERSON
@@ -142,9 +142,13 @@ _GERMAN_STREET = re.compile(
     r"(?i)(?<![\w])(?:[^\W\d_][\w\-]{2,}(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|chaussee"
     r"|steig|pfad|markt)|(?:am|an der|auf dem|im|in der|zum|zur)[ ][^\W\d_][\w\-]+)[ ]+[0-9]{1,3}[a-z]?\b"
 )
+# The two patterns read in a window (French and lower-case streets) start with the house number's
+# first digit and check the character before it after that digit, not before: the same match, but
+# re's search then skips straight from digit to digit instead of trying the pattern at every position.
 _FRENCH_STREET = re.compile(
-    r"(?i)(?<![\w.])[0-9]{1,4}(?:[ ]?(?:bis|ter))?,?[ ]+(?:rue|avenue|av\.|boulevard|bd|impasse|chemin|allée"
-    r"|allee|place|quai|route|cours|passage|square)[ ]+(?:(?:de la|de l'|du|des|de|d')[ ]?)?"
+    r"(?i)[0-9](?<![\w.][0-9])[0-9]{0,3}(?:[ ]?(?:bis|ter))?,?[ ]+"
+    r"(?:rue|avenue|av\.|boulevard|bd|impasse|chemin|allée|allee|place|quai|route|cours|passage|square)"
+    r"[ ]+(?:(?:de la|de l'|du|des|de|d')[ ]?)?"
     rf"{_WORD}(?:[ ](?!et\b|à\b|and\b){_WORD}){{0,2}}(?:,?[ ]+[0-9]{{5}}[ ]+{_WORD}|,[ ]+{_WORD})?"
 )
 _CONTINENTAL_STREET = re.compile(
@@ -152,8 +156,9 @@ _CONTINENTAL_STREET = re.compile(
     rf"{_WORD}(?:[ ]{_WORD}){{0,2}}[ ]+[0-9]{{1,4}}[a-z]?\b"
 )
 _LOWER_STREET = re.compile(
-    r"(?<![\w.,])[0-9]{1,5}[a-z]?[ ]+(?:[a-z][a-z'\-]+[ ]+){1,2}(?:street|st|avenue|ave|road|rd|lane"
-    r"|boulevard|blvd|terrace|crescent)\b(?:\.?,?[ ]+(?:apt|suite|unit|flat)\.?[ ]*\w+)?"
+    r"[0-9](?<![\w.,][0-9])[0-9]{0,4}[a-z]?[ ]+(?:[a-z][a-z'\-]+[ ]+){1,2}"
+    r"(?:street|st|avenue|ave|road|rd|lane|boulevard|blvd|terrace|crescent)\b"
+    r"(?:\.?,?[ ]+(?:apt|suite|unit|flat)\.?[ ]*\w+)?"
 )
 # Where each street form is read from its word: "suffix" from the start of the word the suffix ends
 # (Lindenallee 65), "prefix" at the word (Am Mühlbach 5), "number" in a window from a little before
@@ -185,7 +190,8 @@ _DIGIT = re.compile(r"[0-9]")
 _SLASH_PHONE = re.compile(r"0[1-9][0-9]{1,4}/[0-9]{4,9}(?![\w/\-]|\.\w)")
 
 _BASIC_AUTH = re.compile(r"(?i)\bauthorization[\"']?[ ]*[:=][ ]*[\"']?basic[ ]+([A-Za-z0-9+/]{6,}={0,2})")
-_CURL_USER = re.compile(r"(?<![\w\-])(?:-u|--user)[ =]+[\"']?[^\s:\"']+:([^\s\"']{3,})")
+# Starts with its '-' (the check of the character before it comes after): re's search skips to dashes.
+_CURL_USER = re.compile(r"-(?<![\w\-]-)(?:u|-user)[ =]+[\"']?[^\s:\"']+:([^\s\"']{3,})")
 _URL_EMPTY_USER = re.compile(r"[a-z][a-z0-9+.\-]*://:([^\s@/]{3,})@")
 # Environment lines: found from the secret word and '=', then the name is read back to its start.
 _ENV_SECRET_WORDS = ("PASSWORD=", "PASSWD=", "PASS=", "PWD=", "SECRET=", "TOKEN=", "_KEY=")
@@ -208,23 +214,29 @@ _RULE_WORDS: list[tuple[str, str]] = [
     *(("env", w) for w in _ENV_SECRET_WORDS),
 ]
 _NEEDLE_WORDS = list(dict.fromkeys(w.lower() for _, w in _RULE_WORDS))
-# Rules of each needle, with the word as the rule spells it (case-kept rules compare it).
-_NEEDLE_RULES: list[list[tuple[str, str]]] = [[] for _ in _NEEDLE_WORDS]
-for _rule, _word in _RULE_WORDS:
-    _NEEDLE_RULES[_NEEDLE_WORDS.index(_word.lower())].append((_rule, _word))
-# Needles matched case-blind whose case must match too.
+# Rules of each needle: (rule, the word as the rule spells it, whether its case must match too).
 _CASED_RULES = frozenset(("prefix", "env"))
+_NEEDLE_RULES: list[list[tuple[str, str, bool]]] = [[] for _ in _NEEDLE_WORDS]
+for _rule, _word in _RULE_WORDS:
+    _NEEDLE_RULES[_NEEDLE_WORDS.index(_word.lower())].append((_rule, _word, _rule in _CASED_RULES))
 _NEEDLES = flagstream_pii.Needles(_NEEDLE_WORDS, True)
+# The rules each group of rules reads, to skip the groups no word of the text starts.
+_PEOPLE_RULES = frozenset(("cue", "speaker", "mention", "closing", "dash", "field"))
+_ADDRESS_RULES = frozenset(("postcode", *_STREET_READS))
+_SECRET_RULES = frozenset(("basic", "curl", "url", "aws", "env"))
 
 
 def _anchors(text: str) -> dict[str, list[tuple[int, str]]]:
     """Where each rule's words occur in ``text``: rule -> [(position, word)]."""
     found: dict[str, list[tuple[int, str]]] = {}
     for at, index in _NEEDLES.find(text):
-        for rule, word in _NEEDLE_RULES[index]:
-            if rule in _CASED_RULES and not text.startswith(word, at):
+        for rule, word, cased in _NEEDLE_RULES[index]:
+            if cased and not text.startswith(word, at):
                 continue
-            found.setdefault(rule, []).append((at, word))
+            if rule in found:
+                found[rule].append((at, word))
+            else:
+                found[rule] = [(at, word)]
     return found
 
 
@@ -233,6 +245,8 @@ _PLACEHOLDER = re.compile(
     r"\$\{|\$\(|\$[A-Z_][A-Z0-9_]*$|<[^>]*>?$|\{\{|%\(|[A-Za-z_][\w.]*[(\[]|process\.env\.|os\.environ|ENV\[|\*{3,}$|x{4,}$",
     re.IGNORECASE,
 )
+# What can follow a name before the noun of an eponym ("Maxwell's equations", "Planck constant").
+_EPONYM_GAP = frozenset(("'", "\u2019", " "))
 _EPONYM_AFTER = re.compile(
     r"(?:['\u2019]s)?[ ](?:constant|equations?|laws?|theorem|principle|uncertainty|exclusion|model|effect"
     r"|diagrams?|estimates?|distribution|number|limit|paradox|radiation|statistics|transform|series"
@@ -251,6 +265,18 @@ _PLACES = frozenset(
 
 
 _STREET_PARTICLES = frozenset("ul. de la del der den van von des du am an im auf dem zum zur di da".split())  # noqa: SIM905
+
+
+def _slash_phones(text: str, slashes: list[tuple[int, str]]) -> Iterator[Found]:
+    """German phone numbers with the area code before a slash (``089/73984500``)."""
+    for slash, _ in slashes:
+        start = slash
+        while start > 0 and "0" <= text[start - 1] <= "9":
+            start -= 1
+        if slash - start >= 3 and (start == 0 or not _glued(text[start - 1])):
+            m = _SLASH_PHONE.match(text, start)
+            if m:
+                yield (EntityType.PHONE_NUMBER, m.start(), m.end(), 0.6)
 
 
 def _street_begin(text: str, start: int, end: int) -> int | None:
@@ -305,20 +331,27 @@ class ContextDetector:
 
     def detect(self, text: str) -> Iterator[Span]:
         """Spans found by the context rules."""
-        anchors = _anchors(text)
-        yield from self._people(text, anchors)
-        yield from self._addresses(text, anchors)
-        for slash, _ in anchors.get("slash", ()):
-            start = slash
-            while start > 0 and "0" <= text[start - 1] <= "9":
-                start -= 1
-            if slash - start >= 3 and (start == 0 or not _glued(text[start - 1])):
-                m = _SLASH_PHONE.match(text, start)
-                if m:
-                    yield Span(EntityType.PHONE_NUMBER, m.start(), m.end(), 0.6)
-        yield from self._secrets(text, anchors)
+        return iter(to_spans(self.find(text)))
 
-    def _people(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Span]:
+    def find(self, text: str) -> list[Found]:
+        """Spans found by the context rules, as tuples."""
+        anchors = _anchors(text)
+        if not anchors:
+            return []
+        # Most text holds a few rule words at most: only the groups of rules they start are read.
+        rules = anchors.keys()
+        found: list[Found] = []
+        if not rules.isdisjoint(_PEOPLE_RULES):
+            found.extend(self._people(text, anchors))
+        if not rules.isdisjoint(_ADDRESS_RULES):
+            found.extend(self._addresses(text, anchors))
+        if "slash" in anchors:
+            found.extend(_slash_phones(text, anchors["slash"]))
+        if not rules.isdisjoint(_SECRET_RULES):
+            found.extend(self._secrets(text, anchors))
+        return found
+
+    def _people(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Found]:
         given, known = self._given, self._known
         for at, cue in anchors.get("cue", ()):
             if (at == 0 or not (text[at - 1].isalnum() or text[at - 1] == "@")) and (
@@ -328,7 +361,7 @@ class ContextDetector:
         for at, _ in anchors.get("speaker", ()):
             m = _SPEAKER.match(text, text.rfind("\n", 0, at) + 1)
             if m and m.group(1).lower() not in _ROLES:
-                yield Span(_PERSON, m.start(1), m.end(1), 0.6)
+                yield (_PERSON, m.start(1), m.end(1), 0.6)
         for at, _ in anchors.get("mention", ()):
             if at == 0 or text[at - 1].isspace() or text[at - 1] == "(":
                 handle = _MENTION.match(text, at + 1)
@@ -338,7 +371,7 @@ class ContextDetector:
                     if first_last or (
                         len(parts) <= 3 and any(_is_name_word(p, given, known) for p in parts if p)
                     ):
-                        yield Span(_PERSON, handle.start(1), handle.end(1), 0.6)
+                        yield (_PERSON, handle.start(1), handle.end(1), 0.6)
         if "\n" in text:
             # Each read from the start of the line holding its word.
             for rule, pattern in (("closing", _CLOSING), ("dash", _DASH_SIGNATURE)):
@@ -348,7 +381,7 @@ class ContextDetector:
                         continue
                     word = m.group(1).split()[0]
                     if word.lower() not in _STOP_WORDS or word.capitalize() in _AMBIGUOUS:
-                        yield Span(_PERSON, m.start(1), m.end(1), 0.6)
+                        yield (_PERSON, m.start(1), m.end(1), 0.6)
         fields = anchors.get("field", ())
         for at, field in fields:
             span = self._field(text, at, field)
@@ -358,7 +391,7 @@ class ContextDetector:
         if names:
             yield from self._csv_names(text, names)
 
-    def _addressed(self, text: str, end: int, greeting: bool) -> Span | None:
+    def _addressed(self, text: str, end: int, greeting: bool) -> Found | None:
         """The name after a cue ending at ``end``, if the words there are one (module docstring)."""
         m = _AFTER_CUE.match(text, end)
         if m is None:
@@ -377,9 +410,9 @@ class ContextDetector:
             or titled
         ):
             return None
-        return Span(_PERSON, m.start(1), m.end(2) if second_is_name or titled else m.end(1), 0.6)
+        return (_PERSON, m.start(1), m.end(2) if second_is_name or titled else m.end(1), 0.6)
 
-    def _field(self, text: str, at: int, field: str) -> Span | None:
+    def _field(self, text: str, at: int, field: str) -> Found | None:
         """The name in a field labelled by ``field`` at ``at``, if the label names a person."""
         m = _FIELD_VALUE.match(text, at + len(field))
         if m is None:
@@ -395,9 +428,9 @@ class ContextDetector:
             record = text[max(0, at - 40) : at].lower()
             if not any(w in record for w in _PERSON_OBJECTS):
                 return None  # a bare "name" (a job, a package): a known name or a person's record needed
-        return Span(_PERSON, m.start(1), m.end(1), 0.6)
+        return (_PERSON, m.start(1), m.end(1), 0.6)
 
-    def _csv_names(self, text: str, name_fields: list[int]) -> Iterator[Span]:
+    def _csv_names(self, text: str, name_fields: list[int]) -> Iterator[Found]:
         """The cells of CSV columns whose header names a person.
 
         A header is a line holding a comma and a ``name`` word; its table runs until a line without
@@ -418,7 +451,7 @@ class ContextDetector:
             parsed = header_end
             yield from self._csv_column_cells(text, header_end + 1, columns)
 
-    def _csv_column_cells(self, text: str, pos: int, columns: set[int]) -> Iterator[Span]:
+    def _csv_column_cells(self, text: str, pos: int, columns: set[int]) -> Iterator[Found]:
         size = len(text)
         field, start, quoted = 0, pos, False
         row: list[tuple[int, int]] = []
@@ -445,14 +478,14 @@ class ContextDetector:
                     if field == 0:
                         return  # a line without a comma: the table ended
                     for a, b in row:
-                        yield Span(_PERSON, a, b, 0.6)
+                        yield (_PERSON, a, b, 0.6)
                     if ch == "\x00":
                         return
                     field, row = 0, []
                 start = pos + 1
             pos += 1
 
-    def _addresses(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Span]:
+    def _addresses(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Found]:
         location = EntityType.LOCATION
         for comma, _ in anchors.get("postcode", ()):
             start = comma
@@ -468,7 +501,7 @@ class ContextDetector:
                 continue
             begin = _street_begin(text, street.start(1), street.end(1))
             if begin is not None:
-                yield Span(location, begin, m.end(), 0.6)
+                yield (location, begin, m.end(), 0.6)
         size = len(text)
         for read, (_, pattern) in _STREET_READS.items():
             if read not in anchors:
@@ -502,9 +535,9 @@ class ContextDetector:
                     found = list(pattern.finditer(text, max(0, at - 28, last), min(size, end + 48)))
                 for m in found:
                     last = m.end()
-                    yield Span(location, m.start(), m.end(), 0.6)
+                    yield (location, m.start(), m.end(), 0.6)
 
-    def _secrets(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Span]:
+    def _secrets(self, text: str, anchors: dict[str, list[tuple[int, str]]]) -> Iterator[Found]:
         credential = EntityType.CREDENTIAL
         for rule, pattern in (
             ("basic", _BASIC_AUTH),
@@ -515,7 +548,7 @@ class ContextDetector:
             if rule in anchors:
                 for m in pattern.finditer(text):
                     if not _PLACEHOLDER.match(m.group(1)):
-                        yield Span(credential, m.start(1), m.end(1), 0.85)
+                        yield (credential, m.start(1), m.end(1), 0.85)
         for at, word in anchors.get("env", ()):
             name = at
             while name > 0 and (
@@ -525,43 +558,29 @@ class ContextDetector:
             if name == 0 or text[name - 1] in " ;\n\t":
                 value = _ENV_VALUE.match(text, at + len(word))
                 if value and not _PLACEHOLDER.match(value.group().strip("\"'")):
-                    yield Span(credential, value.start(), value.end(), 0.85)
+                    yield (credential, value.start(), value.end(), 0.85)
 
     def __repr__(self) -> str:
         return "ContextDetector()"
 
 
-_EPONYM_NOUNS = (
-    *("constant", "equation", "law", "theorem", "principle", "uncertainty", "exclusion", "model", "effect"),
-    *("diagram", "estimate", "distribution", "number", "limit", "paradox", "radiation", "statistics"),
-    *("transform", "series", "condensate", "cycle", "engine", "scale", "sphere", "function", "operator"),
-    *("notation", "entropy", "force", "field", "ratio", "theory", "relativity"),
-)
-_PLACE_COUNT = len(_PLACES)
-_LOOKALIKE_NEEDLES = flagstream_pii.Needles([*sorted(_PLACES), *_EPONYM_NOUNS], False)
+def clear_lookalikes(text: str, spans: list[Found]) -> list[Found]:
+    """``spans`` without the look-alikes the context shows: placeholder secrets, places, eponyms.
 
-
-def clear_lookalikes(text: str, spans: list[Span]) -> list[Span]:
-    """``spans`` without the look-alikes the context shows: placeholder secrets, places, eponyms."""
+    Each PERSON and CREDENTIAL span is checked where it is, with no pass over the text: a place is
+    the whole span, an eponym's noun follows it after a space (or "'s ").
+    """
     credential = EntityType.CREDENTIAL
-    places: set[int] = set()
-    nouns: set[int] = set()
-    for at, index in _LOOKALIKE_NEEDLES.find(text):
-        (places if index < _PLACE_COUNT else nouns).add(at)
-    if not (places or nouns) and not any(span.entity_type is credential for span in spans):
-        return spans
     kept = []
     for span in spans:
-        kind = span.entity_type
-        if kind is credential:
-            if _PLACEHOLDER.match(text[span.start : span.end]):
+        kind, start, end, _ = span
+        if kind == credential:
+            if _PLACEHOLDER.match(text[start:end]):
                 continue
-        elif kind is _PERSON:
-            if span.start in places and text[span.start : span.end] in _PLACES:
+        elif kind == _PERSON:
+            if text[start:end] in _PLACES:
                 continue
-            # A noun one space, or "'s " (three characters), after the name: "Maxwell's equations".
-            end = span.end
-            if (end + 1 in nouns or end + 3 in nouns) and _EPONYM_AFTER.match(text, end):
+            if text[end : end + 1] in _EPONYM_GAP and _EPONYM_AFTER.match(text, end):
                 continue
         kept.append(span)
     return kept

@@ -64,6 +64,8 @@ _MAILBOX_LOCAL = re.compile(r"[\w%+\-]+[._0-9][\w.%+\-]*")
 _EMAIL = re.compile(r"[\w.%+\-]+@(?:[\w\-]+\.)+[^\W\d_]{2,}")
 # The '@' hints, found in one pass (the crate's Aho-Corasick).
 _HINTS = flagstream_pii.Needles(list(_AT_HINTS), False)
+# Whether each hint is the plain word "at", which counts only before a domain.
+_WORD_HINT = tuple(hint.strip().lower() == "at" for hint in _AT_HINTS)
 # Whether a non-ASCII text holds anything to remove or to make ASCII (one pass).
 _UNICODE_NEEDLES = flagstream_pii.Needles([*_INVISIBLE, *map(chr, _FULL_WIDTH)], False)
 _TOKEN_CHARS = frozenset("._%+-@")
@@ -193,9 +195,7 @@ def normalise(text: str) -> Normalised | None:
     ats: list[int] = []
     if "at" in current or "AT" in current or "@" in current:
         for at, index in _HINTS.find(current):
-            if _AT_HINTS[index].strip().lower() != "at" or _DOMAIN_AHEAD.match(
-                current, at + len(_AT_HINTS[index])
-            ):
+            if not _WORD_HINT[index] or _DOMAIN_AHEAD.match(current, at + len(_AT_HINTS[index])):
                 ats.append(at)
     edits = _email_edits(current, ats) if ats else []
     if "\n" in current and ("@" in current or '"' in current):

@@ -35,7 +35,7 @@ from typing import Any
 
 import flagstream_pii
 
-from services.privacy_gate.domain.detectors import EntityType, Span
+from services.privacy_gate.domain.detectors import EntityType, Found, Span, to_spans
 
 # Given names that are also everyday English words: they start a PERSON only after a cue or title.
 _AMBIGUOUS_WORDS = """
@@ -401,8 +401,11 @@ class PersonDetector:
 
     def detect(self, text: str) -> Iterator[Span]:
         """Spans of person names."""
-        person = EntityType.PERSON
-        return iter([Span(person, start, end, score) for _, start, end, score in self._native.detect(text)])
+        return iter(to_spans(self._native.detect(text)))
+
+    def find(self, text: str) -> list[Found]:
+        """Spans of person names, as tuples."""
+        return self._native.detect(text)
 
     def __repr__(self) -> str:
         return "PersonDetector()"
@@ -425,8 +428,11 @@ class StreetAddressDetector:
 
     def detect(self, text: str) -> Iterator[Span]:
         """Spans of addresses."""
-        location = EntityType.LOCATION
-        return iter([Span(location, start, end, score) for _, start, end, score in self._native.detect(text)])
+        return iter(to_spans(self._native.detect(text)))
+
+    def find(self, text: str) -> list[Found]:
+        """Spans of addresses, as tuples."""
+        return self._native.detect(text)
 
     def __repr__(self) -> str:
         return "StreetAddressDetector()"

@@ -1,0 +1,105 @@
+"""The analyzer's fast paths find what its plain paths find, span for span.
+
+The analyzer takes spans as tuples from detectors that offer ``find`` and skips work that cheap
+checks show to be idle. These tests run it beside an analyzer that sees only the detectors' public
+``detect`` (no ``find``) on a seeded fuzz of pasted text (tests/bench/privacy/differential.py):
+obfuscations, context cues, escaped and real line breaks, look-alike places and eponyms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from services.privacy_gate.domain import (  # noqa: E402
+    Analyzer,
+    EntityType,
+    Span,
+    context,
+    default_detectors,
+)
+from services.privacy_gate.domain.detectors import Detector, to_spans  # noqa: E402
+from tests.bench.privacy.differential import _paste_fuzz  # noqa: E402
+from tests.bench.privacy.realistic import evaluation_set  # noqa: E402
+
+
+class _DetectOnly:
+    """A detector seen only through ``detect``."""
+
+    def __init__(self, inner: Detector) -> None:
+        self._inner = inner
+
+    @property
+    def entity_types(self) -> frozenset[EntityType]:
+        return self._inner.entity_types
+
+    def detect(self, text: str) -> Iterable[Span]:
+        return list(self._inner.detect(text))
+
+
+def _texts() -> list[str]:
+    docs, negatives = evaluation_set(15, 140, 40)
+    words = [word for doc in docs + negatives for word in doc.text.split(" ")]
+    return [doc.text for doc in docs + negatives] + _paste_fuzz(words, 2000, 20261206)
+
+
+def test_spans_found_as_tuples_are_the_spans_detect_gives() -> None:
+    fast = Analyzer(default_detectors())
+    plain = Analyzer([_DetectOnly(d) for d in default_detectors()])
+    found = 0
+    for text in _texts():
+        want = plain.analyze(text)
+        found += len(want)
+        assert fast.analyze(text) == want, repr(text)
+    assert found > 1000
+
+
+def test_patterns_that_start_at_a_literal_match_as_with_the_lookbehind_first() -> None:
+    # context.py writes "[0-9](?<![\w.][0-9])" for "(?<![\w.])[0-9]" so that re skips to digits, and
+    # starts the curl pattern at its '-' likewise.
+    pairs = (
+        (context._FRENCH_STREET, r"[0-9](?<![\w.][0-9])[0-9]{0,3}", r"(?<![\w.])[0-9]{1,4}"),
+        (context._LOWER_STREET, r"[0-9](?<![\w.,][0-9])[0-9]{0,4}", r"(?<![\w.,])[0-9]{1,5}"),
+        (context._CURL_USER, r"-(?<![\w\-]-)(?:u|-user)", r"(?<![\w\-])(?:-u|--user)"),
+    )
+    texts = [
+        *_texts(),
+        "12 rue des Lilas, 75011 Paris",
+        "x12 rue A",
+        ".5 rue B",
+        "221 baker street",
+        ",30 elm st",
+        "curl -u bob:hunter22 https://x",
+        "x-u a:bcd --user c:def ---user d:efg",
+    ]
+    for fast, digit_first, lookbehind_first in pairs:
+        assert digit_first in fast.pattern
+        plain = re.compile(fast.pattern.replace(digit_first, lookbehind_first), fast.flags)
+        matched = 0
+        for text in texts:
+            for start in range(0, len(text), 7):
+                want = [m.span() for m in plain.finditer(text, start, start + 80)]
+                matched += len(want)
+                assert [m.span() for m in fast.finditer(text, start, start + 80)] == want, repr(text)
+        assert matched > 0
+
+
+def test_spans_made_through_their_slots_are_the_dataclass_s_own() -> None:
+    made = to_spans([("PERSON", 3, 9, 0.6)])[0]
+    plain = Span(EntityType.PERSON, 3, 9, 0.6)
+    assert type(made) is Span and made.entity_type is EntityType.PERSON
+    assert (made, hash(made), repr(made), len(made)) == (plain, hash(plain), repr(plain), len(plain))
+    assert pickle.loads(pickle.dumps(made)) == plain
+    assert dataclasses.replace(made, start=4) == Span(EntityType.PERSON, 4, 9, 0.6)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.start = 0  # type: ignore[misc]

@@ -48,8 +48,9 @@ def main() -> int:
             "bootstrap.servers": settings.kafka_bootstrap_servers,
             "enable.idempotence": True,
             "acks": "all",
-            # The review service finds a judgment on the partition of its task: murmur2, as Java and
-            # aiokafka producers partition. librdkafka's own default (CRC32) would pick another one.
+            # Keyed by task id with murmur2 (as Java and aiokafka producers partition), a judgment
+            # lands on its task's partition. Any other partitioner works too: the review service
+            # sends a judgment found elsewhere on to that partition, one hop later.
             "partitioner": "murmur2_random",
         }
     )

@@ -5,6 +5,8 @@ Two agents share one Faust table, the consent ledger (latest consent per subject
 records the consent service's events, the other decides on interactions. Both input topics are
 keyed by the raw subject id, so a subject's consent events and interactions share a partition
 number and the table partition they read and write (its changelog follows the source partition).
+That partition is murmur2(subject id), whatever the producer used: a record elsewhere (an outside
+producer's default partitioner or key) is sent again to it, keyed by the id (Stage.repartition).
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
 
     async def handle_consent(inbound: Inbound) -> Sequence[Outbound]:
         event = codec.decode(inbound.value, ConsentEvent)
+        moved = stage.repartition(inbound, event.subject_id.encode())
+        if moved is not None:  # the ledger entry of this subject lives on another partition
+            return moved
         subject = pseudonymizer.pseudonymize(event.subject_id)
         change = ledger.record(subject, ConsentState.from_event(event))
         if not change.applied:
@@ -98,6 +103,9 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
             len(interaction.signals),
             what="interaction",
         )
+        moved = stage.repartition(inbound, interaction.subject_id.encode())
+        if moved is not None:  # decided where the subject's consent ledger entry is
+            return moved
         decision = gate(
             interaction,
             redactor=redactor,

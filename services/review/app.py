@@ -2,11 +2,13 @@
 
 State lives in Faust tables (changelogged, so it survives restarts), all keyed by task id: open tasks
 with the votes they have so far, the ids of settled tasks, and judgments that arrived before their
-task. Task topics and review.judgments.v1 are co-partitioned by task id (murmur2 on every producer),
-so each table entry is only ever touched on its own partition. A task settles when its required
-reviewers agree; disagreement opens an `adjudication` task (a task of its own, carrying the earlier
-votes, so it can settle on its own partition). Real tasks inject gold tasks at the review policy's
-rate; gold judgments only score reviewers and never leave this service.
+task. Task topics and review.judgments.v1 are co-partitioned by murmur2(task id), so each table entry
+is only ever touched on its own partition. Flagstream's producers partition so; a judgment an outside
+tool produced elsewhere (any partitioner, any key) is sent again to its task's partition, keyed by
+its task id (Stage.repartition). A task settles when its required reviewers agree; disagreement
+opens an `adjudication` task (a task of its own, carrying the earlier votes, so it can settle on its
+own partition). Real tasks inject gold tasks at the review policy's rate; gold judgments only score
+reviewers and never leave this service.
 """
 
 from __future__ import annotations
@@ -281,6 +283,9 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
             )
         judgment = codec.decode(inbound.value, Judgment)
         key = judgment.task_id
+        moved = stage.repartition(inbound, key.encode())
+        if moved is not None:  # its task's table entries live on another partition
+            return moved
         if settled.get(key) is not None:
             metrics.outcome("late_judgment", judgment.queue)
             return [

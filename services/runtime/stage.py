@@ -51,6 +51,7 @@ from services.runtime.crashes import CrashJournal, CrashLoopError, Origin, Recor
 from services.runtime.errors import DeadLetterError, FatalError, RetryableError, SkipError
 from services.runtime.kafka import faust_credentials, make_producer
 from services.runtime.metrics import Metrics
+from services.runtime.partitioning import partition_for
 from services.runtime.schema_registry import codec_for
 from services.runtime.settings import Settings
 from services.runtime.topics import AUDIT, BY_NAME, RESTRICTED, dlq
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
 EXIT_CRASH = 70  # EX_SOFTWARE: the worker stopped itself; restart it
+REPARTITIONED = "flagstream.repartitioned"
+"""Header of a record a stage sent again to the partition its id maps to (Stage.repartition)."""
 DLQ_VALUE_PREFIX = 256 * 1024
 """Bytes of an oversized record kept in its dead letter (see Stage.dead_letter)."""
 WATCHDOG_INTERVAL_SECONDS = 5.0
@@ -417,6 +420,32 @@ class Stage:
                 allow_empty=True,
             )
         return self._topics[name]
+
+    def repartition(self, inbound: Inbound, key: bytes) -> Sequence[Outbound] | None:
+        """The record sent again keyed by `key`, if it is not on the partition `key` maps to; else None.
+
+        A stage whose tables are keyed by an id reads each id on one partition: murmur2(id), as
+        Flagstream's producers pick it. An outside producer may use any partitioner and key
+        (librdkafka's default hashes with CRC32; a null key is spread at random), so the stage
+        checks where a record landed against the id it decoded, never against the record's key. A
+        misplaced record is handled nowhere else: the same value and headers go to the same topic,
+        keyed by the id, and are handled where they land (every stage is idempotent on ids). The
+        copy is marked; a marked copy that is still misplaced (the partition count changed in
+        between) is dead-lettered, not sent round again.
+        """
+        partitions = cast(Any, self.app.consumer).topic_partitions(inbound.topic) or self.settings.partitions
+        if partition_for(key, partitions) == inbound.partition:
+            return None
+        origin = inbound.topic.removeprefix(self.settings.topic_prefix)
+        if REPARTITIONED in inbound.headers:
+            raise DeadLetterError(
+                f"{origin}[{inbound.partition}]@{inbound.offset} is still not on its id's partition "
+                f"of {partitions} after it was sent there",
+                reason="misplaced",
+            )
+        self.metrics.outcome("repartitioned", origin)
+        headers = [*inbound.headers.items(), (REPARTITIONED, str(inbound.partition).encode())]
+        return [Outbound(origin, inbound.value, key=key, headers=headers)]
 
     def audit(self, event: Record) -> Outbound:
         """An outbound audit event."""

@@ -96,12 +96,32 @@ class CrashJournal:
 
     def __init__(self, path: Path, limit: int) -> None:
         self.path = path
+        self._name = str(path)
         self.limit = limit
+        self._seen: tuple[int, int] | None = None
+        """(mtime_ns, size) of the file when this worker last read or wrote it."""
         self.marks: dict[str, Mark] = self._read()
         if self.marks:
             log.warning("crash journal %s: %d records stopped workers before", path, len(self.marks))
 
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self._name)
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def _refresh(self) -> None:
+        """Take in what other workers wrote since this one last looked (one stat when nothing did).
+
+        Workers of a service on one machine start at different times, and the one a crashing
+        record's partition moves to was often started before the crashes; without this it would
+        meet the record with the marks it read at start and stop once more itself."""
+        if self._stamp() != self._seen:
+            self._merge()
+
     def _read(self) -> dict[str, Mark]:
+        self._seen = self._stamp()
         try:
             raw = json.loads(self.path.read_text())
         except FileNotFoundError:
@@ -120,6 +140,7 @@ class CrashJournal:
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(payload, indent=0))
         os.replace(tmp, self.path)  # atomic: a reader sees the old file or the new one
+        self._seen = self._stamp()
 
     def record(self, origin: Origin, error: BaseException) -> Mark:
         """Count one stop caused by the record at `origin`, durably, before the process ends."""
@@ -133,13 +154,16 @@ class CrashJournal:
 
     def exhausted(self, origin: Origin) -> Mark | None:
         """The record's mark if it has stopped the service `limit` times, else None."""
+        self._refresh()
         if not self.marks:
             return None
         mark = self.marks.get(_key(origin))
         return mark if mark is not None and mark.count >= self.limit else None
 
     def forget(self, origins: Iterable[Origin]) -> None:
-        """Drop the marks of records that are now handled (dead-lettered or processed)."""
+        """Drop the marks of records that are now handled (dead-lettered or processed).
+
+        Called right after `exhausted` for the same records, which took in the file's news."""
         if not self.marks:
             return
         keys = [_key(origin) for origin in origins if _key(origin) in self.marks]

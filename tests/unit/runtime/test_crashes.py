@@ -57,3 +57,15 @@ def test_only_errors_about_the_record_blame_it() -> None:
 
     assert is_record_error(MessageSizeTooLargeError())
     assert not is_record_error(TimeoutError())
+
+
+def test_a_worker_started_before_the_crashes_sees_them(tmp_path: Path) -> None:
+    """The partition of a crashing record moves to a worker that read the journal long before."""
+    path = tmp_path / "crash-marks.json"
+    early = CrashJournal(path, limit=2)
+    for stop in range(2):
+        CrashJournal(path, limit=2).record(ORIGIN, ValueError(f"stop {stop}"))
+    mark = early.exhausted(ORIGIN)
+    assert mark is not None and mark.count == 2
+    early.forget([ORIGIN])  # dead-lettered by the early worker: gone for every worker
+    assert CrashJournal(path, limit=2).exhausted(ORIGIN) is None

@@ -161,7 +161,10 @@ class CrashJournal:
         return mark if mark is not None and mark.count >= self.limit else None
 
     def forget(self, origins: Iterable[Origin]) -> None:
-        """Drop the marks of records that are now handled (dead-lettered or processed).
+        """Drop the marks of records that are now processed (a transient stop, not a crash loop).
+
+        A dead-lettered record keeps its mark (up to MAX_MARKS), so that a worker stopped before its
+        offset is committed dead-letters it again at once instead of meeting it `limit` more times.
 
         Called right after `exhausted` for the same records, which took in the file's news."""
         if not self.marks:

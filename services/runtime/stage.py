@@ -493,9 +493,9 @@ class Stage:
                     mark = self.crashes.exhausted(origin)
                     if mark is None:
                         await self.process(inbound, handle)
-                    else:
+                        self.crashes.forget([origin])
+                    else:  # the mark stays: met again before its offset is committed, it goes again
                         await self.dead_letter_crash_loop(inbound, mark)
-                    self.crashes.forget([origin])
                 except Exception as exc:  # retries exhausted or a fatal error: crash, don't wedge
                     self.crash(exc)
                 except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):

@@ -368,7 +368,8 @@ def test_size_limit_crash_loop_and_poison_on_every_input(
     report = finish("size_crash_loop_poison", settings, fleet, traffic, started, record_report, check=False)
     report.notes["poison_per_topic"] = describe(poison)
     escalation_stops = [c for c in fleet.crashes if c.startswith("escalation")]
-    assert len(escalation_stops) == settings.crash_loop_limit, (escalation_stops, fleet.events)
+    causes = [line for line in fleet.logs("escalation").splitlines() if "stopping the worker" in line]
+    assert len(escalation_stops) == settings.crash_loop_limit, (escalation_stops, causes, fleet.events)
     assert report.expected_dead_found.get(crashing) == "crash_loop", report.expected_dead_found
     # The large interactions crossed escalation's ranking window (a table of whole tasks) too.
     large = {str(r.interaction_id) for r in under}

@@ -67,5 +67,5 @@ def test_a_worker_started_before_the_crashes_sees_them(tmp_path: Path) -> None:
         CrashJournal(path, limit=2).record(ORIGIN, ValueError(f"stop {stop}"))
     mark = early.exhausted(ORIGIN)
     assert mark is not None and mark.count == 2
-    early.forget([ORIGIN])  # dead-lettered by the early worker: gone for every worker
+    early.forget([ORIGIN])  # processed by the early worker after all: gone for every worker
     assert CrashJournal(path, limit=2).exhausted(ORIGIN) is None

@@ -290,7 +290,7 @@ def run(
         raise typer.BadParameter(f"unknown labeling {labeling!r}; choose kafka or label-studio")
     _require_kafka(settings)
     provision(settings)
-    from services.runtime.stage import EXIT_CRASH
+    from services.runtime.faust_app import EXIT_CRASH
 
     stack = LocalStack(settings, restart_codes=frozenset({EXIT_CRASH}))  # a supervisor's restart
     if labeling == "label-studio":

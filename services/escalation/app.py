@@ -44,10 +44,11 @@ from services.escalation.domain import (
 )
 from services.runtime.audit import audit_event
 from services.runtime.errors import DeadLetterError
+from services.runtime.faust_app import create_app
 from services.runtime.metrics import Metrics
 from services.runtime.packed import pack, unpack
 from services.runtime.settings import Settings
-from services.runtime.stage import Inbound, Outbound, Stage, create_app
+from services.runtime.stage import Inbound, Outbound, Stage
 from services.runtime.topics import ESCALATION_CANDIDATES, REDACTED, task_topic
 
 SERVICE = "escalation"
@@ -310,7 +311,7 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
         meta = json.loads(inbound.headers[META])
         if not policy.budgeted(queue) and candidate.fingerprint is None:
             # No budget and no dedup (urgent): deciding it again gives the same outcome, so it needs
-            # no record. The stage's delivery barrier keeps it at least once; a replay sends a
+            # no record. The stage's commit order keeps it at least once; a replay sends a
             # duplicate task, which review drops by task id. (Saves two producer flushes an item.)
             (allocation,) = allocator.allocate([candidate], datetime.fromtimestamp(now, UTC))
             return outputs(allocation, inbound.value, meta, now)

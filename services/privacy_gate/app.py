@@ -29,9 +29,10 @@ from services.privacy_gate.domain import (
     load_redaction_policy,
 )
 from services.runtime.audit import audit_event
+from services.runtime.faust_app import create_app
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
-from services.runtime.stage import Inbound, Outbound, Stage, create_app
+from services.runtime.stage import Inbound, Outbound, Stage
 from services.runtime.topics import CONSENT, ERASURES, INTERACTIONS, REDACTED
 
 SERVICE = "privacy_gate"

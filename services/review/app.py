@@ -38,11 +38,12 @@ from services.review.domain import (
 )
 from services.runtime.audit import audit_event, dead_letter_headers
 from services.runtime.errors import ValidationError
+from services.runtime.faust_app import create_app
 from services.runtime.metrics import Metrics
 from services.runtime.packed import pack, unpack
 from services.runtime.pseudonyms import Pseudonymizer
 from services.runtime.settings import Settings
-from services.runtime.stage import Inbound, Outbound, Stage, create_app
+from services.runtime.stage import Inbound, Outbound, Stage
 from services.runtime.topics import JUDGMENTS, QUEUES, RESOLVED, dlq, task_topic
 
 SERVICE = "review"

@@ -5,7 +5,7 @@ dataset sink's consume loop). Ready: it has beaten within `STALE_SECONDS`, so it
 its loop turns. Live: it has not stopped beating for longer than that (a process still starting,
 which has never beaten, counts as live: Kubernetes' startup probe covers a start that never ends).
 A loop blocked for longer (a hung broker call, a deadlock) fails liveness and the pod is restarted;
-the commit watchdog (runtime/stage.py) covers a loop that turns without committing.
+the commit watchdog (runtime/faust_app.py) covers a loop that turns without committing.
 """
 
 from __future__ import annotations

@@ -21,9 +21,10 @@ from typing import Any, cast
 
 import faust
 
+from services.runtime.faust_app import create_app
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
-from services.runtime.stage import BATCH_MAX, BATCH_WITHIN_SECONDS, Inbound, Outbound, Stage, create_app
+from services.runtime.stage import BATCH_MAX, BATCH_WITHIN_SECONDS, Inbound, Outbound, Stage
 from services.runtime.topics import AUDIT, INTERACTIONS, REDACTED
 from services.runtime.worker import run_faust
 

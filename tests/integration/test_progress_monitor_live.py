@@ -23,7 +23,7 @@ WORKER = textwrap.dedent(
     import faust
 
     from services.runtime.settings import load_settings
-    from services.runtime.stage import create_app
+    from services.runtime.faust_app import create_app
 
     settings = load_settings()
     app = create_app("hang-probe", settings)

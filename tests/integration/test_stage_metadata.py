@@ -18,9 +18,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from integration_support import start_script
 
 from services.local import wait_until
+from services.runtime.faust_app import METADATA_MAX_AGE_MS
 from services.runtime.kafka import make_producer
 from services.runtime.settings import Settings
-from services.runtime.stage import METADATA_MAX_AGE_MS
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ WORKER = textwrap.dedent(
     import faust
 
     from services.runtime.settings import load_settings
-    from services.runtime.stage import create_app
+    from services.runtime.faust_app import create_app
 
     settings = load_settings()
     out = Path(sys.argv[1])

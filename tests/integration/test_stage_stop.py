@@ -17,9 +17,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from integration_support import start_script
 
 from services.local import wait_until
+from services.runtime.faust_app import EXIT_CRASH
 from services.runtime.kafka import make_producer
 from services.runtime.settings import Settings
-from services.runtime.stage import EXIT_CRASH
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ WORKER = textwrap.dedent(
 
     from services.runtime.errors import FatalError
     from services.runtime.settings import load_settings
-    from services.runtime.stage import create_app, stop_worker
+    from services.runtime.faust_app import create_app, stop_worker
 
     settings = load_settings()
     app = create_app("stop-probe", settings)

@@ -10,9 +10,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from integration_support import free_port, start_script
 
 from services.local import scrape, wait_until
+from services.runtime.faust_app import EXIT_CRASH
 from services.runtime.kafka import make_producer
 from services.runtime.settings import Settings
-from services.runtime.stage import EXIT_CRASH
 
 WORKER = textwrap.dedent(
     """
@@ -23,7 +23,7 @@ WORKER = textwrap.dedent(
     from services.runtime.errors import FatalError
     from services.runtime.metrics import Metrics
     from services.runtime.settings import load_settings
-    from services.runtime.stage import create_app, stop_worker
+    from services.runtime.faust_app import create_app, stop_worker
     from services.runtime.worker import serve_signals
 
     settings = load_settings()

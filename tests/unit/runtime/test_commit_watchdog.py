@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from services.runtime.stage import CommitWatchdog
+from services.runtime.faust_app import CommitWatchdog
 
 TASKS = TP("review.tasks.urgent.v1", 1)
 CHANGELOG = TP("flagstream-review-open_tasks-changelog", 1)

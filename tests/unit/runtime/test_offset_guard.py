@@ -15,10 +15,10 @@ import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from services.runtime import stage
+from services.runtime import faust_app
 from services.runtime.errors import FatalError
+from services.runtime.faust_app import FencedConsumer, OffsetGuard, create_app
 from services.runtime.settings import Settings
-from services.runtime.stage import FencedConsumer, OffsetGuard, create_app
 
 TASKS = TP("review.tasks.urgent.v1", 3)
 CONSENT = TP("consent.events.v1", 0)
@@ -294,7 +294,7 @@ def test_a_table_update_that_fails_stops_the_worker_before_the_commit(
     def stop_worker(name: str, exc: BaseException, app: object = None) -> None:
         raise Stopped(str(exc))
 
-    monkeypatch.setattr(stage, "stop_worker", stop_worker)
+    monkeypatch.setattr(faust_app, "stop_worker", stop_worker)
 
     async def scenario() -> None:
         app = create_app("changelog-test", Settings(data_dir=tmp_path))
@@ -349,7 +349,7 @@ def test_a_worker_stopping_itself_leaves_its_group_after_stopping_the_join_loop(
     loop = _consumer_thread_loop()
     coordinator = _Coordinator(loop)
     try:
-        assert stage.leave_group(_app_with(loop, coordinator))
+        assert faust_app.leave_group(_app_with(loop, coordinator))
     finally:
         loop.call_soon_threadsafe(loop.stop)
     assert coordinator.left_with_loop_closing == [True]  # it cannot join again before it exits
@@ -360,11 +360,18 @@ def test_a_broker_that_does_not_answer_the_leave_delays_the_stop_only_briefly() 
     coordinator = _Coordinator(loop, answer_after=30.0)
     started = time.monotonic()
     try:
-        assert not stage.leave_group(_app_with(loop, coordinator), timeout=0.2)
+        assert not faust_app.leave_group(_app_with(loop, coordinator), timeout=0.2)
     finally:
         loop.call_soon_threadsafe(loop.stop)
     assert time.monotonic() - started < 5.0
 
 
 def test_a_worker_whose_consumer_never_started_has_no_group_to_leave() -> None:
-    assert not stage.leave_group(_app_with(None, None))
+    assert not faust_app.leave_group(_app_with(None, None))
+
+
+def test_other_faust_or_aiokafka_versions_refuse_to_start() -> None:
+    faust_app.check_versions(lambda name: faust_app.PINNED[name])  # the pinned ones start
+    other = {**faust_app.PINNED, "aiokafka": "0.15.0"}
+    with pytest.raises(FatalError, match=r"aiokafka 0\.15\.0 \(pinned 0\.14\.0\)"):
+        faust_app.check_versions(other.__getitem__)

@@ -281,7 +281,7 @@ def run(
     ] = "kafka",
 ) -> None:
     """Everything together: services, simulated reviewers and demo traffic, with live progress."""
-    from services.local import LocalStack, Progress, default_ports, interrupted, wait_until
+    from services.local import LocalStack, default_ports, interrupted, wait_until
     from services.runtime.worker import provision
     from services.simulators.traffic import publish
 

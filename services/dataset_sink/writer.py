@@ -1,6 +1,6 @@
 """Dataset writers: append a batch of rows to a dataset table with its Kafka offsets in the same commit.
 
-Exactly-once protocol (what the consumer loop does, see DESIGN.md "Delivery semantics"):
+Exactly-once protocol (what the consumer loop does; docs/datasets.md, "exactly once"):
 
 1. On partition assignment, ask `committed_offsets(table, topic, partitions)` for the last offset each
    partition has in the table, and seek each of those partitions to that offset + 1 (partitions

@@ -220,8 +220,8 @@ class DatasetSink:
 
         It also reads the resolution ids safety_labels holds, at the first assignment and at every
         one after: another sink worker may have owned these partitions since, and a resolution
-        review emits again after that worker wrote it would otherwise be written a second time
-        (found by the scale 1 -> 3 -> 1 fault run). Every id is kept in memory (about 100 bytes each:
+        review emits again after that worker wrote it would otherwise be written a second time.
+        Every id is kept in memory (about 100 bytes each:
         ~1 GB per ten million rows); past that, bound it to the ids of recent versions.
         """
         if any(p.topic == self.topic for p in partitions):
@@ -425,7 +425,7 @@ class DatasetSink:
         later of its Kafka offset and its txn version (`_on_assign`), so a lost Kafka commit only
         makes the next start skip a little more work. While the broker restarts or the group
         rebalances the commit fails (`NOT_COORDINATOR`, `REBALANCE_IN_PROGRESS`, ...): the sink
-        used to exit then (reliability known bug 3); it logs, keeps the offsets, and commits them with
+        does not exit then: it logs, keeps the offsets, and commits them with
         the next batch or on its own a second later. Other errors still stop it.
         """
         pending = {(tp.topic, tp.partition): tp for tp in self.uncommitted}

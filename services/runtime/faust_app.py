@@ -226,7 +226,7 @@ class FencedConsumer(faust_aiokafka.Consumer):
         the batch is then stale: Faust filtered and acked such records, and stored their offset as
         read over the seek's, so the same records fetched again after the seek were dropped as read
         already. The offset guard saw the hole and restarted the worker; a worker with a backlog met
-        it again at every start (CI, session 5: three restarts in a row, the run stalled). Skipped
+        it again at every start, and the stage stalled. Skipped
         here, they are not lost: the seek moved the fetch position back to them. A seek during a
         record's own handling is followed by Faust storing that record's offset as read; the read
         offset is cleared then, so nothing after the seek is filtered.

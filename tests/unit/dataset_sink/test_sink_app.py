@@ -341,7 +341,7 @@ class RefusingConsumer:
 
 
 def test_a_refused_offset_commit_keeps_the_sink_running_and_is_retried(sink: DatasetSink) -> None:
-    """Known bug 3: NOT_COORDINATOR while the broker restarted made the sink exit."""
+    """NOT_COORDINATOR while the broker restarts is not a reason to stop the sink."""
     consumer = RefusingConsumer(KafkaError.NOT_COORDINATOR)
     sink._take(FakeMessage("t-" + RESOLVED, 2, 7, CODEC.encode(make_resolved(1))))
     sink.flush(consumer)  # type: ignore[arg-type]

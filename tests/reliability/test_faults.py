@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 import time
 from collections.abc import Callable
 from io import BytesIO
@@ -347,9 +348,9 @@ def test_size_limit_crash_loop_and_poison_on_every_input(
     obfuscated = {"split-email": "write to ana.silva@\nexample.org today", "zwsp-email": "m.par\u200bk@wp.pl"}
     hidden = []
     for n, (suffix, text) in enumerate(obfuscated.items()):
-        base = kept[8 + n]
-        record = base.model_copy(
-            update={"interaction_id": f"{base.interaction_id}-{suffix}", "response": f"Sure. {text}"}
+        source = kept[8 + n]
+        record = source.model_copy(
+            update={"interaction_id": f"{source.interaction_id}-{suffix}", "response": f"Sure. {text}"}
         )
         hidden.append(Produced(record.subject_id.encode(), codec.encode(record), record.interaction_id))
     traffic.records[100:100] = [*under, huge_key, headers_id, duplicate, *hidden]
@@ -367,9 +368,19 @@ def test_size_limit_crash_loop_and_poison_on_every_input(
     during(traffic, fleet, [(6.0, lambda: produce_poison(settings, traffic.produced, poison))])
     report = finish("size_crash_loop_poison", settings, fleet, traffic, started, record_report, check=False)
     report.notes["poison_per_topic"] = describe(poison)
-    escalation_stops = [c for c in fleet.crashes if c.startswith("escalation")]
-    causes = [line for line in fleet.logs("escalation").splitlines() if "stopping the worker" in line]
-    assert len(escalation_stops) == settings.crash_loop_limit, (escalation_stops, causes, fleet.events)
+    # The crashing record stopped escalation exactly `crash_loop_limit` times (its journal counts, 1 to
+    # the limit); any other stop was the offset guard restarting a worker on a hole Faust left at a
+    # quick restart (docs/reliability.md, known failures), never the record again.
+    causes = [line for line in fleet.logs("escalation").splitlines() if "stopping the worker after" in line]
+    by_record = [line for line in causes if "RecordFault" in line]
+    others = [line for line in causes if "RecordFault" not in line]
+    counted = re.findall(r"stopped the worker \((\d+) of", fleet.logs("escalation"))
+    report.notes["escalation_stops_not_the_record"] = [line.split("] ", 3)[-1][:160] for line in others]
+    assert len(by_record) == settings.crash_loop_limit, (causes, fleet.events)
+    assert counted == [str(n) for n in range(1, settings.crash_loop_limit + 1)], counted
+    assert all("records were dropped by the consumer" in line for line in others), others
+    escalation_exits = [c for c in fleet.crashes if c.startswith("escalation")]
+    assert len(escalation_exits) == len(causes), (escalation_exits, causes)  # no stop without its cause
     assert report.expected_dead_found.get(crashing) == "crash_loop", report.expected_dead_found
     # The large interactions crossed escalation's ranking window (a table of whole tasks) too.
     large = {str(r.interaction_id) for r in under}

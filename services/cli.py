@@ -19,6 +19,7 @@ import typer
 
 from services.local import Progress
 from services.runtime.errors import FatalError, FlagstreamError
+from services.runtime.metrics import CONNECTORS, PIPELINE
 from services.runtime.settings import Settings, load_settings
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -33,7 +34,7 @@ app.add_typer(schemas_app, name="schemas")
 dlq_app = typer.Typer(help="Dead letters: list, show, replay (docs/runbook.md).", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 
-SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink", "label_studio")
+SERVICES = (*PIPELINE, *CONNECTORS)
 MIN_TIMED_SECONDS = 5.0
 """`flagstream run` prints a stage's rate only over at least this long (its counts are sampled per second)."""
 WORKER_CONNECT_TIMEOUT_SECONDS = 60.0

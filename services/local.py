@@ -22,10 +22,8 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.runtime.errors import FatalError
-from services.runtime.metrics import SERVICE_PORTS
+from services.runtime.metrics import PIPELINE, SERVICE_PORTS
 from services.runtime.settings import REPO_ROOT, Settings
-
-SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -195,7 +193,7 @@ class LocalStack:
     def start(self, *extra: tuple[str, list[str]]) -> None:
         """Start every service, plus extra (name, flagstream arguments) processes."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        commands = [(name, ["worker", name]) for name in SERVICES] + list(extra)
+        commands = [(name, ["worker", name]) for name in PIPELINE] + list(extra)
         for name, args in commands:
             self.commands[name] = [sys.executable, "-m", "services.cli", *args]
             self._spawn(name, "wb")

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.local import SERVICES, Samples, by_label, scrape, total
+from services.local import Samples, by_label, scrape, total
 from services.ops.dlq import read_dead_letters, summarize
+from services.runtime.metrics import PIPELINE
 from services.runtime.progress import SOURCES, STATUSES, BrokerReader
 from services.runtime.settings import Settings
 
@@ -90,7 +91,7 @@ def collect(settings: Settings, ports: Mapping[str, int], interval: float = 2.0)
     first, started = _scrape_all(ports), time.monotonic()
     time.sleep(interval)
     second, elapsed = _scrape_all(ports), max(time.monotonic() - started, 1e-9)
-    for service in SERVICES:  # optional processes (a labeling-tool connector) are not required to run
+    for service in PIPELINE:  # optional processes (a labeling-tool connector) are not required to run
         if service in ports and service not in second:
             problems.append(f"{service}: no answer on http://127.0.0.1:{ports[service]}/metrics")
 
@@ -117,7 +118,7 @@ def collect(settings: Settings, ports: Mapping[str, int], interval: float = 2.0)
                 states[where] = status
 
     stages = []
-    for service in SERVICES:
+    for service in PIPELINE:
         before, after = first.get(service, {}), second.get(service, {})
         count = "flagstream_processing_seconds_count"
         per_state: dict[str, int] = defaultdict(int)

@@ -17,6 +17,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 
 from services.runtime.health import Health
 
+PIPELINE = ("privacy_gate", "escalation", "review", "dataset_sink")
+"""The pipeline's stages in order: what `flagstream run` starts and an operator expects to be running."""
+CONNECTORS = ("label_studio",)
+"""Optional workers a deployment adds beside the pipeline (a labeling-tool connector)."""
+
 SERVICE_PORTS = {
     "privacy_gate": 9101,
     "escalation": 9102,

@@ -20,8 +20,9 @@ from prometheus_support import Prometheus, metric_names, panel_queries, rules
 
 from services.contracts import AuditEvent, default_codec
 from services.dataset_sink.writer import read_table
-from services.local import SERVICES, LocalStack, Progress, wait_until
+from services.local import LocalStack, Progress, wait_until
 from services.runtime.kafka import make_producer, read_topic
+from services.runtime.metrics import PIPELINE as SERVICES
 from services.runtime.progress import SOURCES
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import AUDIT, INTERACTIONS, REDACTED, RESOLVED

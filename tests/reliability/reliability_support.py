@@ -24,6 +24,7 @@ from reconcile import TERMINAL, Produced
 
 from services.contracts import AuditEvent, default_codec
 from services.runtime.kafka import make_consumer, make_producer
+from services.runtime.metrics import PIPELINE as SERVICES
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import (
     AUDIT,
@@ -42,7 +43,6 @@ from services.simulators.traffic import generate
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
 KAFKA_SH = REPO_ROOT / "scripts" / "kafka.sh"
 STALL_SECONDS = 60.0
 

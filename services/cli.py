@@ -421,9 +421,9 @@ def _summary(
         f"{p.review.get('late_judgment', 0):.0f})"
     )
     out(f"  dataset rows written   {p.rows:.0f} (not written: {p.sink.get('not_written', 0):.0f})")
-    table = settings.datasets_dir / "safety_labels"
+    table = settings.datasets_root / "safety_labels"
     try:
-        history = table_history(settings.datasets_dir, "safety_labels")
+        history = table_history(settings.datasets_root, "safety_labels")
     except FlagstreamError:
         history = []
     mine = [h for h in history if h["timestamp"].timestamp() >= started_at and h["operation"] == "WRITE"]
@@ -434,7 +434,7 @@ def _summary(
             f"{sum(h['rows_written'] or 0 for h in mine)} rows"
         )
     if history:
-        rows = count_rows(settings.datasets_dir, "safety_labels")
+        rows = count_rows(settings.datasets_root, "safety_labels")
         out(f"  table now              v{history[0]['version']}, {rows} rows in all")
     out(f"  table                  {table}")
     out(f"  wall time              {elapsed:.1f}s")
@@ -504,7 +504,7 @@ def datasets_list() -> None:
     """The dataset tables and their latest versions."""
     from services.dataset_sink.offline import list_datasets
 
-    _print(list_datasets(load_settings().datasets_dir))
+    _print(list_datasets(load_settings().datasets_root))
 
 
 @datasets_app.command("history")
@@ -521,7 +521,7 @@ def datasets_history(
     from services.dataset_sink.tags import select_history
 
     history = select_history(
-        dataset_history(load_settings().datasets_dir, name), limit=limit, as_of=_when(as_of)
+        dataset_history(load_settings().datasets_root, name), limit=limit, as_of=_when(as_of)
     )
     if as_json:
         _print(history)
@@ -547,7 +547,7 @@ def datasets_show(
     """Print rows of a table version as JSON lines."""
     from services.dataset_sink.offline import show_dataset
 
-    _print(show_dataset(load_settings().datasets_dir, name, version=version, limit=limit))
+    _print(show_dataset(load_settings().datasets_root, name, version=version, limit=limit))
 
 
 @datasets_app.command("export")
@@ -576,7 +576,7 @@ def datasets_export(
             raise typer.BadParameter("give --version or --tag, not both")
         from services.dataset_sink.tags import tagged_version
 
-        version = tagged_version(load_settings().datasets_dir, tag, name)
+        version = tagged_version(load_settings().datasets_root, tag, name)
 
     if version is not None:
         from services.ops.erasure import erasures_after
@@ -592,7 +592,7 @@ def datasets_export(
                 raise FatalError(f"{what}; export the latest version, or pass --allow-erased")
             typer.echo(f"warning: {what}", err=True)
 
-    _print(export_dataset(load_settings().datasets_dir, name, output, fmt=fmt, version=version, split=split))
+    _print(export_dataset(load_settings().datasets_root, name, output, fmt=fmt, version=version, split=split))
 
 
 @datasets_app.command("tag")
@@ -603,7 +603,7 @@ def datasets_tag(
     """Pin the latest version of every table under one name (export --tag NAME reads them)."""
     from services.dataset_sink.tags import create_tag
 
-    _print(create_tag(load_settings().datasets_dir, name, note))
+    _print(create_tag(load_settings().datasets_root, name, note))
 
 
 @datasets_app.command("tags")
@@ -611,7 +611,7 @@ def datasets_tags() -> None:
     """Every tag with the table versions it pins."""
     from services.dataset_sink.tags import list_tags
 
-    _print(list_tags(load_settings().datasets_dir))
+    _print(list_tags(load_settings().datasets_root))
 
 
 @datasets_app.command("card")
@@ -621,7 +621,7 @@ def datasets_card(
     """The dataset card of a table version: counts per verdict, category and split, policies, agreement."""
     from services.dataset_sink.offline import dataset_card
 
-    _print(dataset_card(load_settings().datasets_dir, name, version))
+    _print(dataset_card(load_settings().datasets_root, name, version))
 
 
 erase_app = typer.Typer(help="Erasure of a subject from every dataset.")

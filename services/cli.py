@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from services.local import Progress
-from services.runtime.errors import FatalError, FlagstreamError
+from services.runtime.errors import FatalError, FlagstreamError, RetryableError
 from services.runtime.settings import Settings, load_settings
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -831,6 +831,9 @@ def main() -> None:
         except FatalError as exc:
             typer.echo(f"flagstream: {exc}", err=True)
             raise SystemExit(2) from exc
+        except RetryableError as exc:  # a store or broker that did not answer: worth trying again
+            typer.echo(f"flagstream: {exc}", err=True)
+            raise SystemExit(1) from exc
     except SystemExit as done:
         if "deltalake" not in sys.modules:
             raise

@@ -247,7 +247,7 @@ class Settings(BaseSettings):
         """The consumer group / Faust app id of a service."""
         return f"{self.topic_prefix}flagstream-{service}"
 
-    @cached_property
+    @property
     def storage(self) -> StorageRoot:
         """The root of datasets/, ledger/ and tags/: storage_root, else data_dir."""
         if self.storage_root is None:

@@ -67,3 +67,12 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield S3Server(f"http://127.0.0.1:{env['S3_PORT']}", state / "data", identity, credential)
     finally:
         subprocess.run([SCRIPT, "down"], env=env, check=True, timeout=60)
+
+
+@pytest.fixture(params=["local", "s3"])
+def deployment(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """`settings` with the datasets on the local disk, or in a bucket of the session's S3 store."""
+    if request.param == "local":
+        return settings
+    server: S3Server = request.getfixturevalue("s3_server")
+    return server.deploy(settings)

@@ -41,7 +41,7 @@ GROUP = "flagstream-dataset-sink"
 
 
 @pytest.fixture
-def deployment(settings: Settings, s3_server: S3Server) -> Settings:
+def s3_deployment(settings: Settings, s3_server: S3Server) -> Settings:
     return s3_server.deploy(settings)
 
 
@@ -71,8 +71,8 @@ def test_the_store_refuses_a_second_create_and_a_wrong_secret(s3_server: S3Serve
         assert s3_server.credential not in message and "not-the-secret" not in message
 
 
-def test_a_stale_writer_cannot_overwrite_a_committed_version(deployment: Settings) -> None:
-    root = deployment.datasets_root
+def test_a_stale_writer_cannot_overwrite_a_committed_version(s3_deployment: Settings) -> None:
+    root = s3_deployment.datasets_root
     writer = DeltaDatasetWriter(root, GROUP)
     assert commit(writer, 0, 3) == 1
     uri, options = str(root / SAFETY_LABELS), root.delta_options
@@ -109,13 +109,13 @@ def test_a_stale_writer_cannot_overwrite_a_committed_version(deployment: Setting
 
 
 def test_datasets_commands_time_travel_tags_and_export_on_s3(
-    deployment: Settings, s3_server: S3Server, tmp_path: Path
+    s3_deployment: Settings, s3_server: S3Server, tmp_path: Path
 ) -> None:
-    root = deployment.datasets_root
+    root = s3_deployment.datasets_root
     writer = DeltaDatasetWriter(root, GROUP)
     commit(writer, 0, 4)
     commit(writer, 4, 3)
-    env = {**os.environ, **env_of(deployment), "FLAGSTREAM_LOG_LEVEL": "DEBUG"}
+    env = {**os.environ, **env_of(s3_deployment), "FLAGSTREAM_LOG_LEVEL": "DEBUG"}
     env["FLAGSTREAM_DATA_DIR"] = str(tmp_path / "no-local-data")  # nothing may come from the local disk
     outputs: list[str] = []
 
@@ -141,7 +141,9 @@ def test_datasets_commands_time_travel_tags_and_export_on_s3(
 
     tag = json.loads(cli("datasets", "tag", "run-1"))
     assert tag["versions"] == {SAFETY_LABELS: 2}
-    assert (s3_server.folder(deployment.storage) / "tags" / "run-1.json").is_file()  # an object in the bucket
+    assert (
+        s3_server.folder(s3_deployment.storage) / "tags" / "run-1.json"
+    ).is_file()  # an object in the bucket
     cli("datasets", "tag", "run-1", ok=False)  # never moved
     commit(writer, 7, 2)
     assert [t["name"] for t in json.loads(cli("datasets", "tags"))] == ["run-1"]
@@ -163,4 +165,4 @@ def test_datasets_commands_time_travel_tags_and_export_on_s3(
 
     for text in outputs:
         assert s3_server.credential not in text
-    assert s3_server.credential not in repr(deployment) + repr(deployment.storage)
+    assert s3_server.credential not in repr(s3_deployment) + repr(s3_deployment.storage)

@@ -112,15 +112,6 @@ def end_offsets(settings: Settings) -> dict[int, int]:
         consumer.close()
 
 
-@pytest.fixture(params=["local", "s3"])
-def deployment(request: pytest.FixtureRequest, settings: Settings) -> Settings:
-    """The test's deployment with its datasets on the local disk, or in a bucket of the local S3 store."""
-    if request.param == "local":
-        return settings
-    server: S3Server = request.getfixturevalue("s3_server")
-    return server.deploy(settings)
-
-
 def stored_files(deployment: Settings, request: pytest.FixtureRequest) -> Path:
     """The folder that holds the dataset files: the local root, or the S3 backend's folder of the prefix."""
     if not deployment.datasets_root.is_remote:

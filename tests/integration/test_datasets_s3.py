@@ -69,6 +69,8 @@ def test_the_store_refuses_a_second_create_and_a_wrong_secret(s3_server: S3Serve
         list_tables(wrong)
     for message in (str(refused.value), str(listing.value), repr(wrong), repr(s3_server.access())):
         assert s3_server.credential not in message and "not-the-secret" not in message
+    server_log = (s3_server.backend.parent / "s3proxy.log").read_text()
+    assert s3_server.credential not in server_log
 
 
 def test_a_stale_writer_cannot_overwrite_a_committed_version(s3_deployment: Settings) -> None:

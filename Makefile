@@ -17,7 +17,7 @@ RELIABILITY_FAST := poison_inputs or sigkill_each_service or replayed_resolution
 .DEFAULT_GOAL := help
 
 help: ## List every target
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
 setup: $(VENV_STAMP) $(NATIVE_STAMP) ## Create .venv/, install Flagstream with its dev tools, build its native detectors
 
@@ -49,6 +49,15 @@ registry-down: ## Stop the local schema registry started by registry-up
 
 registry-status: ## Say whether the local schema registry runs
 	scripts/registry.sh status
+
+s3-up: ## Start the local S3-compatible store (S3Proxy from Maven Central, 127.0.0.1:38333, data in var/s3/); `eval "$$(scripts/s3.sh env)"` points the datasets at it
+	scripts/s3.sh up
+
+s3-down: ## Stop the local S3-compatible store started by s3-up
+	scripts/s3.sh down
+
+s3-status: ## Say whether the local S3-compatible store runs
+	scripts/s3.sh status
 
 k8s-topics: setup ## Regenerate deploy/k8s/base/kafka/topics.yaml from the topic registry
 	env -u FLAGSTREAM_TOPIC_PREFIX -u FLAGSTREAM_MAX_RECORD_BYTES .venv/bin/flagstream topics manifest --partitions 12 --replicas 3 > deploy/k8s/base/kafka/topics.yaml
@@ -137,7 +146,7 @@ fmt: setup ## Format the code with ruff
 	.venv/bin/ruff format services tests
 	.venv/bin/ruff check --fix services tests
 
-clean: kafka-down registry-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
+clean: kafka-down registry-down s3-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status s3-up s3-down s3-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from services.local import Progress
-from services.runtime.errors import FatalError, FlagstreamError
+from services.runtime.errors import FatalError, FlagstreamError, RetryableError
 from services.runtime.metrics import CONNECTORS, PIPELINE
 from services.runtime.settings import Settings, load_settings
 
@@ -422,9 +422,9 @@ def _summary(
         f"{p.review.get('late_judgment', 0):.0f})"
     )
     out(f"  dataset rows written   {p.rows:.0f} (not written: {p.sink.get('not_written', 0):.0f})")
-    table = settings.datasets_dir / "safety_labels"
+    table = settings.datasets_root / "safety_labels"
     try:
-        history = table_history(settings.datasets_dir, "safety_labels")
+        history = table_history(settings.datasets_root, "safety_labels")
     except FlagstreamError:
         history = []
     mine = [h for h in history if h["timestamp"].timestamp() >= started_at and h["operation"] == "WRITE"]
@@ -435,7 +435,7 @@ def _summary(
             f"{sum(h['rows_written'] or 0 for h in mine)} rows"
         )
     if history:
-        rows = count_rows(settings.datasets_dir, "safety_labels")
+        rows = count_rows(settings.datasets_root, "safety_labels")
         out(f"  table now              v{history[0]['version']}, {rows} rows in all")
     out(f"  table                  {table}")
     out(f"  wall time              {elapsed:.1f}s")
@@ -505,7 +505,7 @@ def datasets_list() -> None:
     """The dataset tables and their latest versions."""
     from services.dataset_sink.offline import list_datasets
 
-    _print(list_datasets(load_settings().datasets_dir))
+    _print(list_datasets(load_settings().datasets_root))
 
 
 @datasets_app.command("history")
@@ -522,7 +522,7 @@ def datasets_history(
     from services.dataset_sink.tags import select_history
 
     history = select_history(
-        dataset_history(load_settings().datasets_dir, name), limit=limit, as_of=_when(as_of)
+        dataset_history(load_settings().datasets_root, name), limit=limit, as_of=_when(as_of)
     )
     if as_json:
         _print(history)
@@ -548,7 +548,7 @@ def datasets_show(
     """Print rows of a table version as JSON lines."""
     from services.dataset_sink.offline import show_dataset
 
-    _print(show_dataset(load_settings().datasets_dir, name, version=version, limit=limit))
+    _print(show_dataset(load_settings().datasets_root, name, version=version, limit=limit))
 
 
 @datasets_app.command("export")
@@ -577,7 +577,7 @@ def datasets_export(
             raise typer.BadParameter("give --version or --tag, not both")
         from services.dataset_sink.tags import tagged_version
 
-        version = tagged_version(load_settings().datasets_dir, tag, name)
+        version = tagged_version(load_settings().datasets_root, tag, name)
 
     if version is not None:
         from services.ops.erasure import erasures_after
@@ -593,7 +593,7 @@ def datasets_export(
                 raise FatalError(f"{what}; export the latest version, or pass --allow-erased")
             typer.echo(f"warning: {what}", err=True)
 
-    _print(export_dataset(load_settings().datasets_dir, name, output, fmt=fmt, version=version, split=split))
+    _print(export_dataset(load_settings().datasets_root, name, output, fmt=fmt, version=version, split=split))
 
 
 @datasets_app.command("tag")
@@ -604,7 +604,7 @@ def datasets_tag(
     """Pin the latest version of every table under one name (export --tag NAME reads them)."""
     from services.dataset_sink.tags import create_tag
 
-    _print(create_tag(load_settings().datasets_dir, name, note))
+    _print(create_tag(load_settings().datasets_root, name, note))
 
 
 @datasets_app.command("tags")
@@ -612,7 +612,7 @@ def datasets_tags() -> None:
     """Every tag with the table versions it pins."""
     from services.dataset_sink.tags import list_tags
 
-    _print(list_tags(load_settings().datasets_dir))
+    _print(list_tags(load_settings().datasets_root))
 
 
 @datasets_app.command("card")
@@ -622,7 +622,7 @@ def datasets_card(
     """The dataset card of a table version: counts per verdict, category and split, policies, agreement."""
     from services.dataset_sink.offline import dataset_card
 
-    _print(dataset_card(load_settings().datasets_dir, name, version))
+    _print(dataset_card(load_settings().datasets_root, name, version))
 
 
 erase_app = typer.Typer(help="Erasure of a subject from every dataset.")
@@ -832,6 +832,9 @@ def main() -> None:
         except FatalError as exc:
             typer.echo(f"flagstream: {exc}", err=True)
             raise SystemExit(2) from exc
+        except RetryableError as exc:  # a store or broker that did not answer: worth trying again
+            typer.echo(f"flagstream: {exc}", err=True)
+            raise SystemExit(1) from exc
     except SystemExit as done:
         if "deltalake" not in sys.modules:
             raise

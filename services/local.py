@@ -299,4 +299,20 @@ def deployment_env(settings: Settings, log_level: str = "INFO") -> dict[str, str
     }
     if settings.pseudonym_key is not None:
         env["FLAGSTREAM_PSEUDONYM_KEY"] = settings.pseudonym_key.get_secret_value()
+    if settings.storage_root is not None:  # the datasets are elsewhere: every child must find them
+        env["FLAGSTREAM_STORAGE_ROOT"] = settings.storage_root
+        env["FLAGSTREAM_S3_REGION"] = settings.s3_region
+        env["FLAGSTREAM_S3_ALLOW_HTTP"] = str(settings.s3_allow_http).lower()
+        env["FLAGSTREAM_S3_VIRTUAL_HOSTED_STYLE"] = str(settings.s3_virtual_hosted_style).lower()
+        env["FLAGSTREAM_S3_COMMIT_MODE"] = settings.s3_commit_mode
+        env["FLAGSTREAM_S3_DYNAMODB_TABLE"] = settings.s3_dynamodb_table
+        if settings.s3_endpoint_url:
+            env["FLAGSTREAM_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+        for name, secret in (
+            ("AWS_ACCESS_KEY_ID", settings.aws_access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", settings.aws_secret_access_key),
+            ("AWS_SESSION_TOKEN", settings.aws_session_token),
+        ):
+            if secret is not None:
+                env[name] = secret.get_secret_value()
     return env

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
-from pathlib import Path
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -145,8 +144,8 @@ class DatasetSink:
         self.settings = settings
         self.metrics = metrics
         self.group = settings.group(SERVICE)
-        self.writer = writer or DeltaDatasetWriter(settings.datasets_dir, self.group)
-        self.ledger = ledger or DeltaDatasetWriter(self.ledger_root, self.group, schemas=LEDGER_SCHEMAS)
+        self.writer = writer or DeltaDatasetWriter(settings.datasets_root, self.group)
+        self.ledger = ledger or DeltaDatasetWriter(settings.ledger_root, self.group, schemas=LEDGER_SCHEMAS)
         self.codec = codec or codec_for(settings)
         self.topic = settings.topic(RESOLVED)
         self.erasure_topic = settings.topic(ERASURES)
@@ -202,18 +201,15 @@ class DatasetSink:
     def load_ledger(self) -> None:
         """Every erasure applied so far (by this or another sink instance)."""
         try:
-            ledger = read_table(self.ledger_root, ERASURE_LEDGER, columns=["subject_key", "requested_at"])
+            ledger = read_table(
+                self.settings.ledger_root, ERASURE_LEDGER, columns=["subject_key", "requested_at"]
+            )
         except DatasetNotFoundError:
             return
         for key, at in zip(
             ledger.column("subject_key").to_pylist(), ledger.column("requested_at").to_pylist(), strict=True
         ):
             self.erased.add(key, at)
-
-    @property
-    def ledger_root(self) -> Path:
-        """Where the erasure ledger lives: beside the datasets, not among them."""
-        return self.settings.data_dir / "ledger"
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Resume each partition after the later of its Kafka offset and its txn version in the table.

@@ -13,7 +13,14 @@ from typing import Any
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from services.dataset_sink.writer import count_rows, list_tables, read_table, table_history, table_version
+from services.dataset_sink.writer import (
+    Root,
+    count_rows,
+    list_tables,
+    read_table,
+    table_history,
+    table_version,
+)
 from services.runtime.errors import FatalError
 
 
@@ -32,7 +39,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def list_datasets(root: Path) -> list[dict[str, Any]]:
+def list_datasets(root: Root) -> list[dict[str, Any]]:
     """`flagstream datasets list`: name, latest version, row count and last commit time of each table."""
     listing = []
     for name in list_tables(root):
@@ -48,12 +55,12 @@ def list_datasets(root: Path) -> list[dict[str, Any]]:
     return listing
 
 
-def dataset_history(root: Path, name: str) -> list[dict[str, Any]]:
+def dataset_history(root: Root, name: str) -> list[dict[str, Any]]:
     """`flagstream datasets history NAME`: one entry per commit, newest first."""
     return [plain(entry) for entry in table_history(root, name)]
 
 
-def show_dataset(root: Path, name: str, version: int | None = None, *, limit: int = 10) -> dict[str, Any]:
+def show_dataset(root: Root, name: str, version: int | None = None, *, limit: int = 10) -> dict[str, Any]:
     """`flagstream datasets show NAME [--version V]`: version, row count, schema and the first rows."""
     resolved = table_version(root, name) if version is None else version
     sample = read_table(root, name, resolved, limit=limit)
@@ -73,7 +80,7 @@ TRAINER_TABLES = {"sft": "demonstrations", "dpo": "preferences"}
 """The table each trainer format is made from."""
 
 
-def _rows_for(root: Path, name: str, version: int | None, split: str | None) -> tuple[int, Any]:
+def _rows_for(root: Root, name: str, version: int | None, split: str | None) -> tuple[int, Any]:
     resolved = table_version(root, name) if version is None else version
     table = read_table(root, name, resolved)
     if split is not None:
@@ -105,7 +112,7 @@ def dpo_record(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def dataset_card(root: Path, name: str, version: int | None = None) -> dict[str, Any]:
+def dataset_card(root: Root, name: str, version: int | None = None) -> dict[str, Any]:
     """A table version's card: counts per verdict, category and split, policy versions, agreement."""
     resolved, table = _rows_for(root, name, version, None)
     rows = table.to_pylist()
@@ -147,7 +154,7 @@ def dataset_card(root: Path, name: str, version: int | None = None) -> dict[str,
 
 
 def export_dataset(
-    root: Path,
+    root: Root,
     name: str,
     output: Path,
     *,

@@ -3,7 +3,9 @@
 Each table has its own version numbers, so "version 12" means different moments in different
 tables. A training run pins a tag instead: `flagstream datasets tag NAME` records the latest version
 of every table, and `datasets export --tag NAME` reads each table at the version the tag holds.
-Tags are files, `<data_dir>/tags/<name>.json`, written once and never changed.
+Tags are objects, `<storage>/tags/<name>.json` beside the datasets, written once and never changed:
+created with create-if-absent semantics (an exclusive file locally, a PUT with `If-None-Match: *` on
+S3), so two taggers cannot both claim one name.
 """
 
 from __future__ import annotations
@@ -11,56 +13,59 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from services.dataset_sink.writer import list_tables, table_version
+from services.dataset_sink.writer import Root, list_tables, table_version
 from services.runtime.errors import FatalError
+from services.runtime.storage import ObjectExistsError, StorageRoot
 
 TAG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-def tags_dir(datasets_dir: Path) -> Path:
-    """Where the tags of the datasets under `datasets_dir` live (beside it, not among the tables)."""
-    return Path(datasets_dir).parent / "tags"
+def tags_root(datasets: Root) -> StorageRoot:
+    """Where the tags of the datasets under `datasets` live (beside it, not among the tables)."""
+    root = StorageRoot.of(datasets)
+    parent, _, _ = root.uri.rpartition("/")
+    return StorageRoot(parent, root.s3) / "tags"
 
 
-def create_tag(datasets_dir: Path, name: str, note: str = "") -> dict[str, Any]:
+def create_tag(datasets: Root, name: str, note: str = "") -> dict[str, Any]:
     """Record the latest version of every table under `name`; a tag that exists is never replaced."""
     if not TAG_NAME.fullmatch(name):
         raise FatalError(f"tag {name!r}: use letters, digits, '.', '_' or '-' (at most 64), starting alnum")
-    versions = {table: table_version(datasets_dir, table) for table in list_tables(datasets_dir)}
+    versions = {table: table_version(datasets, table) for table in list_tables(datasets)}
     if not versions:
-        raise FatalError(f"no dataset table under {datasets_dir} to tag")
+        raise FatalError(f"no dataset table under {StorageRoot.of(datasets)} to tag")
     tag = {"name": name, "created_at": datetime.now(UTC).isoformat(), "versions": versions, "note": note}
-    path = tags_dir(datasets_dir) / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with path.open("x") as out:  # exclusive: two taggers cannot both write one name
-            json.dump(tag, out, indent=2)
-    except FileExistsError as exc:
+        tags_root(datasets).create(f"{name}.json", json.dumps(tag, indent=2).encode())
+    except ObjectExistsError as exc:
         raise FatalError(f"tag {name!r} exists already (tags are never moved); pick another name") from exc
     return tag
 
 
-def read_tag(datasets_dir: Path, name: str) -> dict[str, Any]:
+def read_tag(datasets: Root, name: str) -> dict[str, Any]:
     """A tag's record."""
-    path = tags_dir(datasets_dir) / f"{name}.json"
-    if not TAG_NAME.fullmatch(name) or not path.is_file():
+    found = tags_root(datasets).read(f"{name}.json") if TAG_NAME.fullmatch(name) else None
+    if found is None:
         raise FatalError(f"no tag {name!r}; `flagstream datasets tags` lists them")
-    return dict(json.loads(path.read_text()))
+    return dict(json.loads(found))
 
 
-def list_tags(datasets_dir: Path) -> list[dict[str, Any]]:
+def list_tags(datasets: Root) -> list[dict[str, Any]]:
     """Every tag, oldest first."""
-    folder = tags_dir(datasets_dir)
-    tags = [json.loads(p.read_text()) for p in folder.glob("*.json")] if folder.is_dir() else []
+    root = tags_root(datasets)
+    tags = []
+    for key, _size in root.objects(".json"):
+        data = root.read(key)
+        if data is not None and "/" not in key:
+            tags.append(json.loads(data))
     return sorted(tags, key=lambda t: str(t["created_at"]))
 
 
-def tagged_version(datasets_dir: Path, name: str, table: str) -> int:
+def tagged_version(datasets: Root, name: str, table: str) -> int:
     """The version of `table` that tag `name` pins."""
-    versions = read_tag(datasets_dir, name)["versions"]
+    versions = read_tag(datasets, name)["versions"]
     if table not in versions:
         raise FatalError(f"tag {name!r} has no version of {table!r} (the table did not exist then)")
     return int(versions[table])

@@ -41,6 +41,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, SchemaMismatchEr
 
 from services.dataset_sink.domain.rows import STATS_COLUMNS, TABLE_SCHEMAS, rows_to_arrow
 from services.runtime.errors import FatalError, RetryableError, ValidationError
+from services.runtime.storage import StorageRoot
 
 log = logging.getLogger(__name__)
 
@@ -215,11 +216,16 @@ def _commit_metadata(
 
 
 class DeltaDatasetWriter(DatasetWriter):
-    """Each dataset table is a Delta table `<root>/<table>`; offsets are txn actions of consumer `group`."""
+    """Each dataset table is a Delta table `<root>/<table>`; offsets are txn actions of consumer `group`.
 
-    def __init__(self, root: Path, group: str, *, schemas: Mapping[str, pa.Schema] = TABLE_SCHEMAS) -> None:
+    The root is a local folder or an `s3://` prefix (`StorageRoot`); delta-rs does every read and write.
+    """
+
+    def __init__(
+        self, root: StorageRoot | Path, group: str, *, schemas: Mapping[str, pa.Schema] = TABLE_SCHEMAS
+    ) -> None:
         super().__init__(schemas)
-        self.root = Path(root)
+        self.root = StorageRoot.of(root)
         self.group = group
         self._open: dict[str, DeltaTable] = {}
 
@@ -361,10 +367,10 @@ class DeltaDatasetWriter(DatasetWriter):
     def _existing(self, table: str) -> DeltaTable | None:
         """The cached handle of a table, None while it does not exist."""
         if table not in self._open:
-            path = str(self.root / table)
-            if not DeltaTable.is_deltatable(path):
+            uri, options = str(self.root / table), self.root.delta_options
+            if not DeltaTable.is_deltatable(uri, storage_options=options):
                 return None
-            self._open[table] = DeltaTable(path)
+            self._open[table] = DeltaTable(uri, storage_options=options)
         return self._open[table]
 
     def _created(self, table: str) -> DeltaTable:
@@ -373,21 +379,22 @@ class DeltaDatasetWriter(DatasetWriter):
         if existing is not None:
             return existing
         schema = self.schema(table)
-        path = str(self.root / table)
+        uri, options = str(self.root / table), self.root.delta_options
         description = (schema.metadata or {}).get(b"description", b"").decode() or None
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.ensure()
         try:
             stats = ",".join(c for c in STATS_COLUMNS if c in schema.names)
             delta = DeltaTable.create(
-                path,
+                uri,
                 schema,
                 mode="ignore",
                 name=table,
                 description=description,
                 configuration={"delta.dataSkippingStatsColumns": stats} if stats else None,
+                storage_options=options,
             )
         except CommitFailedError:  # another writer created it first
-            delta = DeltaTable(path)
+            delta = DeltaTable(uri, storage_options=options)
         self._open[table] = delta
         return delta
 
@@ -491,28 +498,43 @@ class InMemoryDatasetWriter(DatasetWriter):
         return memory.commits[-1].version if memory else None
 
 
-# Offline readers (the `flagstream datasets` commands).
+# Offline readers (the `flagstream datasets` commands). A root is a StorageRoot, or a local folder.
+
+Root = StorageRoot | Path
+"""Where the tables are: a `StorageRoot` (local or s3://), or a local folder."""
 
 
-def _path(root: Path, table: str) -> str:
-    path = Path(root) / table
-    if not DeltaTable.is_deltatable(str(path)):
-        raise DatasetNotFoundError(f"no dataset table {table!r} under {root}")
-    return str(path)
+def _open(root: Root, table: str, version: int | None = None) -> DeltaTable:
+    """A table's snapshot; DatasetNotFoundError when there is no such table (or version)."""
+    location = StorageRoot.of(root) / table
+    uri, options = str(location), location.delta_options
+    try:
+        if not DeltaTable.is_deltatable(uri, storage_options=options):
+            raise DatasetNotFoundError(f"no dataset table {table!r} under {StorageRoot.of(root)}")
+        return DeltaTable(uri, version=version, storage_options=options)
+    except (DeltaError, OSError) as exc:  # OSError: the store did not answer (or refused the credentials)
+        if version is None or not isinstance(exc, DeltaError):
+            raise RetryableError(f"reading {table!r} under {location} failed: {exc}") from exc
+        raise DatasetNotFoundError(f"dataset table {table!r} has no version {version}: {exc}") from exc
 
 
-def list_tables(root: Path) -> list[str]:
+def list_tables(root: Root) -> list[str]:
     """Names of the Delta tables directly under the dataset root, sorted."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and DeltaTable.is_deltatable(str(p)))
+    location = StorageRoot.of(root)
+    try:
+        return [
+            name
+            for name in location.children()
+            if DeltaTable.is_deltatable(str(location / name), storage_options=location.delta_options)
+        ]
+    except (DeltaError, OSError) as exc:
+        raise RetryableError(f"listing the tables under {location} failed: {exc}") from exc
 
 
-def table_history(root: Path, table: str) -> list[dict[str, Any]]:
+def table_history(root: Root, table: str) -> list[dict[str, Any]]:
     """Commits of a table, newest first: version, timestamp (UTC), operation, rows_written, metadata."""
     entries = []
-    for info in DeltaTable(_path(root, table)).history():
+    for info in _open(root, table).history():
         metrics = info.get("operationMetrics") or {}
         entries.append(
             {
@@ -526,16 +548,8 @@ def table_history(root: Path, table: str) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda entry: -entry["version"])
 
 
-def _snapshot(root: Path, table: str, version: int | None) -> DeltaTable:
-    path = _path(root, table)
-    try:
-        return DeltaTable(path, version=version)
-    except DeltaError as exc:
-        raise DatasetNotFoundError(f"dataset table {table!r} has no version {version}: {exc}") from exc
-
-
 def read_table(
-    root: Path,
+    root: Root,
     table: str,
     version: int | None = None,
     *,
@@ -543,17 +557,17 @@ def read_table(
     columns: list[str] | None = None,
 ) -> pa.Table:
     """A table's rows as Arrow at its latest version or at `version` (time travel); at most `limit` rows."""
-    snapshot = _snapshot(root, table, version)
+    snapshot = _open(root, table, version)
     if limit is not None:
         return snapshot.to_pyarrow_dataset().head(limit, columns=columns)
     return snapshot.to_pyarrow_table(columns=columns)
 
 
-def table_version(root: Path, table: str) -> int:
+def table_version(root: Root, table: str) -> int:
     """The latest version of a table."""
-    return int(_snapshot(root, table, None).version())
+    return int(_open(root, table).version())
 
 
-def count_rows(root: Path, table: str, version: int | None = None) -> int:
+def count_rows(root: Root, table: str, version: int | None = None) -> int:
     """Rows in a table version, from file statistics (exact for files this writer wrote)."""
-    return int(_snapshot(root, table, version).count())
+    return int(_open(root, table, version).count())

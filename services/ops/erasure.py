@@ -1,7 +1,7 @@
 """Erasure status and the guard on pinned exports, from the erasure ledger and the tables' history.
 
 The dataset sink deletes a subject's rows from every table (one commit per table) and only then
-writes the request to the erasure ledger (`<data_dir>/ledger/erasures`, a Delta table keyed by a
+writes the request to the erasure ledger (`<storage>/ledger/erasures`, a Delta table keyed by a
 hash of the subject): a request in the ledger has been applied to every table. Delta keeps older
 versions readable (time travel) until vacuum removes their files, so a version committed before an
 erasure was applied may still hold the subject's rows: exporting such a pinned version is refused
@@ -22,14 +22,14 @@ from services.runtime.settings import Settings
 def applied_erasures(settings: Settings) -> list[dict[str, Any]]:
     """Every request of the erasure ledger (request id, scopes, reason, requested and applied times)."""
     try:
-        rows = read_table(settings.data_dir / "ledger", ERASURE_LEDGER).to_pylist()
+        rows = read_table(settings.ledger_root, ERASURE_LEDGER).to_pylist()
     except DatasetNotFoundError:
         return []
     return [{k: v for k, v in row.items() if k != "subject_key"} for row in rows]
 
 
 def _committed_at(settings: Settings, table: str, version: int) -> datetime:
-    for entry in table_history(settings.datasets_dir, table):
+    for entry in table_history(settings.datasets_root, table):
         if entry["version"] == version:
             return entry["timestamp"]  # type: ignore[no-any-return]
     raise FatalError(f"dataset table {table!r} has no version {version}")
@@ -47,8 +47,8 @@ def erasure_status(settings: Settings, request_id: str) -> dict[str, Any]:
         }
     row = found[0]
     tables = []
-    for table in list_tables(settings.datasets_dir):
-        history = table_history(settings.datasets_dir, table)
+    for table in list_tables(settings.datasets_root):
+        history = table_history(settings.datasets_root, table)
         before = [h["version"] for h in history if h["timestamp"] < row["applied_at"]]
         tables.append(
             {

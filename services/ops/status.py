@@ -159,10 +159,10 @@ def collect(settings: Settings, ports: Mapping[str, int], interval: float = 2.0)
     try:
         from services.dataset_sink.offline import list_datasets
 
-        datasets = list_datasets(settings.datasets_dir)
+        datasets = list_datasets(settings.datasets_root)
     except Exception as exc:
         datasets = []
-        problems.append(f"datasets not read from {settings.datasets_dir}: {exc}")
+        problems.append(f"datasets not read from {settings.datasets_root}: {exc}")
     return Status(datetime.now(UTC), stages, dead, queues, datasets, problems)
 
 

@@ -11,13 +11,13 @@ in the dataset rows themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from services.contracts import AuditEvent, default_codec
 from services.runtime.errors import DecodeError, FatalError
 from services.runtime.kafka import read_topic
 from services.runtime.settings import Settings
+from services.runtime.storage import StorageRoot
 from services.runtime.topics import AUDIT
 
 ROW_FIELDS = ("split", "queue", "verdict", "training_allowed", "resolution_id", "task_id")
@@ -51,7 +51,7 @@ class Trace:
         return "in flight (no terminal decision yet)" if self.steps else "unknown: no audit event has this id"
 
 
-def _first_version_with(root: Path, table: str, interaction_id: str, latest: int) -> int:
+def _first_version_with(root: StorageRoot, table: str, interaction_id: str, latest: int) -> int:
     """The first table version holding the interaction (rows are appended; a binary search)."""
     from services.dataset_sink.writer import read_table
 
@@ -69,7 +69,7 @@ def _first_version_with(root: Path, table: str, interaction_id: str, latest: int
     return low
 
 
-def dataset_rows(root: Path, interaction_id: str) -> list[dict[str, Any]]:
+def dataset_rows(root: StorageRoot, interaction_id: str) -> list[dict[str, Any]]:
     """Where the interaction's rows are in the latest version of each table."""
     import pyarrow.compute as pc
 
@@ -120,7 +120,7 @@ def trace(settings: Settings, interaction_id: str) -> Trace:
                 "details": dict(sorted(event.details.items())),
             }
         )
-    result.rows = dataset_rows(settings.datasets_dir, interaction_id)
+    result.rows = dataset_rows(settings.datasets_root, interaction_id)
     return result
 
 

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.contracts.limits import SizeLimits
 from services.runtime.errors import FatalError
+from services.runtime.storage import S3Access, StorageRoot
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_PSEUDONYM_KEY = "flagstream-local-development-key-not-for-production"
@@ -55,7 +56,54 @@ class Settings(BaseSettings):
     replication_factor: int = Field(
         1, ge=1, description="Replication factor of created topics (3 in production)."
     )
-    data_dir: Path = Field(REPO_ROOT / "var" / "data", description="Root of the Delta datasets.")
+    data_dir: Path = Field(
+        REPO_ROOT / "var" / "data",
+        description="Local state: the Faust workers' stores and exit records, and the datasets unless "
+        "storage_root says otherwise.",
+    )
+    storage_root: str | None = Field(
+        None,
+        description="Where the Delta datasets (`datasets/`), the erasure ledger (`ledger/`) and the dataset "
+        "tags (`tags/`) live: a local folder or `s3://bucket/prefix` (an S3-compatible store, see the s3_* "
+        "settings and docs/storage.md). Unset: data_dir.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="Endpoint of an S3-compatible store (e.g. http://127.0.0.1:38333 for `make s3-up`); "
+        "unset: AWS S3 of s3_region.",
+    )
+    s3_region: str = Field("us-east-1", description="Region of the S3 bucket (signing region).")
+    s3_allow_http: bool = Field(False, description="Allow plain http to the S3 endpoint (local stores).")
+    s3_virtual_hosted_style: bool = Field(
+        False,
+        description="Address buckets as `bucket.endpoint` (virtual-hosted) instead of `endpoint/bucket` "
+        "(path style, what S3-compatible servers expect).",
+    )
+    s3_commit_mode: Literal["conditional_put", "dynamodb", "unsafe_rename"] = Field(
+        "conditional_put",
+        description="How a Delta commit to S3 is made exclusive: conditional_put (If-None-Match, AWS S3 "
+        "and most compatible stores), dynamodb (delta-rs's lock table), unsafe_rename (no exclusion; "
+        "one writer per table only). docs/storage.md.",
+    )
+    s3_dynamodb_table: str = Field(
+        "delta_log", description="delta-rs's DynamoDB lock table, with s3_commit_mode=dynamodb."
+    )
+    aws_access_key_id: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("AWS_ACCESS_KEY_ID", "FLAGSTREAM_AWS_ACCESS_KEY_ID"),
+        description="S3 access key id (env AWS_ACCESS_KEY_ID). Unset: object_store's own chain (instance "
+        "profile, web identity).",
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY", "FLAGSTREAM_AWS_SECRET_ACCESS_KEY"),
+        description="S3 secret access key (env AWS_SECRET_ACCESS_KEY); never logged.",
+    )
+    aws_session_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("AWS_SESSION_TOKEN", "FLAGSTREAM_AWS_SESSION_TOKEN"),
+        description="S3 session token of temporary credentials (env AWS_SESSION_TOKEN).",
+    )
     pseudonym_key: SecretStr | None = Field(
         None, description="HMAC-SHA256 key for pseudonyms, at least 32 bytes (or use the key file)."
     )
@@ -200,9 +248,37 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}flagstream-{service}"
 
     @property
+    def storage(self) -> StorageRoot:
+        """The root of datasets/, ledger/ and tags/: storage_root, else data_dir."""
+        if self.storage_root is None:
+            return StorageRoot.of(self.data_dir)
+        access = S3Access(
+            endpoint_url=self.s3_endpoint_url,
+            region=self.s3_region,
+            allow_http=self.s3_allow_http,
+            virtual_hosted_style=self.s3_virtual_hosted_style,
+            commit_mode=self.s3_commit_mode,
+            dynamodb_table=self.s3_dynamodb_table,
+            access_key_id=self.aws_access_key_id,
+            secret_access_key=self.aws_secret_access_key,
+            session_token=self.aws_session_token,
+        )
+        return StorageRoot.of(self.storage_root, access)
+
+    @property
+    def datasets_root(self) -> StorageRoot:
+        """Where the Delta dataset tables live (`<storage>/datasets/<table>`)."""
+        return self.storage / "datasets"
+
+    @property
+    def ledger_root(self) -> StorageRoot:
+        """Where the erasure ledger lives: beside the datasets, not among them."""
+        return self.storage / "ledger"
+
+    @property
     def datasets_dir(self) -> Path:
-        """Where the Delta tables live."""
-        return self.data_dir / "datasets"
+        """The local folder of the dataset tables (for tools that read the disk; FatalError on S3)."""
+        return self.datasets_root.path
 
 
 def load_settings() -> Settings:

@@ -1,6 +1,7 @@
-"""Rows/s of the dataset sink into Delta on local disk, beside plain Parquet of the same batches.
+"""Rows/s of the dataset sink into Delta on local disk (or S3), beside plain Parquet of the same batches.
 
-Run: make bench-sink  (or .venv/bin/python tests/bench/bench_sink.py [--repeats N] [--dir DIR] [--quick])
+Run: make bench-sink  (or .venv/bin/python tests/bench/bench_sink.py [--repeats N] [--dir DIR] [--quick]
+[--storage-root s3://bucket/prefix]: the Delta tables on S3, e.g. the local S3Proxy of `make s3-up`)
 Not a pytest test. Two parts, medians over the repeats, a JSON copy in bench/results/:
 
 1. safety_labels alone, per batch size: each Delta batch is one commit (rows + txn offsets) appended to
@@ -48,6 +49,8 @@ from services.dataset_sink.domain import (  # noqa: E402
     safety_label_row,
 )
 from services.dataset_sink.writer import DeltaDatasetWriter  # noqa: E402
+from services.runtime.settings import Settings  # noqa: E402
+from services.runtime.storage import StorageRoot  # noqa: E402
 
 TOPIC = "review.resolved.v1"
 SIZES = (1_000, 5_000, 20_000)
@@ -73,11 +76,11 @@ def make_rows(count: int, seed: int = 1) -> tuple[list[dict[str, Any]], float]:
     return rows, build_rate
 
 
-def bench(size: int, repeats: int, workdir: Path) -> dict[str, float]:
+def bench(size: int, repeats: int, workdir: Path, tables: StorageRoot) -> dict[str, float]:
     """Median rows/s of each way to write one batch of `size` rows."""
     rows, build_rate = make_rows(size)
-    writer = DeltaDatasetWriter(workdir / f"delta-{size}", "bench")
-    arrow_in = workdir / f"delta-arrow-{size}"
+    writer = DeltaDatasetWriter(tables / f"delta-{size}", "bench")
+    arrow_in = tables / f"delta-arrow-{size}"
     rates: dict[str, list[float]] = {
         k: [] for k in ("convert", "delta", "parquet", "delta_arrow", "parquet_arrow")
     }
@@ -100,8 +103,9 @@ def bench(size: int, repeats: int, workdir: Path) -> dict[str, float]:
 
         started = time.perf_counter()  # Delta's own cost: Arrow in, same commit shape
         write_deltalake(
-            arrow_in,
+            str(arrow_in),
             table,
+            storage_options=arrow_in.delta_options,
             mode="append",
             commit_properties=CommitProperties(app_transactions=[Transaction(f"bench:{TOPIC}:0", offset)]),
         )
@@ -135,7 +139,7 @@ def _varied(n: int, rng: random.Random) -> Any:
     return resolved.model_copy(update={"task": task})
 
 
-def bench_sink_path(size: int, repeats: int, workdir: Path) -> dict[str, float]:
+def bench_sink_path(size: int, repeats: int, workdir: Path, tables: StorageRoot) -> dict[str, float]:
     """Median rates of the sink's batch path: rows of the four tables built, then one Delta commit per table.
 
     Building rows happens as records are consumed (DatasetSink._take); the commits happen at flush, so
@@ -143,7 +147,7 @@ def bench_sink_path(size: int, repeats: int, workdir: Path) -> dict[str, float]:
     """
     rng = random.Random(size)
     judgments = [_varied(i, rng) for i in range(size)]
-    writer = DeltaDatasetWriter(workdir / f"sink-{size}", "bench")
+    writer = DeltaDatasetWriter(tables / f"sink-{size}", "bench")
     pool = ThreadPoolExecutor(max_workers=len(TABLES) - 1)
     build_s: list[float] = []
     delta_s: list[float] = []
@@ -198,6 +202,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help="3 repeats, for a smoke run")
+    parser.add_argument(
+        "--storage-root",
+        default=None,
+        help="write the Delta tables under this root instead (s3://bucket/prefix; FLAGSTREAM_S3_* and AWS_* "
+        'settings from the environment, e.g. `eval "$(scripts/s3.sh env)"`); Parquet stays local',
+    )
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
     results: dict[str, Any] = {
@@ -206,8 +216,16 @@ def main() -> None:
         "repeats": repeats,
         "safety_labels": {},
         "sink_path": {},
+        "storage_root": args.storage_root or "local",
     }
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        tables = (
+            Settings(storage_root=args.storage_root).storage
+            / f"bench-sink-{results['when'].replace(':', '')}"
+            if args.storage_root
+            else StorageRoot.of(tmp)
+        )
+        print(f"Delta tables under {tables}")
         print(
             f"1. safety_labels, median of {repeats} batches, rows/s; dicts in = what DatasetWriter.write gets"
         )
@@ -216,7 +234,7 @@ def main() -> None:
             f" {'ratio':>5} | {'Arrow in: Delta':>15} {'Parquet':>8} {'ratio':>5}"
         )
         for size in SIZES:
-            r = bench(size, repeats, Path(tmp))
+            r = bench(size, repeats, Path(tmp), tables)
             results["safety_labels"][size] = r
             print(
                 f"{size:>6} {r['build']:>10,.0f} {r['convert']:>9,.0f} |"
@@ -233,7 +251,7 @@ def main() -> None:
             f" {'ratio':>5} | {'commit med':>10} {'max':>6} | {'judg/s':>7} {'@20k/s every':>12} {'meets':>5}"
         )
         for size in SIZES:
-            r = bench_sink_path(size, repeats, Path(tmp))
+            r = bench_sink_path(size, repeats, Path(tmp), tables)
             results["sink_path"][size] = r
             # fast enough into Delta, and a batch fills and commits within 5 s at the target rate
             meets = (

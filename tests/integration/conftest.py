@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
+from integration_support import free_port
+from s3_support import SCRIPT, S3Server
 
 from services.runtime.settings import Settings
 from services.runtime.worker import provision
@@ -43,3 +48,31 @@ def settings(bootstrap: str, tmp_path: Path) -> Iterator[Settings]:
     if mine:
         for future in admin.delete_topics(mine, operation_timeout=30).values():
             future.result()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A local S3-compatible store (S3Proxy, scripts/s3.sh) for the session: own folder, port, secret."""
+    state = tmp_path_factory.mktemp("s3")
+    identity, credential = "it-identity", f"it-secret-{secrets.token_hex(16)}"
+    env = {
+        **os.environ,
+        "FLAGSTREAM_S3_DIR": str(state),
+        "S3_PORT": str(free_port()),
+        "S3PROXY_IDENTITY": identity,
+        "S3PROXY_CREDENTIAL": credential,
+    }
+    subprocess.run([SCRIPT, "up"], env=env, check=True, timeout=600)
+    try:
+        yield S3Server(f"http://127.0.0.1:{env['S3_PORT']}", state / "data", identity, credential)
+    finally:
+        subprocess.run([SCRIPT, "down"], env=env, check=True, timeout=60)
+
+
+@pytest.fixture(params=["local", "s3"])
+def deployment(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """`settings` with the datasets on the local disk, or in a bucket of the session's S3 store."""
+    if request.param == "local":
+        return settings
+    server: S3Server = request.getfixturevalue("s3_server")
+    return server.deploy(settings)

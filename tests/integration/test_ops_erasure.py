@@ -1,5 +1,6 @@
 """`flagstream erase status` says when a request was applied to every table, and a pinned export of a
-version committed before it is refused without --allow-erased (real broker, sink and Delta tables)."""
+version committed before it is refused without --allow-erased (real broker, sink and Delta tables, on
+the local disk and on the local S3-compatible store)."""
 
 from __future__ import annotations
 
@@ -27,15 +28,15 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_erase_status_and_pinned_export_guard(settings: Settings, tmp_path: Path) -> None:
-    settings = settings.model_copy(update={"sink_batch_seconds": 0.5})
+def test_erase_status_and_pinned_export_guard(deployment: Settings, tmp_path: Path) -> None:
+    settings = deployment.model_copy(update={"sink_batch_seconds": 0.5})
     produce(settings, [judgment(n, "sp_victim" if n % 2 else f"sp_other{n}") for n in range(6)])
     sink = Sink(settings, tmp_path / "sink.log").start()
     try:
         assert wait_until(
             lambda: sink.metric("flagstream_dataset_rows_written_total", table="safety_labels") >= 6, 120
         ), (tmp_path / "sink.log").read_text()[-3000:]
-        before = table_version(settings.datasets_dir, "safety_labels")
+        before = table_version(settings.datasets_root, "safety_labels")
         sent = cli(sink.env, "erase", "--pseudonym", "sp_victim")
         assert sent.returncode == 0, sent.stderr
         request_id = sent.stdout.split()[2]

@@ -16,6 +16,7 @@ import pytest
 from confluent_kafka import TopicPartition
 from deltalake import DeltaTable
 from integration_support import env_of, free_port
+from s3_support import S3Server
 
 from services.contracts import AuditEvent, ResolvedJudgment, default_codec
 from services.contracts.samples import (
@@ -24,7 +25,7 @@ from services.contracts.samples import (
     sample_review_task,
 )
 from services.dataset_sink.app import TABLES
-from services.dataset_sink.writer import app_id, read_table
+from services.dataset_sink.writer import app_id, list_tables, read_table
 from services.local import scrape, total, wait_until
 from services.runtime.kafka import make_consumer, make_producer, read_topic
 from services.runtime.pseudonyms import Pseudonymizer
@@ -111,6 +112,22 @@ def end_offsets(settings: Settings) -> dict[int, int]:
         consumer.close()
 
 
+def stored_files(deployment: Settings, request: pytest.FixtureRequest) -> Path:
+    """The folder that holds the dataset files: the local root, or the S3 backend's folder of the prefix."""
+    if not deployment.datasets_root.is_remote:
+        return deployment.datasets_dir
+    server: S3Server = request.getfixturevalue("s3_server")
+    return server.folder(deployment.datasets_root)
+
+
+def assert_no_credentials(deployment: Settings, *texts: str) -> None:
+    """No S3 secret in logs or outputs."""
+    secret = deployment.aws_secret_access_key
+    if secret is not None:
+        for text in texts:
+            assert secret.get_secret_value() not in text
+
+
 @pytest.fixture
 def sink_settings(settings: Settings) -> Iterator[Settings]:
     yield settings.model_copy(update={"sink_batch_seconds": 0.5})
@@ -118,27 +135,29 @@ def sink_settings(settings: Settings) -> Iterator[Settings]:
 
 @pytest.mark.parametrize("point", ["before_commit", "mid_write", "after_delta_commit"])
 def test_sigkill_at_each_commit_point_then_restart_writes_each_judgment_once(
-    settings: Settings, tmp_path: Path, point: str
+    deployment: Settings, tmp_path: Path, point: str
 ) -> None:
     judgments = [judgment(n, f"subj-{n % 17}") for n in range(1500)]
-    produce(settings, judgments)
+    produce(deployment, judgments)
     log = tmp_path / "sink.log"
-    doomed = Sink(settings, log, FLAGSTREAM_FAULT=f"{point}:2", FLAGSTREAM_SINK_BATCH_ROWS="300").start()
+    doomed = Sink(deployment, log, FLAGSTREAM_FAULT=f"{point}:2", FLAGSTREAM_SINK_BATCH_ROWS="300").start()
     assert doomed.process is not None
     try:
         doomed.process.wait(120)
     finally:
         doomed.stop()
     assert doomed.process.returncode == -signal.SIGKILL, log.read_text()[-3000:]
-    datasets = settings.datasets_dir
-    partial = read_table(datasets, "safety_labels").num_rows if (datasets / "safety_labels").exists() else 0
+    datasets = deployment.datasets_root
+    partial = (
+        read_table(datasets, "safety_labels").num_rows if "safety_labels" in list_tables(datasets) else 0
+    )
     assert partial < len(judgments)  # it died before the end
 
-    sink = Sink(settings, log, FLAGSTREAM_SINK_BATCH_ROWS="300").start()
+    sink = Sink(deployment, log, FLAGSTREAM_SINK_BATCH_ROWS="300").start()
     try:
         done = wait_until(
             lambda: (
-                (datasets / "safety_labels").exists()
+                "safety_labels" in list_tables(datasets)
                 and read_table(datasets, "safety_labels").num_rows >= len(judgments)
             ),
             timeout=180,
@@ -149,37 +168,41 @@ def test_sigkill_at_each_commit_point_then_restart_writes_each_judgment_once(
     finally:
         sink.stop()
     expected = sorted(j.resolution_id for j in judgments)
-    ends = end_offsets(settings)
+    ends = end_offsets(deployment)
     for table in TABLES:
         ids = read_table(datasets, table, columns=["resolution_id"]).column("resolution_id").to_pylist()
         duplicates = [i for i, c in collections.Counter(ids).items() if c > 1]
         assert not duplicates, f"{table}: {len(duplicates)} duplicated, e.g. {duplicates[:3]}"
         assert sorted(ids) == expected, table
-        delta = DeltaTable(str(datasets / table))
+        delta = DeltaTable(str(datasets / table), storage_options=datasets.delta_options)
         for partition, last in ends.items():
             version = delta.transaction_version(
-                app_id(settings.group("dataset_sink"), settings.topic(RESOLVED), partition)
+                app_id(deployment.group("dataset_sink"), deployment.topic(RESOLVED), partition)
             )
             assert version == last, (table, partition, version, last)
     # Each interaction has exactly one terminal audit outcome, however often its batch was replayed.
-    audits = [CODEC.decode(m.value() or b"", AuditEvent) for m in read_topic(settings, settings.topic(AUDIT))]
+    audits = [
+        CODEC.decode(m.value() or b"", AuditEvent) for m in read_topic(deployment, deployment.topic(AUDIT))
+    ]
     written = {a.event_id: a.interaction_id for a in audits if a.decision == "written"}
     assert sorted(set(written.values())) == sorted(j.task.interaction_id for j in judgments)
+    assert_no_credentials(deployment, log.read_text())
 
 
 def test_erasure_removes_the_subject_everywhere_and_vacuum_leaves_no_file(
-    settings: Settings, tmp_path: Path
+    deployment: Settings, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    assert settings.pseudonym_key is not None
-    pseudonymizer = Pseudonymizer(settings.pseudonym_key_bytes, settings.pseudonym_key_id)
+    assert deployment.pseudonym_key is not None
+    pseudonymizer = Pseudonymizer(deployment.pseudonym_key_bytes, deployment.pseudonym_key_id)
     victim = pseudonymizer.pseudonymize("customer-4711")
     mine = [judgment(n, victim, CANARY) for n in range(0, 40, 4)]
     others = [judgment(n, f"subj-{n}") for n in range(1, 40) if n % 4]
-    produce(settings, mine[:5] + others)
+    produce(deployment, mine[:5] + others)
     log = tmp_path / "sink.log"
     env = {"FLAGSTREAM_ERASURE_RETENTION_HOURS": "0"}
-    sink = Sink(settings, log, **env).start()
-    datasets = settings.datasets_dir
+    sink = Sink(deployment, log, **env).start()
+    datasets = deployment.datasets_root
+    files = stored_files(deployment, request)  # the dataset objects as the disk or the bucket holds them
     try:
         assert wait_until(
             lambda: (
@@ -187,7 +210,7 @@ def test_erasure_removes_the_subject_everywhere_and_vacuum_leaves_no_file(
             ),
             timeout=180,
         ), log.read_text()[-3000:]
-        assert any(victim.encode() in p.read_bytes() for p in datasets.rglob("*.parquet"))
+        assert any(victim.encode() in p.read_bytes() for p in files.rglob("*.parquet"))
         erase = subprocess.run(
             [sys.executable, "-m", "services.cli", "erase", "--subject", "customer-4711"],
             env=sink.env,
@@ -202,7 +225,7 @@ def test_erasure_removes_the_subject_everywhere_and_vacuum_leaves_no_file(
             lambda: sink.metric("flagstream_events_total", outcome="erased") >= 1, timeout=180
         ), log.read_text()[-3000:]
         # Judgments of the subject that arrive after the erasure (about earlier interactions) are not written.
-        produce(settings, mine[5:])
+        produce(deployment, mine[5:])
         assert wait_until(
             lambda: (
                 sink.metric("flagstream_events_total", outcome="not_written", reason="subject_erased") >= 5
@@ -218,8 +241,8 @@ def test_erasure_removes_the_subject_everywhere_and_vacuum_leaves_no_file(
     assert read_table(datasets, "safety_labels").num_rows == len(others)
     # After vacuum (retention 0 h) no file under the tables holds the pseudonym or the text, log included.
     leaks = [
-        str(p.relative_to(datasets))
-        for p in datasets.rglob("*")
+        str(p.relative_to(files))
+        for p in files.rglob("*")
         if p.is_file() and (victim.encode() in p.read_bytes() or CANARY.encode() in p.read_bytes())
     ]
     assert not leaks, leaks
@@ -256,9 +279,12 @@ def test_erasure_removes_the_subject_everywhere_and_vacuum_leaves_no_file(
         assert victim.encode() not in out.read_bytes()
         card = json.loads(out.with_name(out.name + ".card.json").read_text())
         assert card["rows"] == len(others)
-    history = DeltaTable(str(datasets / "safety_labels")).history()
+    history = DeltaTable(str(datasets / "safety_labels"), storage_options=datasets.delta_options).history()
     assert any(h.get("operation") == "DELETE" for h in history)
-    audits = [CODEC.decode(m.value() or b"", AuditEvent) for m in read_topic(settings, settings.topic(AUDIT))]
+    audits = [
+        CODEC.decode(m.value() or b"", AuditEvent) for m in read_topic(deployment, deployment.topic(AUDIT))
+    ]
     (erased,) = [a for a in audits if a.decision == "erased"]
     assert erased.details["rows.safety_labels"] == "5"
     assert erased.reason == "manual_request"
+    assert_no_credentials(deployment, log.read_text())

@@ -41,6 +41,15 @@ kafka-down: ## Stop the local Kafka broker started by kafka-up
 kafka-status: ## Say whether the local broker runs
 	scripts/kafka.sh status
 
+cluster-up: ## Start a local three-node Kafka cluster (KRaft; clients 127.0.0.1:21092-21094, RF 3, min ISR 2)
+	scripts/kafka_cluster.sh up
+
+cluster-down: ## Stop the local cluster started by cluster-up
+	scripts/kafka_cluster.sh down
+
+cluster-status: ## Say which nodes of the local cluster run
+	scripts/kafka_cluster.sh status
+
 registry-up: ## Start the local schema registry (Apicurio, Confluent-compatible API on 127.0.0.1:8081)
 	scripts/registry.sh up
 
@@ -137,7 +146,7 @@ fmt: setup ## Format the code with ruff
 	.venv/bin/ruff format services tests
 	.venv/bin/ruff check --fix services tests
 
-clean: kafka-down registry-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
+clean: kafka-down cluster-down registry-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

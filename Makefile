@@ -96,6 +96,9 @@ test-reliability-fast: setup ## The fast fault subset (poison, SIGKILL of each s
 test-reliability: setup ## Fault-injection suite on its own broker (127.0.0.1:19092, started and stopped by the tests); see docs/reliability.md
 	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 
+test-reliability-cluster: setup ## The cluster faults alone, on a three-node cluster of their own (127.0.0.1:22092-22094, started and stopped by the tests)
+	$(PY) -m pytest tests/reliability/test_cluster_faults.py $(PYTEST_ARGS)
+
 test-ui: setup ## Headless Chromium opens a task of each rubric in Label Studio, screenshots to docs/img/ (installs chromium, selenium)
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -149,4 +152,4 @@ fmt: setup ## Format the code with ruff
 clean: kafka-down cluster-down registry-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-reliability-cluster test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

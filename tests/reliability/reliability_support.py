@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 SERVICES = ("privacy_gate", "escalation", "review", "dataset_sink")
 KAFKA_SH = REPO_ROOT / "scripts" / "kafka.sh"
 KAFKA_CLUSTER_SH = REPO_ROOT / "scripts" / "kafka_cluster.sh"
+NO_TOPIC = "<none>"  # a prefix no topic name has (they are [a-zA-Z0-9._-]): cluster metadata without topics
 STALL_SECONDS = 60.0
 
 # Consumer groups (by service) and the topics whose lag they own.
@@ -193,33 +194,61 @@ class Cluster:
             os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not _alive(pid), 30, f"node {node} (pid {pid}) to die")
 
-    def _admin(self) -> AdminClient:
-        return AdminClient({"bootstrap.servers": self.bootstrap})
+    def describe(self, prefix: str) -> dict[str, Any] | None:
+        """The cluster's metadata: registered broker ids, the active controller, and leader, replicas
+        and in-sync replicas of each partition of the topics starting with `prefix` and of
+        `__consumer_offsets`; None when it cannot be read now.
+
+        Read in a child process: librdkafka can crash the process whose admin client has requests in
+        flight while brokers restart (librdkafka issue #4605; it took down a worker and the test
+        process itself), and the test process must outlive what it observes.
+        """
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", _DESCRIBE, self.bootstrap, prefix],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return None
+        if done.returncode != 0:
+            log.info("cluster metadata not readable now (exit %d): %s", done.returncode, done.stderr[-300:])
+            return None
+        described: dict[str, Any] = json.loads(done.stdout)
+        return described
 
     def brokers(self) -> set[int]:
         """Ids of the brokers the cluster's metadata lists (registered and not fenced)."""
-        try:
-            return set(self._admin().list_topics(timeout=10).brokers)
-        except KafkaException:
-            return set()
+        described = self.describe(NO_TOPIC)
+        return set() if described is None else set(described["brokers"])
+
+    def controller(self) -> int:
+        """The node that is the active controller now."""
+        described = self.describe(NO_TOPIC)
+        assert described is not None, "cluster metadata not readable"
+        return int(described["controller"])
 
     def leader(self, topic: str, partition: int = 0) -> int:
         """The node that leads a partition now."""
-        metadata = self._admin().list_topics(topic, timeout=10).topics[topic]
-        leader = metadata.partitions[partition].leader
+        described = self.describe(topic)
+        assert described is not None, "cluster metadata not readable"
+        leader = described["partitions"][f"{topic}[{partition}]"]["leader"]
         assert leader in self.nodes, f"{topic}[{partition}] has no leader ({leader})"
         return int(leader)
 
-    def under_replicated(self, prefix: str) -> list[str]:
+    def under_replicated(self, prefix: str) -> list[str] | None:
         """Partitions of the deployment's topics (names starting with `prefix`) and of the group
-        offsets topic whose in-sync replicas are fewer than their replicas, or that have no leader."""
-        topics = self._admin().list_topics(timeout=10).topics
+        offsets topic whose in-sync replicas are fewer than their replicas, or that have no leader;
+        None when the metadata cannot be read or a node is not registered."""
+        described = self.describe(prefix)
+        if described is None or set(described["brokers"]) != set(self.nodes):
+            return None
         return [
-            f"{name}[{p}] isr {part.isrs} of {part.replicas}"
-            for name, meta in topics.items()
-            if name.startswith((prefix, "__consumer_offsets"))
-            for p, part in meta.partitions.items()
-            if part.leader < 0 or len(part.isrs) < len(part.replicas)
+            f"{name} isr {part['isrs']} of {part['replicas']}"
+            for name, part in described["partitions"].items()
+            if part["leader"] < 0 or len(part["isrs"]) < len(part["replicas"])
         ]
 
     def wait_in_sync(self, prefix: str, timeout: float = 180.0) -> float:
@@ -228,13 +257,28 @@ class Cluster:
         started = time.monotonic()
 
         def in_sync() -> bool:
-            try:
-                return self.brokers() == set(self.nodes) and not self.under_replicated(prefix)
-            except KafkaException:
-                return False
+            return self.under_replicated(prefix) == []
 
         wait_for(in_sync, timeout, f"all replicas of {prefix}* in sync", interval=1.0)
         return time.monotonic() - started
+
+
+_DESCRIBE = """
+import json, sys
+from confluent_kafka.admin import AdminClient
+bootstrap, prefix = sys.argv[1], sys.argv[2]
+admin = AdminClient({"bootstrap.servers": bootstrap})
+metadata = admin.list_topics(timeout=10)
+partitions = {
+    f"{name}[{p}]": {"leader": part.leader, "replicas": part.replicas, "isrs": part.isrs}
+    for name, topic in metadata.topics.items()
+    if name.startswith((prefix, "__consumer_offsets"))
+    for p, part in topic.partitions.items()
+}
+controller = admin.describe_cluster(request_timeout=10).result(timeout=15).controller.id
+print(json.dumps({"brokers": sorted(metadata.brokers), "controller": controller, "partitions": partitions}))
+"""
+"""Prints the cluster's metadata as JSON (`Cluster.describe`); argv: bootstrap servers, topic prefix."""
 
 
 def _alive(pid: int) -> bool:
@@ -437,7 +481,8 @@ class Traffic:
     """Per acknowledged record: seconds from produce() to its delivery report (retries included)."""
     delivery_errors: Counter[str] = field(default_factory=Counter)
     client_stats: dict[str, int] = field(default_factory=dict)
-    """librdkafka's request counters summed over brokers (latest statistics): retries, errors, timeouts."""
+    """librdkafka's counters summed over brokers (latest statistics): request retries, errors,
+    timeouts, connection attempts and disconnects."""
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
 
@@ -544,13 +589,14 @@ class Traffic:
                 ("request_retries", "txretries"),
                 ("request_errors", "txerrs"),
                 ("request_timeouts", "req_timeouts"),
+                ("connects", "connects"),
                 ("disconnects", "disconnects"),
             )
         }
 
     def notes(self) -> dict[str, Any]:
         """What the producer saw: delivery latency (p50, p99, max), slow deliveries, failures by
-        error, and the client's request retries, errors, timeouts and disconnects."""
+        error, and the client's request retries, errors, timeouts, connects and disconnects."""
         latencies = sorted(self.delivery_seconds)
 
         def quantile(q: float) -> float:

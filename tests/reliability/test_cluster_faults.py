@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 from reconcile import Report
 from reliability_support import Cluster, Fleet, Traffic, delete_topics
 from test_faults import during, finish, start_pipeline
@@ -95,11 +94,6 @@ def supervised(fleet: Fleet, operation: Callable[[], Any]) -> Any:
     if "error" in result:
         raise result["error"]
     return result.get("value")
-
-
-def active_controller(cluster: Cluster) -> int:
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    return int(admin.describe_cluster(request_timeout=10).result(timeout=15).controller.id)
 
 
 class Operations:
@@ -182,7 +176,7 @@ def test_one_broker_down_for_a_minute(
     down: list[int] = []
 
     def kill() -> None:
-        node = active_controller(cluster)
+        node = cluster.controller()
         down.append(node)
         ops.kill(node, "active controller")
 

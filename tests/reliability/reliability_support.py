@@ -465,6 +465,16 @@ class Fleet:
 # Traffic ----------------------------------------------------------------------------------------
 
 
+_BROKER_COUNTERS = {
+    "request_retries": "txretries",
+    "request_errors": "txerrs",
+    "request_timeouts": "req_timeouts",
+    "connects": "connects",
+    "disconnects": "disconnects",
+}
+"""The producer's counters the fault reports note, by librdkafka's statistics name."""
+
+
 @dataclass
 class Traffic:
     """Produces demo interactions (fresh ids) at a fixed rate in a thread; keeps what was acknowledged."""
@@ -481,8 +491,10 @@ class Traffic:
     """Per acknowledged record: seconds from produce() to its delivery report (retries included)."""
     delivery_errors: Counter[str] = field(default_factory=Counter)
     client_stats: dict[str, int] = field(default_factory=dict)
-    """librdkafka's counters summed over brokers (latest statistics): request retries, errors,
+    """librdkafka's counters summed over every broker the producer met: request retries, errors,
     timeouts, connection attempts and disconnects."""
+    _broker_counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    _banked: Counter[str] = field(default_factory=Counter)
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
 
@@ -581,17 +593,22 @@ class Traffic:
             raise AssertionError(f"{remaining} records neither delivered nor failed after 300 s")
 
     def _stats(self, raw: str) -> None:
-        """librdkafka statistics: keep the request counters, summed over the brokers."""
-        brokers = json.loads(raw).get("brokers", {}).values()
+        """librdkafka statistics: keep each broker's request and connection counters.
+
+        A broker the cluster metadata drops (a killed node, once fenced) leaves the statistics with
+        its counters, and comes back as a new object counting from 0: each broker's last figures are
+        kept, and a counter that went down is banked before it restarts.
+        """
+        for name, broker in json.loads(raw).get("brokers", {}).items():
+            last = self._broker_counters.setdefault(name, {})
+            for key in _BROKER_COUNTERS.values():
+                value = int(broker.get(key, 0))
+                if value < last.get(key, 0):
+                    self._banked[key] += last[key]
+                last[key] = value
         self.client_stats = {
-            name: sum(int(b.get(key, 0)) for b in brokers)
-            for name, key in (
-                ("request_retries", "txretries"),
-                ("request_errors", "txerrs"),
-                ("request_timeouts", "req_timeouts"),
-                ("connects", "connects"),
-                ("disconnects", "disconnects"),
-            )
+            label: self._banked[key] + sum(c.get(key, 0) for c in self._broker_counters.values())
+            for label, key in _BROKER_COUNTERS.items()
         }
 
     def notes(self) -> dict[str, Any]:

@@ -41,6 +41,15 @@ kafka-down: ## Stop the local Kafka broker started by kafka-up
 kafka-status: ## Say whether the local broker runs
 	scripts/kafka.sh status
 
+cluster-up: ## Start a local three-node Kafka cluster (KRaft; clients 127.0.0.1:21092-21094, RF 3, min ISR 2)
+	scripts/kafka_cluster.sh up
+
+cluster-down: ## Stop the local cluster started by cluster-up
+	scripts/kafka_cluster.sh down
+
+cluster-status: ## Say which nodes of the local cluster run
+	scripts/kafka_cluster.sh status
+
 registry-up: ## Start the local schema registry (Apicurio, Confluent-compatible API on 127.0.0.1:8081)
 	scripts/registry.sh up
 
@@ -96,6 +105,9 @@ test-reliability-fast: setup ## The fast fault subset (poison, SIGKILL of each s
 test-reliability: setup ## Fault-injection suite on its own broker (127.0.0.1:19092, started and stopped by the tests); see docs/reliability.md
 	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 
+test-reliability-cluster: setup ## The cluster faults alone, on a three-node cluster of their own (127.0.0.1:22092-22094, started and stopped by the tests)
+	$(PY) -m pytest tests/reliability/test_cluster_faults.py $(PYTEST_ARGS)
+
 test-ui: setup ## Headless Chromium opens a task of each rubric in Label Studio, screenshots to docs/img/ (installs chromium, selenium)
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -146,7 +158,7 @@ fmt: setup ## Format the code with ruff
 	.venv/bin/ruff format services tests
 	.venv/bin/ruff check --fix services tests
 
-clean: kafka-down registry-down s3-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
+clean: kafka-down cluster-down registry-down s3-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status s3-up s3-down s3-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean
+.PHONY: help setup kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status s3-up s3-down s3-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-reliability-cluster test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

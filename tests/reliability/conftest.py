@@ -7,7 +7,6 @@ started it. Fault tests restart it through the same script.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -17,9 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 from reconcile import REPORT_DIR, Report, summary_table
-from reliability_support import Broker, Fleet
+from reliability_support import Broker, Fleet, delete_topics
 
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.worker import provision
@@ -67,12 +65,7 @@ def settings(broker: Broker, run_dir: Path) -> Iterator[Settings]:
     yield deployment
     if not broker.running() or os.environ.get("FLAGSTREAM_KEEP_TOPICS"):
         return  # kept: read them after the run (docs/reliability.md, "Reading a failed run")
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-    mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix)]
-    if mine:
-        for future in admin.delete_topics(mine, operation_timeout=60).values():
-            with contextlib.suppress(Exception):  # best effort: the broker is the suite's own
-                future.result()
+    delete_topics(broker.bootstrap, prefix)
 
 
 @pytest.fixture
@@ -86,6 +79,7 @@ def fleet(settings: Settings, run_dir: Path) -> Iterator[Fleet]:
         "FLAGSTREAM_PSEUDONYM_KEY": settings.pseudonym_key.get_secret_value(),
         "FLAGSTREAM_PSEUDONYM_KEY_ID": settings.pseudonym_key_id,
         "FLAGSTREAM_SINK_BATCH_SECONDS": str(settings.sink_batch_seconds),
+        "FLAGSTREAM_REPLICATION_FACTOR": str(settings.replication_factor),
         "FLAGSTREAM_LOG_LEVEL": "INFO",
     }
     workers = Fleet(env, run_dir / "workers")

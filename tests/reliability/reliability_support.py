@@ -5,14 +5,18 @@ Everything here kills by pid only, and every wait is bounded in time.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +48,8 @@ from services.simulators.traffic import generate
 log = logging.getLogger(__name__)
 
 KAFKA_SH = REPO_ROOT / "scripts" / "kafka.sh"
+KAFKA_CLUSTER_SH = REPO_ROOT / "scripts" / "kafka_cluster.sh"
+NO_TOPIC = "<none>"  # a prefix no topic name has (they are [a-zA-Z0-9._-]): cluster metadata without topics
 STALL_SECONDS = 60.0
 
 # Consumer groups (by service) and the topics whose lag they own.
@@ -128,6 +134,153 @@ class Broker:
         self.up()
 
 
+@dataclass
+class Cluster:
+    """A three-node KRaft cluster of the suite's own, managed through scripts/kafka_cluster.sh.
+
+    Node n (1-3) listens on `port + n - 1`, its controller on `controller_port + n - 1`; data, logs and
+    pids under `directory/node-<n>`. Nodes are killed by their recorded pid.
+    """
+
+    port: int
+    controller_port: int
+    directory: Path
+    nodes: tuple[int, ...] = (1, 2, 3)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{self.port + n - 1}" for n in self.nodes)
+
+    def _script(self, *args: str, timeout: float = 240.0) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+        env |= {
+            "KAFKA_CLUSTER_PORT": str(self.port),
+            "KAFKA_CLUSTER_CONTROLLER_PORT": str(self.controller_port),
+            "FLAGSTREAM_KAFKA_CLUSTER_DIR": str(self.directory),
+        }
+        subprocess.run([str(KAFKA_CLUSTER_SH), *args], env=env, check=True, timeout=timeout)
+
+    def pid(self, node: int) -> int | None:
+        try:
+            return int((self.directory / f"node-{node}" / "broker.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def running(self, node: int) -> bool:
+        pid = self.pid(node)
+        return pid is not None and _alive(pid)
+
+    def up(self) -> None:
+        self._script("up")
+        wait_for(lambda: self.brokers() == set(self.nodes), 120, "all three brokers registered")
+
+    def down(self) -> None:
+        self._script("down")
+
+    def start(self, node: int) -> None:
+        """Start one node and wait until it serves clients."""
+        self._script("start", str(node))
+
+    def stop(self, node: int) -> None:
+        """Clean stop of one node: SIGTERM, controlled shutdown (leadership moves first)."""
+        self._script("stop", str(node))
+
+    def kill(self, node: int) -> None:
+        """SIGKILL of one node's pid: no shutdown at all."""
+        pid = self.pid(node)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not _alive(pid), 30, f"node {node} (pid {pid}) to die")
+
+    def describe(self, prefix: str) -> dict[str, Any] | None:
+        """The cluster's metadata: registered broker ids, the active controller, and leader, replicas
+        and in-sync replicas of each partition of the topics starting with `prefix` and of
+        `__consumer_offsets`; None when it cannot be read now.
+
+        Read in a child process: librdkafka can crash the process whose admin client has requests in
+        flight while brokers restart (librdkafka issue #4605; it took down a worker and the test
+        process itself), and the test process must outlive what it observes.
+        """
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", _DESCRIBE, self.bootstrap, prefix],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return None
+        if done.returncode != 0:
+            log.info("cluster metadata not readable now (exit %d): %s", done.returncode, done.stderr[-300:])
+            return None
+        described: dict[str, Any] = json.loads(done.stdout)
+        return described
+
+    def brokers(self) -> set[int]:
+        """Ids of the brokers the cluster's metadata lists (registered and not fenced)."""
+        described = self.describe(NO_TOPIC)
+        return set() if described is None else set(described["brokers"])
+
+    def controller(self) -> int:
+        """The node that is the active controller now."""
+        described = self.describe(NO_TOPIC)
+        assert described is not None, "cluster metadata not readable"
+        return int(described["controller"])
+
+    def leader(self, topic: str, partition: int = 0) -> int:
+        """The node that leads a partition now."""
+        described = self.describe(topic)
+        assert described is not None, "cluster metadata not readable"
+        leader = described["partitions"][f"{topic}[{partition}]"]["leader"]
+        assert leader in self.nodes, f"{topic}[{partition}] has no leader ({leader})"
+        return int(leader)
+
+    def under_replicated(self, prefix: str) -> list[str] | None:
+        """Partitions of the deployment's topics (names starting with `prefix`) and of the group
+        offsets topic whose in-sync replicas are fewer than their replicas, or that have no leader;
+        None when the metadata cannot be read or a node is not registered."""
+        described = self.describe(prefix)
+        if described is None or set(described["brokers"]) != set(self.nodes):
+            return None
+        return [
+            f"{name} isr {part['isrs']} of {part['replicas']}"
+            for name, part in described["partitions"].items()
+            if part["leader"] < 0 or len(part["isrs"]) < len(part["replicas"])
+        ]
+
+    def wait_in_sync(self, prefix: str, timeout: float = 180.0) -> float:
+        """Wait until every node serves and every replica of the deployment's topics is in sync again;
+        the seconds it took."""
+        started = time.monotonic()
+
+        def in_sync() -> bool:
+            return self.under_replicated(prefix) == []
+
+        wait_for(in_sync, timeout, f"all replicas of {prefix}* in sync", interval=1.0)
+        return time.monotonic() - started
+
+
+_DESCRIBE = """
+import json, sys
+from confluent_kafka.admin import AdminClient
+bootstrap, prefix = sys.argv[1], sys.argv[2]
+admin = AdminClient({"bootstrap.servers": bootstrap})
+metadata = admin.list_topics(timeout=10)
+partitions = {
+    f"{name}[{p}]": {"leader": part.leader, "replicas": part.replicas, "isrs": part.isrs}
+    for name, topic in metadata.topics.items()
+    if name.startswith((prefix, "__consumer_offsets"))
+    for p, part in topic.partitions.items()
+}
+controller = admin.describe_cluster(request_timeout=10).result(timeout=15).controller.id
+print(json.dumps({"brokers": sorted(metadata.brokers), "controller": controller, "partitions": partitions}))
+"""
+"""Prints the cluster's metadata as JSON (`Cluster.describe`); argv: bootstrap servers, topic prefix."""
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -147,6 +300,16 @@ def _reachable(bootstrap: str) -> bool:
         return True
     except KafkaException:
         return False
+
+
+def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete a deployment's topics (best effort: the broker is the suite's own)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix)]
+    if mine:
+        for future in admin.delete_topics(mine, operation_timeout=60).values():
+            with contextlib.suppress(Exception):
+                future.result()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
@@ -207,6 +370,9 @@ class Fleet:
             **self.env,
             "FLAGSTREAM_METRICS_PORT": "0",
             "PYTHONUNBUFFERED": "1",
+            # a worker that dies of a signal (SIGSEGV, SIGABRT in a native library) leaves every
+            # thread's Python stack in its log
+            "PYTHONFAULTHANDLER": "1",
             **(extra_env or {}),
         }
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -299,6 +465,16 @@ class Fleet:
 # Traffic ----------------------------------------------------------------------------------------
 
 
+_BROKER_COUNTERS = {
+    "request_retries": "txretries",
+    "request_errors": "txerrs",
+    "request_timeouts": "req_timeouts",
+    "connects": "connects",
+    "disconnects": "disconnects",
+}
+"""The producer's counters the fault reports note, by librdkafka's statistics name."""
+
+
 @dataclass
 class Traffic:
     """Produces demo interactions (fresh ids) at a fixed rate in a thread; keeps what was acknowledged."""
@@ -311,6 +487,14 @@ class Traffic:
     headers: Mapping[str, Any] = field(default_factory=dict)  # by interaction id: list of (name, bytes)
     produced: Produced = field(default_factory=Produced)
     sent: int = 0
+    delivery_seconds: list[float] = field(default_factory=list)
+    """Per acknowledged record: seconds from produce() to its delivery report (retries included)."""
+    delivery_errors: Counter[str] = field(default_factory=Counter)
+    client_stats: dict[str, int] = field(default_factory=dict)
+    """librdkafka's counters summed over every broker the producer met: request retries, errors,
+    timeouts, connection attempts and disconnects."""
+    _broker_counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    _banked: Counter[str] = field(default_factory=Counter)
     _thread: threading.Thread | None = None
     _error: BaseException | None = None
 
@@ -343,14 +527,23 @@ class Traffic:
             self._error = exc
 
     def _produce(self) -> None:
-        producer = make_producer(self.settings, **self.producer_overrides)
+        producer = make_producer(
+            self.settings,
+            **{"statistics.interval.ms": 1000, "stats_cb": self._stats, **self.producer_overrides},
+        )
         topic = self.settings.topic(INTERACTIONS)
         produced = self.produced
         lock = threading.Lock()
 
         def callback(record_id: str | None, key: str) -> Callable[[Any, Any], None]:
+            sent_at = time.monotonic()
+
             def delivered(err: Any, _msg: Any) -> None:
                 with lock:
+                    if err is None:
+                        self.delivery_seconds.append(time.monotonic() - sent_at)
+                    else:
+                        self.delivery_errors[str(getattr(err, "name", lambda: err)())] += 1
                     if record_id is None:  # a deliberately malformed record
                         if err is None:
                             produced.poison[key] = reasons[key]
@@ -398,6 +591,42 @@ class Traffic:
         remaining = producer.flush(300)
         if remaining:
             raise AssertionError(f"{remaining} records neither delivered nor failed after 300 s")
+
+    def _stats(self, raw: str) -> None:
+        """librdkafka statistics: keep each broker's request and connection counters.
+
+        A broker the cluster metadata drops (a killed node, once fenced) leaves the statistics with
+        its counters, and comes back as a new object counting from 0: each broker's last figures are
+        kept, and a counter that went down is banked before it restarts.
+        """
+        for name, broker in json.loads(raw).get("brokers", {}).items():
+            last = self._broker_counters.setdefault(name, {})
+            for key in _BROKER_COUNTERS.values():
+                value = int(broker.get(key, 0))
+                if value < last.get(key, 0):
+                    self._banked[key] += last[key]
+                last[key] = value
+        self.client_stats = {
+            label: self._banked[key] + sum(c.get(key, 0) for c in self._broker_counters.values())
+            for label, key in _BROKER_COUNTERS.items()
+        }
+
+    def notes(self) -> dict[str, Any]:
+        """What the producer saw: delivery latency (p50, p99, max), slow deliveries, failures by
+        error, and the client's request retries, errors, timeouts, connects and disconnects."""
+        latencies = sorted(self.delivery_seconds)
+
+        def quantile(q: float) -> float:
+            if not latencies:
+                return 0.0
+            return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)
+
+        return {
+            "delivery_ms": {"p50": quantile(0.5), "p99": quantile(0.99), "max": quantile(1.0)},
+            "deliveries_over_1s": sum(1 for s in latencies if s > 1.0),
+            "delivery_errors": dict(self.delivery_errors),
+            **self.client_stats,
+        }
 
 
 # Drain, lag and stalls --------------------------------------------------------------------------
@@ -600,3 +829,26 @@ def produce_poison(
         producer.poll(0)
     remaining = producer.flush(60)
     assert not remaining and not failed, f"poison not delivered: {remaining} queued, {failed}"
+
+
+_LOG_LEVEL = re.compile(r"\[(WARNING|ERROR|CRITICAL)\]| (WARNING|ERROR|CRITICAL) ")
+_LOG_PREFIX = re.compile(r"^\[?[\d-]+ [\d:,]+\]? (\[\d+\] )?\[?(WARNING|ERROR|CRITICAL)\]? ")
+_VARYING = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8}-[0-9a-f-]{27}|\d+(\.\d+)?")
+
+
+def worker_log_notes(fleet: Fleet, top: int = 5) -> dict[str, Any]:
+    """What the workers logged, per service: warning and error lines, and the most frequent ones with
+    numbers and ids blanked out (e.g. `NodeNotReadyError` while a broker is down)."""
+    notes: dict[str, Any] = {}
+    for service in sorted({w.service for w in fleet.workers}):
+        counts: Counter[str] = Counter()
+        signatures: Counter[str] = Counter()
+        for line in fleet.logs(service).splitlines():
+            match = _LOG_LEVEL.search(line)
+            if match is None:
+                continue
+            counts[(match.group(1) or match.group(2)).lower()] += 1
+            message = _VARYING.sub("N", _LOG_PREFIX.sub("", line).strip())
+            signatures[message[:120]] += 1
+        notes[service] = {**counts, "top": dict(signatures.most_common(top))}
+    return notes

@@ -26,6 +26,7 @@ from reliability_support import (
     Watch,
     interaction_ids,
     produce_poison,
+    worker_log_notes,
 )
 
 from services.contracts import AuditEvent, FlaggedInteraction, RedactedInteraction, default_codec, utcnow
@@ -84,6 +85,8 @@ def finish(
         "kills": fleet.kills,
         "crashes": fleet.crashes,
         "longest_stall_seconds": {g: round(s, 1) for g, s in watch.longest_stall.items()},
+        "producer": traffic.notes(),
+        "worker_logs": worker_log_notes(fleet),
     }
     if drain_failure is not None:
         report.notes["drain_failure"] = str(drain_failure)

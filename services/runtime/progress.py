@@ -25,6 +25,7 @@ Labels are the monitored `service`, the registry `topic` name (without the deplo
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
 import uuid
@@ -32,7 +33,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import Any, cast
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -244,6 +246,92 @@ class BrokerReader:
         return out
 
 
+def serve_reads(settings: Settings, conn: Connection) -> None:
+    """The child side of `IsolatedReader`: answer each request with a Snapshot or the error's text."""
+    reader = BrokerReader(settings)
+    try:
+        while True:
+            try:
+                sources = conn.recv()
+            except EOFError:  # the worker is gone (exited or killed): so is this process
+                return
+            try:
+                conn.send(reader.read(sources))
+            except Exception as exc:
+                conn.send(RuntimeError(repr(exc)))
+    finally:
+        reader.close()
+
+
+class IsolatedReader:
+    """A BrokerReader in a child process of its own, so that librdkafka cannot take the worker down.
+
+    librdkafka's admin client can abort its whole process while brokers restart (the assertion
+    `eonce->refcnt > 0` in rd_kafka_enq_once_del_source_return, librdkafka issue #3663, open for
+    ListConsumerGroupOffsets and ListOffsets): in the cluster faults every service aborted at once
+    during a rolling restart. Here such an abort ends the child, the round fails like any round the
+    broker did not answer, and the next round starts a new child. The child ends when its worker
+    does (its end of the pipe closes), even when the worker is SIGKILLed.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        timeout: float = 60.0,
+        target: Callable[[Settings, Connection], None] = serve_reads,
+    ) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self.target = target
+        self._process: Any = None
+        self._conn: Connection | None = None
+
+    def _start(self) -> Connection:
+        context = multiprocessing.get_context("spawn")  # not fork: the worker runs threads
+        ours, theirs = context.Pipe()
+        self._process = context.Process(
+            target=self.target, args=(self.settings, theirs), name="progress-reader", daemon=True
+        )
+        self._process.start()
+        theirs.close()
+        self._conn = ours
+        return ours
+
+    def read(self, sources: Mapping[str, Sequence[str]]) -> Snapshot:
+        """One round in the child; raises ConnectionError if the child died, TimeoutError if slow."""
+        conn = self._conn if self._process is not None and self._process.is_alive() else None
+        if conn is None:
+            self.close()
+            conn = self._start()
+        try:
+            conn.send({service: list(topics) for service, topics in sources.items()})
+            if not conn.poll(self.timeout):
+                self.close()
+                raise TimeoutError(f"progress reader gave no answer in {self.timeout:.0f}s")
+            answer = conn.recv()
+        except (EOFError, OSError) as exc:
+            code = None
+            if self._process is not None:
+                self._process.join(2)  # reap it, to tell an abort (-6) from a kill
+                code = self._process.exitcode
+            self.close()
+            raise ConnectionError(f"progress reader process ended (exit code {code})") from exc
+        if isinstance(answer, Exception):
+            raise answer
+        return cast(Snapshot, answer)
+
+    def close(self) -> None:
+        """Stop the child (if any) and forget it."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.terminate()
+            self._process.join(5)
+            self._process = None
+
+
 class ProgressMonitor:
     """Judges every stage's progress each `interval` seconds and exports it in `metrics`."""
 
@@ -262,14 +350,14 @@ class ProgressMonitor:
         self.size = settings.progress_window
         self.sources = sources
         self.clock = clock
-        self._reader: BrokerReader | None = None
+        self._reader: IsolatedReader | None = None
         self.read = read or self._read_broker
         self.windows: dict[Key, deque[Observation]] = {}
         self.latest: list[PartitionProgress] = []
 
     def _read_broker(self, sources: Mapping[str, Sequence[str]]) -> Snapshot:
         if self._reader is None:
-            self._reader = BrokerReader(self.settings)
+            self._reader = IsolatedReader(self.settings)
         return self._reader.read(sources)
 
     def check(self) -> list[PartitionProgress]:

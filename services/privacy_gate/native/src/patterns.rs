@@ -4,19 +4,22 @@
 //! str, which the rules were first written in; the differences, and how each is bridged:
 //!
 //! - `\w`, `\s`, `[^\W\d_]`: Python's are `str.isalnum() or "_"`, `str.isspace()` and the letters
-//!   and non-decimal numbers; here they are spelled out by category (`W`, `S`, `LETTER`), which
+//!   and non-decimal numbers; here they are spelled out by category (`w!`, `s!`, `letter!`), which
 //!   is what Python's are (tests/unit/privacy_gate/test_native.py checks it over every code point).
 //!   `\d` is `\p{Nd}` in both. `\b` is the `regex` crate's, whose word characters also take in
 //!   combining marks, joiners and connector punctuation and leave out numbers other than digits
-//!   (`²`, `½`): a `\b` here differs from Python's only next to those.
+//!   (`²`, `½`), so none is used: Python's `\b` is written with Python's word characters, as
+//!   consumed context (`end_b`, `lead_b`) or, in the fancy-regex patterns, as look-around (`py_b`).
 //! - `$` (end, or before a final line break) becomes `\n?\z` where it ends a pattern.
 //! - Case-insensitive patterns go through `ignore_case`: Python's IGNORECASE also equates `i` and
 //!   `I` with dotless `ı` and dotted `İ`, which Unicode simple case folding does not.
 //! - A look-ahead that ends a pattern is written as consumed context after a group named `m`, the
-//!   match proper (src/rx.rs reports `m`); a one-character look-behind that opens a pattern tried
-//!   at known starts is checked by the caller. Such a pattern stays linear. Only PHONE, IBAN,
-//!   PRIVATE_KEY and ASSIGNMENT need `fancy-regex` (a look-ahead inside, a back-reference, a
-//!   look-behind before an unanchored search).
+//!   match proper (src/rx.rs reports `m`); a one-character look-behind that opens a pattern is
+//!   consumed context too (`lead_b`, run with `Rx::linear_lead`), or checked by the caller where the
+//!   pattern is tried at known starts. Such a pattern stays linear. Only IBAN and ASSIGNMENT
+//!   (look-behinds), PRIVATE_KEY (a back-reference) and SAME_LINE_UNIT
+//!   (a `\b` after a character that may or may not be a word character) need `fancy-regex`; they
+//!   are tried only where a match can start.
 
 /// Python's `\w`, inside a class.
 macro_rules! w {
@@ -36,32 +39,74 @@ macro_rules! s {
         r"\s\x1C-\x1F"
     };
 }
+/// What stands for Python's `\b` after a word character at the end of a pattern: a character that
+/// is no Python word character, or the end (consumed: see `m` in the module comment).
+macro_rules! end_b {
+    () => {
+        r"(?:(?-i:[^\p{L}\p{N}_])|\z)"
+    };
+}
+/// What stands for Python's `\b` before a word character at the start of a pattern: the start, or a
+/// character that is no Python word character (consumed; src/rx.rs `Rx::linear_lead` starts the
+/// search one character early so it may be the character before the search's start).
+macro_rules! lead_b {
+    () => {
+        r"(?:\A|(?-i:[^\p{L}\p{N}_]))"
+    };
+}
+/// Python's `\b`, as look-around (for the patterns fancy-regex runs).
+macro_rules! py_b {
+    () => {
+        r"(?:(?<=(?-i:[\p{L}\p{N}_]))(?!(?-i:[\p{L}\p{N}_]))|(?<!(?-i:[\p{L}\p{N}_]))(?=(?-i:[\p{L}\p{N}_])))"
+    };
+}
 
 // ------------------------------------------------------------------------------------ phones
 
-/// Phones: international ('+' or 00), North American, national with trunk 0, national in pairs,
-/// not inside a longer token. After 00 the country code must be set off ("0044 20 ...").
+/// Phones: international ('+' or 00), North American, national with trunk 0, national in pairs.
+/// Python's pattern, whose look-arounds are written here without look-around (so it runs on the
+/// linear engine), each rewrite matching the same texts in the same order of preference:
+///
+/// `(?<![\w+./-])(?:(?:\+|00[ \u00a0]?(?=[1-9][0-9]{0,2}[ \u00a0.\-(]))[0-9](?:[ \u00a0.\-()]{0,2}[0-9]){6,14}`
+/// `|(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ \u00a0]?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}`
+/// `(?:[ ]?(?:x|ext\.?|extn\.?)[ ]?[0-9]{1,5})?`
+/// `|0[0-9]{1,4}[ \u00a0.\-][0-9]{3,4}[ \u00a0.\-]?[0-9]{3,4}|0[1-9](?:[ .\-][0-9]{2}){4})(?![\w]|[./-][0-9])`
+///
+/// - the look-behind (not inside a longer token) is checked where the pattern is tried;
+/// - after 00, the look-ahead wants the country code set off: one to three digits, then one of
+///   `[ \u00a0.\-(]`. The three cases (one, two or three digits) cannot hold at once, so each is
+///   written out with the repeats it leaves: after one digit the first repeat starts with that
+///   separator, after two the second does, after three the third;
+/// - the look-ahead at the end is consumed context after the group `m`.
 pub const PHONE: &str = concat!(
-    r"(?<![", w!(), r"+./-])(?:",
-    r"(?:\+|00[ \u{A0}]?(?=[1-9][0-9]{0,2}[ \u{A0}.\-(]))[0-9](?:[ \u{A0}.\-()]{0,2}[0-9]){6,14}",
+    r"(?P<m>",
+    r"\+[0-9](?:[ \u{A0}.\-()]{0,2}[0-9]){6,14}",
+    r"|00[ \u{A0}]?(?:",
+    r"[1-9][ \u{A0}.\-(][ \u{A0}.\-()]?[0-9](?:[ \u{A0}.\-()]{0,2}[0-9]){5,13}",
+    r"|[1-9][0-9][ \u{A0}.\-(][ \u{A0}.\-()]?[0-9](?:[ \u{A0}.\-()]{0,2}[0-9]){4,12}",
+    r"|[1-9][0-9]{2}[ \u{A0}.\-(][ \u{A0}.\-()]?[0-9](?:[ \u{A0}.\-()]{0,2}[0-9]){3,11})",
     r"|(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ \u{A0}]?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
     r"(?:[ ]?(?:x|ext\.?|extn\.?)[ ]?[0-9]{1,5})?",
     r"|0[0-9]{1,4}[ \u{A0}.\-][0-9]{3,4}[ \u{A0}.\-]?[0-9]{3,4}",
     r"|0[1-9](?:[ .\-][0-9]{2}){4}",
-    r")(?![", w!(), r"]|[./-][0-9])",
+    r")(?:\z|[^", w!(), r"./-]|[./-](?:\z|[^0-9]))",
 );
 
 /// A phone word right after digit groups: they are a phone number.
-pub const PHONE_AFTER: &str =
-    r"(?i)[ ]?[-(]?[ ]?(?:office|fax|mobile|cell|home|work|tel|phone|landline|desk|direct|main)\b";
+pub const PHONE_AFTER: &str = concat!(
+    r"(?i)[ ]?[-(]?[ ]?(?:office|fax|mobile|cell|home|work|tel|phone|landline|desk|direct|main)",
+    end_b!(),
+);
 
 /// A unit, a currency or a street right after digit groups: an amount, a measure or a house number.
 pub const NOT_PHONE_AFTER: &str = concat!(
     r"(?i)[ ]?(?:[%€$£¥]|(?:units?|people|persons|users|items|times|years|km|mi|kg|lbs?|m|mm|cm|g|mb|gb",
     r"|kb|tb|bytes|eur|usd|gbp|chf|dollars|euros|pounds|votes|views|downloads|rows|records|copies|tons",
-    r"|miles|meters|metres|steps|points|pts)\b",
+    r"|miles|meters|metres|steps|points|pts)", end_b!(),
     r"|[ ]+(?:(?-i:[A-Z0-9\u{C0}-\u{DE}\u{370}-\u{3FF}\u{400}-\u{42F}])|(?:rue|via|ul|calle|rua|avenida|str",
-    r"|chemin|avenue|boulevard|impasse|allée|place|route|quai|viale|piazza|corso|camino|paseo|travessa)\b))",
+    r"|chemin|avenue|boulevard|impasse|allée|place|route|quai|viale|piazza|corso|camino|paseo|travessa)",
+    end_b!(),
+    "))",
 );
 
 pub const EMAIL_LOCAL_PUNCTUATION: &str = "%+-._";
@@ -95,9 +140,15 @@ pub const NOT_PHONE_WORDS: &[&str] = &[
 
 // -------------------------------------------------------------------- SSN, IBAN, IP, Maestro
 
-/// An SSN word shortly before the digits (searched in the 40 characters before them).
-pub const SSN_CONTEXT: &str =
-    r"(?i)\b(?:ssn|ss#|social security(?: number| no\.?)?|social sec)\b[^0-9\n]{0,20}\n?\z";
+/// An SSN word shortly before the digits (searched in the 40 characters before them). Python's
+/// `\b(?:ssn|ss#|social security(?: number| no\.?)?|social sec)\b[^0-9\n]{0,20}$`: the `\b` after a
+/// word wants a character that is no word character after it (or none), after "ss#" and "no." one
+/// that is (only whether it matches is asked).
+pub const SSN_CONTEXT: &str = concat!(
+    "(?i)", lead_b!(),
+    r"(?:(?:ssn|social security(?: number| no)?|social sec)(?:(?-i:[^\p{L}\p{N}_\n])[^0-9\n]{0,19})?",
+    r"|(?:ss#|social security no\.)(?-i:[\p{L}\p{N}_--0-9])[^0-9\n]{0,19})\n?\z",
+);
 /// Numbers the SSA voided after they were published (wallet cards, advertisements).
 pub const SSN_VOID: &[&str] = &["078051120", "219099999", "457555462"];
 
@@ -121,10 +172,14 @@ pub const IBAN_LENGTHS: &[(&str, usize)] = &[
 
 pub const IPV6_CANDIDATES: &str = r"[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*";
 /// A version word right before a dotted quad: "version 1.2.3.4" is no address.
-pub const VERSION_CONTEXT: &str = concat!(r"(?i)\b(?:version|ver\.?|v|release|build|firmware|oid)[", s!(), r"]*\z");
+pub const VERSION_CONTEXT: &str =
+    concat!("(?i)", lead_b!(), r"(?:version|ver\.?|v|release|build|firmware|oid)[", s!(), r"]*\z");
 
 /// A card word shortly before 12 digits (searched in the 40 characters before them).
-pub const CARD_CONTEXT: &str = r"(?i)\b(?:card|cc|maestro|debit|credit|visa|mastercard)\b[^0-9\n]{0,25}\n?\z";
+pub const CARD_CONTEXT: &str = concat!(
+    "(?i)", lead_b!(),
+    r"(?:card|cc|maestro|debit|credit|visa|mastercard)(?:(?-i:[^\p{L}\p{N}_\n])[^0-9\n]{0,24})?\n?\z",
+);
 /// Maestro's first digits are 50 and 56-69; 0604 too in the IIN table Faker copied for its Maestro
 /// numbers. Safe to accept: a card word must precede.
 pub const MAESTRO_0604: &str = "0604";
@@ -175,7 +230,7 @@ pub const ASSIGNMENT: &str = concat!(
     r"(?i)(?<![A-Za-z\u{131}\u{130}])(?:",
     r"pass(?:word|wd|phrase)?|pwd|secret(?:[_ -]?key)?|client[_ -]?secret|api[_ -]?key|apikey",
     r"|access[_ -]?(?:key|token)|auth[_ -]?token|token|private[_ -]?key|credentials?|pin(?:[_ -]?code)?",
-    r#")["']?["#, s!(), r#"]*(?:[:=]|=>|\bis\b|\bwas\b)["#, s!(), r#"]*"#,
+    r#")["']?["#, s!(), r#"]*(?:[:=]|=>|"#, py_b!(), "is", py_b!(), "|", py_b!(), "was", py_b!(), r#")["#, s!(), r#"]*"#,
     r#"(?:"(?P<dq>[^"\n]{3,200})"|'(?P<sq>[^'\n]{3,200})'|(?P<bare>[^"#, s!(), r#""',;]{3,200}))"#,
 );
 pub const ASSIGNMENT_G_DQ: usize = 1;
@@ -192,7 +247,7 @@ pub const NOT_SECRETS: &[&str] = &[
 /// Group 1: the token.
 pub const BEARER: &str = concat!(
     // Python's IGNORECASE [A-Za-z] also holds 'ı' and 'İ' (see the module comment).
-    r"(?i)\b(?:bearer|token)[", s!(), r"]+(?P<value>[A-Za-z0-9_\-.~+/\u{131}\u{130}]{20,}=*)",
+    "(?i)", lead_b!(), r"(?:bearer|token)[", s!(), r"]+(?P<value>[A-Za-z0-9_\-.~+/\u{131}\u{130}]{20,}=*)",
 );
 pub const BEARER_G_VALUE: usize = 1;
 /// `scheme://user:password@host`; group 1: the password.
@@ -228,24 +283,30 @@ pub const BLOCK_PART: &str = concat!(
     "|", postcode!(), "))",
     r"[ ]*(?:\z|\n|[.,;?!)]|[ ]{2})",
 );
-pub const SAME_LINE_UNIT: &str = concat!(r",?[ ]+", unit!(), r"\b");
+/// (fancy-regex: the unit may end in '-', where Python's `\b` wants a word character next.)
+pub const SAME_LINE_UNIT: &str = concat!(r",?[ ]+", unit!(), py_b!());
 pub const CITY_STATE_ZIP: &str = concat!(
-    r"[ ]+", place_word!(), "(?:[ ]", place_word!(), r"){0,2},?[ ]+(?:[A-Z]{2}[ ]+)?[0-9]{5}(?:-[0-9]{4})?\b",
+    r"(?P<m>[ ]+", place_word!(), "(?:[ ]", place_word!(), r"){0,2},?[ ]+(?:[A-Z]{2}[ ]+)?[0-9]{5}(?:-[0-9]{4})?)",
+    end_b!(),
 );
-pub const SECONDARY: &str = r"(?:Apt\.|Apartment|Suite|Ste\.)[ ]?[0-9]{1,5}[A-Za-z]?\b";
-pub const PO_BOX: &str = concat!(r"P\.?[", s!(), r"]?O\.?[", s!(), r"]?Box[", s!(), r"]+[0-9]{1,6}\b");
+pub const SECONDARY: &str = concat!(r"(?P<m>(?:Apt\.|Apartment|Suite|Ste\.)[ ]?[0-9]{1,5}[A-Za-z]?)", end_b!());
+pub const PO_BOX: &str =
+    concat!(r"(?P<m>P\.?[", s!(), r"]?O\.?[", s!(), r"]?Box[", s!(), r"]+[0-9]{1,6})", end_b!());
 /// US military mail: "Unit 8670 Box 8540 DPO AA 07519", "PSC 0943, Box 9335 APO AE 71952".
 pub const MILITARY_BOX: &str = concat!(
-    r"(?:Unit|PSC|CMR)[ ][0-9]{3,5},?[ ]Box[ ][0-9]{3,5}[", s!(), r"]+[ADF]PO[ ]A[AEP][ ][0-9]{5}\b",
+    r"(?P<m>(?:Unit|PSC|CMR)[ ][0-9]{3,5},?[ ]Box[ ][0-9]{3,5}[", s!(), r"]+[ADF]PO[ ]A[AEP][ ][0-9]{5})",
+    end_b!(),
 );
 /// By ship: "USS Nimitz FPO AP 96620".
 pub const MILITARY_SHIP: &str = concat!(
-    r"(?:USNS|USNV|USS|USCGC)[ ][", letter!(), "][", w!(), r"\-]*[", s!(), r"]+[ADF]PO[ ]A[AEP][ ][0-9]{5}\b",
+    r"(?P<m>(?:USNS|USNV|USS|USCGC)[ ][", letter!(), "][", w!(), r"\-]*[", s!(), r"]+[ADF]PO[ ]A[AEP][ ][0-9]{5})",
+    end_b!(),
 );
-/// Words after which a street name follows even without a house number before it.
+/// Words after which a street name follows even without a house number before it. (Python's
+/// pattern opens each word with `\b`: street.rs tries it only where no word character precedes.)
 pub const STREET_CUE: &str = concat!(
-    r"(?i:\b(?:lives?|lived|living|located|situated|based)[ ]+(?:at|on|in)(?:[ ]+the[ ]+[", w!(), r"]+[ ]+side[ ]+of)?",
-    r"|\bcorner[ ]+of|\bside[ ]+of|\baddress(?:[ ]+is|:))[ ]+",
+    r"(?i:(?:lives?|lived|living|located|situated|based)[ ]+(?:at|on|in)(?:[ ]+the[ ]+(?-i:[", w!(), r"])+[ ]+side[ ]+of)?",
+    r"|corner[ ]+of|side[ ]+of|address(?:[ ]+is|:))[ ]+",
 );
 
 /// A case-insensitive pattern with each literal `i` (outside classes, escapes and flag groups) made

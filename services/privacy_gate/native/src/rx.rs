@@ -11,6 +11,8 @@
 //! Each method takes Python's `pos`/`endpos`: look-behind and `\b` see the text before `pos`, while
 //! the text is cut at `endpos` (look-ahead, `\b` and `\z` see only up to it).
 
+use regex_automata::util::captures::Captures;
+use regex_automata::util::pool::Pool;
 use regex_automata::{meta, Anchored, Input};
 use std::cell::OnceCell;
 
@@ -33,12 +35,16 @@ impl<'a> Txt<'a> {
 
     fn hay(&self) -> &Hay {
         self.hay.get_or_init(|| {
-            let mut s = String::with_capacity(self.cps.len());
             let ascii = self.cps.iter().all(|&c| c < 0x80);
             let mut offsets = Vec::new();
             if ascii {
-                s.extend(self.cps.iter().map(|&c| c as u8 as char));
-            } else {
+                let bytes: Vec<u8> = self.cps.iter().map(|&c| c as u8).collect();
+                // SAFETY: every byte is below 0x80, so the bytes are ASCII, which is UTF-8.
+                let s = unsafe { String::from_utf8_unchecked(bytes) };
+                return Hay { s, offsets };
+            }
+            let mut s = String::with_capacity(self.cps.len() * 2);
+            {
                 offsets.reserve(self.cps.len() + 1);
                 for &c in self.cps {
                     offsets.push(s.len() as u32);
@@ -94,10 +100,19 @@ impl Match {
 pub struct Rx {
     engine: Engine,
     m: Option<usize>,
+    /// The pattern opens with one consumed character of look-behind context (or `\A`): searches
+    /// and anchored tries start one character before the position asked.
+    lead: bool,
+    /// The pattern has capture groups: without, a search runs without capture slots (for the
+    /// meta engine, its DFAs alone).
+    groups: bool,
 }
 
+type CapturesPool = Pool<Captures, Box<dyn Fn() -> Captures + Send + Sync>>;
+
 enum Engine {
-    Linear(meta::Regex),
+    /// The regex, and capture slots kept for its searches (no allocation per search).
+    Linear(meta::Regex, CapturesPool),
     Fancy(fancy_regex::Regex),
 }
 
@@ -106,7 +121,17 @@ impl Rx {
     pub fn linear(pattern: &str) -> Rx {
         let re = meta::Regex::new(pattern).unwrap_or_else(|e| panic!("bad pattern {pattern:?}: {e}"));
         let m = re.group_info().to_index(regex_automata::PatternID::ZERO, "m");
-        Rx { engine: Engine::Linear(re), m }
+        let groups = re.group_info().group_len(regex_automata::PatternID::ZERO) > 1;
+        let for_pool = re.clone();
+        let pool: CapturesPool = Pool::new(Box::new(move || for_pool.create_captures()));
+        Rx { engine: Engine::Linear(re, pool), m, lead: false, groups }
+    }
+
+    /// `linear` for a pattern that opens with one consumed character of context before the match
+    /// (src/patterns.rs `lead_b`), which may be the character before the position asked. Its
+    /// match spans include that character; callers read only whether it matches, or a group.
+    pub fn linear_lead(pattern: &str) -> Rx {
+        Rx { lead: true, ..Rx::linear(pattern) }
     }
 
     /// A pattern with look-around or a back-reference (fancy-regex, backtracking). The patterns
@@ -119,7 +144,8 @@ impl Rx {
             .build()
             .unwrap_or_else(|e| panic!("bad pattern {pattern:?}: {e}"));
         let m = re.capture_names().position(|n| n == Some("m"));
-        Rx { engine: Engine::Fancy(re), m }
+        let groups = re.captures_len() > 1;
+        Rx { engine: Engine::Fancy(re), m, lead: false, groups }
     }
 
     /// One match starting at or after `pos` (anchored: at `pos` only), the text cut at `endpos`.
@@ -130,14 +156,27 @@ impl Rx {
         }
         let h = t.hay();
         let s = &h.s[..h.byte(endpos)];
-        let from = h.byte(pos);
+        let from = h.byte(if self.lead { pos.saturating_sub(1) } else { pos });
         let mut spans: Vec<Option<(usize, usize)>> = match &self.engine {
-            Engine::Linear(re) => {
+            Engine::Linear(re, _) if !self.groups => {
                 let input = Input::new(s)
                     .range(from..)
                     .anchored(if anchored { Anchored::Yes } else { Anchored::No });
-                let mut caps = re.create_captures();
-                re.search_captures(&input, &mut caps);
+                let m = re.search(&input)?;
+                vec![Some((m.start(), m.end()))]
+            }
+            Engine::Fancy(re) if !self.groups => {
+                let input = fancy_regex::RegexInput::new(s).from_pos(from).anchored(anchored);
+                // An error is only the backtracking limit, which `fancy` lifts.
+                let m = re.find_input(input).ok().flatten()?;
+                vec![Some((m.start(), m.end()))]
+            }
+            Engine::Linear(re, pool) => {
+                let input = Input::new(s)
+                    .range(from..)
+                    .anchored(if anchored { Anchored::Yes } else { Anchored::No });
+                let mut caps = pool.get();
+                re.search_captures(&input, &mut *caps);
                 if !caps.is_match() {
                     return None;
                 }

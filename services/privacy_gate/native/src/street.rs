@@ -50,7 +50,7 @@ impl Street {
         Street {
             lex,
             block_part: Rx::linear(pat::BLOCK_PART),
-            same_line_unit: Rx::linear(pat::SAME_LINE_UNIT),
+            same_line_unit: Rx::fancy(pat::SAME_LINE_UNIT),
             city_state_zip: Rx::linear(pat::CITY_STATE_ZIP),
             secondary: Rx::linear(pat::SECONDARY),
             po_box: Rx::linear(pat::PO_BOX),
@@ -146,7 +146,7 @@ impl Street {
         fallback
     }
 
-    fn block_end(&self, t: &[char], h: &Txt, mut end: usize) -> usize {
+    fn block_end(&self, t: &[char], h: &Txt, five: &FiveDigits, mut end: usize) -> usize {
         let n = t.len();
         // `,?[ ]+` then a unit word's first character: else no unit.
         let mut k = end;
@@ -167,7 +167,7 @@ impl Street {
         while k < n && t[k] == ' ' {
             k += 1;
         }
-        if k > end && k < n && py::is_letter(t[k]) && five_digits_on_line(t, k) {
+        if k > end && k < n && py::is_letter(t[k]) && five.on_line(t, k) {
             if let Some(e) = match_end(&self.city_state_zip, h, end) {
                 return e;
             }
@@ -234,6 +234,7 @@ impl Street {
     pub fn detect(&self, t: &[char], b: &[u8]) -> Vec<(usize, usize, f64)> {
         let lex = &*self.lex;
         let h = Txt::new(code_points(t));
+        let five = FiveDigits::default();
         let mut out = Vec::new();
         let mut cursor = 0;
         let mut covered = Vec::new();
@@ -255,7 +256,7 @@ impl Street {
             if self.after_unit_word(t, start) {
                 continue;
             }
-            cursor = self.block_end(t, &h, end);
+            cursor = self.block_end(t, &h, &five, end);
             covered.push((start, cursor));
             out.push((start, cursor, 0.7));
             self.and_street(t, end, &mut out);
@@ -283,7 +284,7 @@ impl Street {
             }
             if let Some(end) = self.street_end(&tokens, ce, &[]) {
                 if !lex.calendar.contains(tokens[0]) {
-                    out.push((ce, self.block_end(t, &h, end), 0.6));
+                    out.push((ce, self.block_end(t, &h, &five, end), 0.6));
                     self.and_street(t, end, &mut out);
                 }
             }
@@ -301,7 +302,7 @@ impl Street {
             if let Some(e) = match_end(&self.secondary, &h, s) {
                 next = e;
                 if !(s > 0 && py::is_word(t[s - 1])) && (t[s] == 'A' || Self::starts_part(t, s)) {
-                    out.push((s, self.block_end(t, &h, e), 0.6));
+                    out.push((s, self.block_end(t, &h, &five, e), 0.6));
                 }
             }
         }
@@ -313,7 +314,7 @@ impl Street {
             if let Some(e) = match_end(&self.po_box, &h, s) {
                 next = e;
                 if !(s > 0 && py::is_word(t[s - 1])) {
-                    out.push((s, self.block_end(t, &h, e), 0.8));
+                    out.push((s, self.block_end(t, &h, &five, e), 0.8));
                 }
             }
         }
@@ -528,22 +529,30 @@ pub fn continental_numbers(t: &[char], b: &[u8]) -> Vec<(usize, usize)> {
     out
 }
 
-/// True when five ASCII digits in a row follow `from` before the line ends: "City, ST 12345" needs
-/// them, and none of its parts holds a line break.
-fn five_digits_on_line(t: &[char], from: usize) -> bool {
-    let mut run = 0;
-    for &ch in &t[from..] {
-        if ch == '\n' {
-            return false;
-        }
-        if ch.is_ascii_digit() {
-            run += 1;
-            if run == 5 {
-                return true;
+/// Whether five ASCII digits in a row follow a position before its line ends ("City, ST 12345"
+/// needs them, and none of its parts holds a line break), answered from two tables made on the
+/// first question: block_end asks once per address, and a scan to the end of the line each time
+/// would make a long line of house numbers quadratic.
+#[derive(Default)]
+struct FiveDigits {
+    tables: std::cell::OnceCell<(Vec<u32>, Vec<u32>)>,
+}
+
+impl FiveDigits {
+    fn on_line(&self, t: &[char], from: usize) -> bool {
+        let (run, line_end) = self.tables.get_or_init(|| {
+            // run[i]: where the first run of five digits at or after i starts (n if none);
+            // line_end[i]: the first line break at or after i (n if none).
+            let n = t.len();
+            let (mut run, mut line_end) = (vec![n as u32; n + 1], vec![n as u32; n + 1]);
+            let mut digits = 0;
+            for i in (0..n).rev() {
+                digits = if t[i].is_ascii_digit() { digits + 1 } else { 0 };
+                run[i] = if digits >= 5 { i as u32 } else { run[i + 1] };
+                line_end[i] = if t[i] == '\n' { i as u32 } else { line_end[i + 1] };
             }
-        } else {
-            run = 0;
-        }
+            (run, line_end)
+        });
+        run[from] as usize + 5 <= line_end[from] as usize
     }
-    false
 }

@@ -77,19 +77,19 @@ static RES: OnceLock<Res> = OnceLock::new();
 pub fn res() -> &'static Res {
     let ci = pat::ignore_case;
     RES.get_or_init(|| Res {
-        phone: Rx::fancy(pat::PHONE),
+        phone: Rx::linear(pat::PHONE),
         phone_after: Rx::linear(&ci(pat::PHONE_AFTER)),
         not_phone_after: Rx::linear(&ci(pat::NOT_PHONE_AFTER)),
-        ssn_context: Rx::linear(&ci(pat::SSN_CONTEXT)),
+        ssn_context: Rx::linear_lead(&ci(pat::SSN_CONTEXT)),
         iban: Rx::fancy(pat::IBAN),
         ipv6_candidates: Rx::linear(pat::IPV6_CANDIDATES),
-        version_context: Rx::linear(&ci(pat::VERSION_CONTEXT)),
-        card_context: Rx::linear(&ci(pat::CARD_CONTEXT)),
+        version_context: Rx::linear_lead(&ci(pat::VERSION_CONTEXT)),
+        card_context: Rx::linear_lead(&ci(pat::CARD_CONTEXT)),
         tokens: Rx::linear(pat::TOKENS),
         jwt: Rx::linear(pat::JWT),
         private_key: Rx::fancy(pat::PRIVATE_KEY),
         assignment: Rx::fancy(&ci(pat::ASSIGNMENT)),
-        bearer: Rx::linear(&ci(pat::BEARER)),
+        bearer: Rx::linear_lead(&ci(pat::BEARER)),
         url_password: Rx::linear(pat::URL_PASSWORD),
     })
 }
@@ -740,7 +740,13 @@ pub fn phone(tx: &Text, out: &mut Vec<Span>) {
     let marks: Vec<usize> = memchr::memchr2_iter(b'+', b'(', &tx.b).collect();
     scan::phone_candidates(t, &tx.runs, &marks, |start, end| {
         let stop = size.min(end + 2);
-        r.phone.finditer(&tx.rx, start, stop, |m| {
+        // Where a phone can start: '+', '(' or a digit not glued to a word character or "+./-"
+        // before it (the pattern's look-behind). Anchored tries there find what `finditer` over
+        // the region does.
+        let starts: Vec<usize> = (start..stop)
+            .filter(|&p| (is_ascii_digit(t[p]) || one_of(t[p], "+(")) && !glued_before(t, p, "+./-"))
+            .collect();
+        r.phone.finditer_at(&tx.rx, &starts, stop, |m| {
             if m.end() <= end && !in_digit_run(t, m.start()) {
                 out.push(sp(Ty::Phone, m.start(), m.end(), 0.7));
             }
@@ -854,7 +860,11 @@ pub fn iban(tx: &Text, out: &mut Vec<Span>) {
     let t = tx.t;
     let r = res();
     scan::iban_candidates(t, &tx.runs, |rstart, rend| {
-        r.iban.finditer(&tx.rx, rstart, t.len().min(rend + 1), |m| {
+        // An IBAN starts with a capital not glued to a word character (the pattern's look-behind).
+        let stop = t.len().min(rend + 1);
+        let starts: Vec<usize> =
+            (rstart..stop).filter(|&p| (65..=90).contains(&t[p]) && !glued_before(t, p, "")).collect();
+        r.iban.finditer_at(&tx.rx, &starts, stop, |m| {
             if m.end() > rend {
                 return;
             }
@@ -1410,6 +1420,9 @@ pub fn credential(tx: &Text, out: &mut Vec<Span>) {
     }
 }
 
+/// The first two letters of each secret name of ASSIGNMENT (src/patterns.rs).
+const NAME_STARTS: [&[u8; 2]; 11] = [b"pa", b"pw", b"se", b"cl", b"ap", b"ac", b"au", b"to", b"pr", b"cr", b"pi"];
+
 fn assignments(tx: &Text, hint_at: &[usize], out: &mut Vec<Span>) {
     let t = tx.t;
     let r = res();
@@ -1427,7 +1440,23 @@ fn assignments(tx: &Text, hint_at: &[usize], out: &mut Vec<Span>) {
         merged.push((s, e));
     }
     for (ws, we) in merged {
-        r.assignment.finditer(&tx.rx, ws, we, |m| {
+        // Where a secret name can start: its first two letters, folded as IGNORECASE folds them
+        // ('ſ' is an s, 'ı' and 'İ' are i, the Kelvin sign k), start one of the names. Anchored
+        // tries there find what `finditer` over the window does.
+        let fold = |c: u32| match c {
+            65..=90 => c + 32,
+            0x17F => 's' as u32,
+            0x130 | 0x131 => 'i' as u32,
+            0x212A => 'k' as u32,
+            _ => c,
+        };
+        let starts: Vec<usize> = (ws..we.saturating_sub(1))
+            .filter(|&p| {
+                let pair = [fold(t[p]), fold(t[p + 1])];
+                NAME_STARTS.iter().any(|n| pair[0] == n[0] as u32 && pair[1] == n[1] as u32)
+            })
+            .collect();
+        r.assignment.finditer_at(&tx.rx, &starts, we, |m| {
             let groups = [pat::ASSIGNMENT_G_DQ, pat::ASSIGNMENT_G_SQ, pat::ASSIGNMENT_G_BARE];
             let (gi, (start, mut end)) =
                 groups.iter().enumerate().find_map(|(i, &g)| m.group(g).map(|s| (i, s))).unwrap();

@@ -32,6 +32,9 @@ $(NATIVE_STAMP): $(VENV_STAMP) $(NATIVE_SOURCES)
 	$(PY) -m pip install -q ./$(NATIVE)
 	touch $(NATIVE_STAMP)
 
+native-tables: $(VENV_STAMP) ## Regenerate the native detectors' str tables (src/pytables.rs) from the venv Python's Unicode version (~10 s; make setup then rebuilds)
+	$(PY) $(NATIVE)/gen_tables.py
+
 kafka-up: ## Start the local Kafka broker (skipped when KAFKA_BOOTSTRAP_SERVERS is set)
 	scripts/kafka.sh up
 
@@ -161,4 +164,4 @@ fmt: setup ## Format the code with ruff
 clean: kafka-down cluster-down registry-down s3-down ops-down ## Stop the broker and delete runtime state (var/: broker data, datasets, logs)
 	rm -rf var
 
-.PHONY: help setup kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status s3-up s3-down s3-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-reliability-cluster test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean
+.PHONY: help setup native-tables kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status s3-up s3-down s3-status k8s-topics k8s-check registry-up registry-down registry-status labeling-up labeling-down labeling-status topics run test ops-setup test-alerts ops-up ops-down test-reliability test-reliability-fast test-reliability-cluster test-ui test-unit bench bench-privacy bench-escalation bench-sink bench-labeling lint fmt clean

@@ -27,6 +27,9 @@ obfuscated and split identifiers, secrets in headers and environment lines, name
 European addresses, and look-alike negatives), scored per type, per miss class, and by how many
 look-alikes each engine changes.
 
+Last, the native detectors' time per character on adversarial texts at n and 8n characters
+(tests/bench/privacy/linear_time.py): the run fails when one is not linear.
+
 Run: `make bench-privacy` (needs `pip install -e '.[bench]'`). Prints the tables; writes
 bench/results/privacy-<utc time>.json and .md.
 """
@@ -55,7 +58,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from services.privacy_gate.domain import DEFAULT_ANALYZER  # noqa: E402
 from services.privacy_gate.domain.people import given_names  # noqa: E402
-from tests.bench.privacy import realistic  # noqa: E402
+from tests.bench.privacy import linear_time, realistic  # noqa: E402
 
 # Gold types of the generator -> the Presidio/Flagstream type they are scored as.
 GOLD_TO_TYPE = {
@@ -487,6 +490,11 @@ def main() -> None:
     )
     print(report + notes)
     print(real_report)
+    linear_rows = linear_time.measure()
+    linear_report = "\n" + linear_time.report(linear_rows)
+    worst = max(linear_rows, key=lambda row: row[2])
+    linear_report += f"\nworst ratio {worst[2]:.2f} ({worst[0]}); limit {linear_time.LIMIT}"
+    print(linear_report)
 
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -511,6 +519,7 @@ def main() -> None:
         "lookalike_false_positives": negatives,
         "docs_per_second": speed,
         "detector_us_per_doc": detector_costs,
+        "linear_time": {name: {"us_per_char": us, "ratio_8n_n": ratio} for name, us, ratio in linear_rows},
         "realistic": {
             engine: {
                 "types": {kind: vars(c) for kind, c in ev.types.items()},
@@ -523,8 +532,12 @@ def main() -> None:
         },
     }
     (args.out / f"privacy-{stamp}.json").write_text(json.dumps(payload, indent=2, default=str))
-    (args.out / f"privacy-{stamp}.md").write_text(report + notes + "\n" + real_report + "\n")
+    (args.out / f"privacy-{stamp}.md").write_text(
+        report + notes + "\n" + real_report + "\n" + linear_report + "\n"
+    )
     print(f"\nwrote {args.out / f'privacy-{stamp}.json'}", file=sys.stderr)
+    if worst[2] > linear_time.LIMIT:
+        sys.exit(f"a native detector is not linear in the text's length: {worst[0]}, ratio {worst[2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,10 @@ redactor.
 
 The detectors Flagstream ships run natively: their rules are in the crate services/privacy_gate/native
 (Rust, built by ``make setup``), which finds the same spans the Python rules of earlier versions did,
-about ten times faster (docs/privacy.md). What a rule matches on stays here, as data: the regular
-expressions (in Python's ``re`` syntax, which the crate's gen_patterns.py compiles into the crate,
-character classes evaluated by this Python) and the word lists (read by the generator, or, for the
-people detectors, handed to the crate when a detector is built). ``PatternDetector`` stays a Python
-detector, for patterns a deployment adds.
+about ten times faster (docs/privacy.md). The structured detectors' regular expressions and word lists
+are defined in the crate (src/patterns.rs); the people detectors' word lists are in people.py and
+handed to the crate when a detector is built. ``PatternDetector`` stays a Python detector, for
+patterns a deployment adds.
 """
 
 from __future__ import annotations
@@ -143,106 +142,6 @@ class PatternDetector:
 
     def __repr__(self) -> str:
         return f"PatternDetector({self._entity_type})"
-
-
-# ----------------------------------------------------------------------------------------------------
-# What the native structured detectors match on (compiled into the crate by gen_patterns.py; a
-# unit test fails while the crate's copy differs from these).
-
-# Email: a dotted domain with a letters-only TLD after each '@'; the local part is scanned back over
-# word characters and these.
-_EMAIL_DOMAIN = re.compile(r"(?:[\w-]+\.)+[^\W\d_]{2,}")
-_EMAIL_LOCAL_PUNCTUATION = frozenset("._%+-")
-
-# Cards: 13-19 digits in runs of digit groups separated by single spaces or dashes, a card-network
-# first digit, and Luhn.
-_CARD_CANDIDATES = re.compile(r"[0-9][0-9 -]{11,}[0-9]")
-_CARD_RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
-_CARD_GROUP = re.compile(r"[0-9]+")
-_CARD_MIN_DIGITS = 13
-_CARD_MAX_DIGITS = 19
-_CARD_FIRST_DIGITS = frozenset("23456")  # Mastercard 2/5, Amex/JCB/Diners 3, Visa 4, Discover/UnionPay 6
-_DOUBLED = str.maketrans("0123456789", "0246813579")  # digit -> digit sum of twice the digit
-
-# Phones. [0-9] rather than \d: \d would also match digits of other scripts.
-_SEP = r"[ \u00a0.\-]"
-_EXTENSION = r"(?:[ ]?(?:x|ext\.?|extn\.?)[ ]?[0-9]{1,5})?"
-# Not inside a longer token.
-_OPENS = r"(?<![\w+./-])"
-_PHONE = re.compile(
-    rf"{_OPENS}(?:"
-    # International: '+' or the 00 dialling prefix, country code, 7-15 digits in all, up to two of
-    # " .-()" between digits. After 00 the country code must be set off ("0044 20 ...", "001-878-..."):
-    # zero-padded ids ("009421410527") are more common than an unformatted 00 number.
-    r"(?:\+|00[ \u00a0]?(?=[1-9][0-9]{0,2}[ \u00a0.\-(]))[0-9](?:[ \u00a0.\-()]{0,2}[0-9]){6,14}"
-    # North American: optional 1, area code (in parentheses or not), exchange, line number, extension.
-    r"|(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ \u00a0]?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}"
-    rf"{_EXTENSION}"
-    # National with trunk prefix 0 and separators: 020 7946 0958, 030 12345678, 07700 900123.
-    rf"|0[0-9]{{1,4}}{_SEP}[0-9]{{3,4}}{_SEP}?[0-9]{{3,4}}"
-    # National in pairs: 06 12 34 56 78.
-    r"|0[1-9](?:[ .\-][0-9]{2}){4}"
-    r")(?![\w]|[./-][0-9])"
-)
-# Every phone (both patterns) is at least 6 characters of these, starts with '+', '(' or a digit and
-# ends in a digit; both patterns run only inside these regions, so text without digits costs nothing.
-_PHONE_CANDIDATES = re.compile(r"[+(0-9][0-9 ().\-\u00a0xet]{4,}[0-9]")
-
-# Phones written the way many countries do without a '+': groups of digits, possibly an area code
-# in parentheses and an extension, or one bare run. Too loose on their own (tables, ids, amounts),
-# so each needs a phone word around it or a shape only phone numbers have (see PhoneDetector).
-_LOOSE_PHONE = re.compile(
-    r"(?:(?:\([0-9]{1,5}\)[ ]?)?[0-9]{1,6}(?:[ .\-][0-9]{2,8}){1,4}|\([0-9]{1,5}\)[ ]?[0-9]{5,10}"
-    r"|[0-9]{6,15})"
-    r"(?:[ ]?(?:x|ext\.?)[ ]?[0-9]{1,5})?"
-)
-_GROUPS = re.compile(r"[0-9]+")
-# Words that say the number after them is a phone number (prefixes: "calling", "telephone"); the
-# weak ones ("number", "contact", "reach") only vouch for grouped digits: an order or tracking number
-# after "number" is more common than an unformatted phone.
-_STRONG_PHONE_PREFIXES = (
-    *("phone", "call", "tel", "mobile", "cell", "whatsapp", "dial", "landline", "hotline"),
-    *("voicemail", "answering", "smartphone", "iphone"),
-)
-_STRONG_PHONE_WORDS = frozenset(
-    ("ph", "mob", "fax", "sms", "desk", "text me", "ring me", "message to", "messages to")
-)
-# Whole words: "textile" or "ringtone" vouch for nothing.
-_WEAK_PHONE_WORDS = frozenset(
-    f"{stem}{ending}"
-    for stem in ("number", "contact", "reach", "text", "ring")
-    for ending in ("", "s", "es", "ed", "ing")
-)
-# Only for unannounced numbers: words after which digit groups are ids, amounts or measures.
-_NOT_PHONE_WORDS = frozenset(
-    (
-        *("order", "invoice", "inv", "ref", "reference", "tracking", "isbn", "issn", "id", "account"),
-        *("acct", "policy", "ticket", "case", "version", "ver", "build", "serial", "sku", "item", "part"),
-        *("model", "offset", "code", "zip", "postcode", "postal", "total", "amount", "price", "cost"),
-        *("balance", "sum", "population", "budget", "revenue", "salary", "pin", "otp", "receipt"),
-        *("transaction", "txn", "badge", "room", "page", "pages", "chapter", "vol", "volume"),
-        *("usd", "eur", "gbp", "chf", "apt", "apartment", "suite", "ste", "unit", "floor", "box"),
-        *("card", "ending"),  # "card ending 4242 4242": the last digits of a card
-    )
-)
-# "#", currency signs and "No." / "Nr." before unannounced digit groups: an id or an amount.
-_NOT_PHONE_MARKS = re.compile(r"[#$€£¥]|\b[Nn][or]\.")
-_LETTERS = re.compile(r"[^\W\d_]+")
-_CUT = str.maketrans(dict.fromkeys("0123456789", "\x00"))
-
-
-_PHONE_AFTER = re.compile(
-    r"(?i)[ ]?[-(]?[ ]?(?:office|fax|mobile|cell|home|work|tel|phone|landline|desk|direct|main)\b"
-)
-_NOT_PHONE_AFTER = re.compile(
-    r"(?i)[ ]?(?:[%€$£¥]|(?:units?|people|persons|users|items|times|years|km|mi|kg|lbs?|m|mm|cm|g|mb|gb"
-    r"|kb|tb|bytes|eur|usd|gbp|chf|dollars|euros|pounds|votes|views|downloads|rows|records|copies|tons"
-    r"|miles|meters|metres|steps|points|pts)\b"
-    # A house number: the street follows (a capitalised word, another number, rue, via, ul. ...).
-    r"|[ ]+(?:(?-i:[A-Z0-9\u00c0-\u00de\u0370-\u03ff\u0400-\u042f])|(?:rue|via|ul|calle|rua|avenida|str"
-    r"|chemin|avenue|boulevard|impasse|allée|place|route|quai|viale|piazza|corso|camino|paseo|travessa)\b))"
-)
-_DATE_LIKE = re.compile(r"[0-9]{4}[.\-][0-9]{2}[.\-][0-9]{2}|[0-9]{2}[.\-][0-9]{2}[.\-][0-9]{4}")
 
 
 # ----------------------------------------------------------------------------------------------------

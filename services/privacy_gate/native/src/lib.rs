@@ -2,24 +2,20 @@
 //! the structured detectors of detectors.py, identifiers.py and credentials.py (src/structured/).
 //! Spans are (entity type, start, end, score), start/end in code points.
 //!
-//! Every regex of those modules runs on one engine: src/engine.rs, a backtracking matcher with
-//! `re`'s semantics, running the programs that gen_patterns.py compiles from the Python patterns
-//! into src/gen.rs.
+//! Their regexes and constants are defined in src/patterns.rs and run by src/rx.rs (the `regex`
+//! crate's engine, `fancy-regex` for the few with look-around or a back-reference).
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::sync::Arc;
 
 mod bytes;
-mod engine;
-// Generated: holds every pattern the modules define, some of which hand-written scanners replace.
-#[allow(clippy::all, dead_code)]
-#[rustfmt::skip]
-mod gen;
 mod lex;
+mod patterns;
 mod person;
 mod py;
 mod pytables;
+mod rx;
 mod street;
 mod structured;
 

@@ -2,44 +2,60 @@
 use crate::bytes::Needle;
 use crate::lex::Lex;
 use crate::py::{self, eq};
-use crate::engine::{code_points, Regex};
-use crate::gen;
+use crate::patterns as pat;
+use crate::rx::{Rx, Txt};
 use std::sync::Arc;
 
 pub struct Street {
     lex: Arc<Lex>,
-    // people.py's patterns, compiled by gen_patterns.py; _HOUSE_NUMBER, _STREET_WORDS and
-    // _CONTINENTAL_NUMBER are hand-coded below (test_native_scanners.py compares them).
-    number_token: Regex,
-    block_part: Regex,
-    same_line_unit: Regex,
-    city_state_zip: Regex,
-    secondary: Regex,
-    po_box: Regex,
-    military: [Regex; 2],
-    street_cue: Regex,
+    // src/patterns.rs's; people.py's _HOUSE_NUMBER, _STREET_WORDS and _CONTINENTAL_NUMBER are
+    // hand-coded below (test_native_scanners.py compares them).
+    block_part: Rx,
+    same_line_unit: Rx,
+    city_state_zip: Rx,
+    secondary: Rx,
+    po_box: Rx,
+    military: [Rx; 2],
+    street_cue: Rx,
     literal_ac: aho_corasick::AhoCorasick,
     po_a: Needle,
 }
 
 /// `pattern.match(text, at).end()`.
 #[inline]
-fn match_end(r: &Regex, t: &[char], at: usize) -> Option<usize> {
-    r.match_end(code_points(t), at, t.len())
+fn match_end(r: &Rx, h: &Txt, at: usize) -> Option<usize> {
+    r.match_at(h, at, h.cps.len()).map(|m| m.end())
+}
+
+/// A house number that closes a street ("Via Roma 12"): the whole word is `[0-9]{1,5}[A-Za-z]?\.?`.
+fn number_token(word: &[char]) -> bool {
+    let digits = word.iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut rest = &word[digits..];
+    if let [c, tail @ ..] = rest {
+        if c.is_ascii_alphabetic() {
+            rest = tail;
+        }
+    }
+    (1..=5).contains(&digits) && matches!(rest, [] | ['.'])
+}
+
+/// A text's code points as u32, for the regexes (a char is a u32 holding a Unicode scalar value).
+fn code_points(t: &[char]) -> &[u32] {
+    // SAFETY: char has the size and alignment of u32, and every char is a valid u32.
+    unsafe { std::slice::from_raw_parts(t.as_ptr() as *const u32, t.len()) }
 }
 
 impl Street {
     pub fn new(lex: Arc<Lex>) -> Street {
         Street {
             lex,
-            number_token: gen::re_number_token(),
-            block_part: gen::re_block_part(),
-            same_line_unit: gen::re_same_line_unit(),
-            city_state_zip: gen::re_city_state_zip(),
-            secondary: gen::re_secondary(),
-            po_box: gen::re_po_box(),
-            military: [gen::re_military_box(), gen::re_military_ship()],
-            street_cue: gen::re_street_cue(),
+            block_part: Rx::linear(pat::BLOCK_PART),
+            same_line_unit: Rx::fancy(pat::SAME_LINE_UNIT),
+            city_state_zip: Rx::linear(pat::CITY_STATE_ZIP),
+            secondary: Rx::linear(pat::SECONDARY),
+            po_box: Rx::linear(pat::PO_BOX),
+            military: [Rx::linear(pat::MILITARY_BOX), Rx::linear(pat::MILITARY_SHIP)],
+            street_cue: Rx::linear(&pat::ignore_case(pat::STREET_CUE)),
             literal_ac: aho_corasick::AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostFirst)
                 .build([
@@ -83,7 +99,7 @@ impl Street {
         let mut fallback = None;
         for (index, &token) in tokens.iter().enumerate() {
             let word = py::rstrip(token, ",");
-            if word.first().map_or(false, |&ch| py::isdigit(ch)) && self.number_token.fullmatch(code_points(word)) {
+            if word.first().map_or(false, |&ch| py::isdigit(ch)) && number_token(word) {
                 if words == 0 || py::ends_with(word, &['0', 's']) {
                     return fallback;
                 }
@@ -130,7 +146,7 @@ impl Street {
         fallback
     }
 
-    fn block_end(&self, t: &[char], mut end: usize) -> usize {
+    fn block_end(&self, t: &[char], h: &Txt, five: &FiveDigits, mut end: usize) -> usize {
         let n = t.len();
         // `,?[ ]+` then a unit word's first character: else no unit.
         let mut k = end;
@@ -142,7 +158,7 @@ impl Street {
             k += 1;
         }
         if k > spaces && k < n && matches!(t[k], 'A' | 'S' | 'U' | 'F' | 'R' | '#') {
-            if let Some(e) = match_end(&self.same_line_unit, t, end) {
+            if let Some(e) = match_end(&self.same_line_unit, h, end) {
                 end = e;
             }
         }
@@ -151,8 +167,8 @@ impl Street {
         while k < n && t[k] == ' ' {
             k += 1;
         }
-        if k > end && k < n && py::is_letter(t[k]) && five_digits_on_line(t, k) {
-            if let Some(e) = match_end(&self.city_state_zip, t, end) {
+        if k > end && k < n && py::is_letter(t[k]) && five.on_line(t, k) {
+            if let Some(e) = match_end(&self.city_state_zip, h, end) {
                 return e;
             }
         }
@@ -166,7 +182,7 @@ impl Street {
             if !breaks {
                 break;
             }
-            match match_end(&self.block_part, t, end) {
+            match match_end(&self.block_part, h, end) {
                 Some(e) => end = e,
                 None => break,
             }
@@ -201,13 +217,13 @@ impl Street {
 
     /// `_street_cues`: the cue pattern tried where one of `_STREET_CUE_HINTS` starts, found with
     /// memmem over the text's ASCII bytes (a hint is ASCII, so it starts where its bytes do).
-    fn street_cues(&self, t: &[char], starts: &[usize]) -> Vec<(usize, usize)> {
+    fn street_cues(&self, t: &[char], h: &Txt, starts: &[usize]) -> Vec<(usize, usize)> {
         let mut found = Vec::new();
         for &a in starts {
             if a > 0 && py::is_word(t[a - 1]) {
                 continue;
             }
-            if let Some(e) = match_end(&self.street_cue, t, a) {
+            if let Some(e) = match_end(&self.street_cue, h, a) {
                 found.push((a, e));
             }
         }
@@ -217,6 +233,8 @@ impl Street {
     /// `t` the text's code points, `b` one byte per code point: ASCII as is, anything else 0x80.
     pub fn detect(&self, t: &[char], b: &[u8]) -> Vec<(usize, usize, f64)> {
         let lex = &*self.lex;
+        let h = Txt::new(code_points(t));
+        let five = FiveDigits::default();
         let mut out = Vec::new();
         let mut cursor = 0;
         let mut covered = Vec::new();
@@ -238,7 +256,7 @@ impl Street {
             if self.after_unit_word(t, start) {
                 continue;
             }
-            cursor = self.block_end(t, end);
+            cursor = self.block_end(t, &h, &five, end);
             covered.push((start, cursor));
             out.push((start, cursor, 0.7));
             self.and_street(t, end, &mut out);
@@ -256,7 +274,7 @@ impl Street {
                 literal_starts.push(m.start());
             }
         }
-        for (_cs, ce) in self.street_cues(t, &hint_starts) {
+        for (_cs, ce) in self.street_cues(t, &h, &hint_starts) {
             if ce < cursor {
                 continue;
             }
@@ -266,7 +284,7 @@ impl Street {
             }
             if let Some(end) = self.street_end(&tokens, ce, &[]) {
                 if !lex.calendar.contains(tokens[0]) {
-                    out.push((ce, self.block_end(t, end), 0.6));
+                    out.push((ce, self.block_end(t, &h, &five, end), 0.6));
                     self.and_street(t, end, &mut out);
                 }
             }
@@ -281,10 +299,10 @@ impl Street {
             if s < next {
                 continue;
             }
-            if let Some(e) = match_end(&self.secondary, t, s) {
+            if let Some(e) = match_end(&self.secondary, &h, s) {
                 next = e;
                 if !(s > 0 && py::is_word(t[s - 1])) && (t[s] == 'A' || Self::starts_part(t, s)) {
-                    out.push((s, self.block_end(t, e), 0.6));
+                    out.push((s, self.block_end(t, &h, &five, e), 0.6));
                 }
             }
         }
@@ -293,17 +311,17 @@ impl Street {
             if s < next {
                 continue;
             }
-            if let Some(e) = match_end(&self.po_box, t, s) {
+            if let Some(e) = match_end(&self.po_box, &h, s) {
                 next = e;
                 if !(s > 0 && py::is_word(t[s - 1])) {
-                    out.push((s, self.block_end(t, e), 0.8));
+                    out.push((s, self.block_end(t, &h, &five, e), 0.8));
                 }
             }
         }
         if self.po_a.find(b, 0).is_some() {
             let mut mil = Vec::new();
             for r in &self.military {
-                r.finditer(code_points(t), 0, t.len(), |m| mil.push((m.start(), m.end())));
+                r.finditer(&h, 0, t.len(), |m| mil.push((m.start(), m.end())));
             }
             mil.sort_by_key(|m| m.0);
             for (s, e) in mil {
@@ -511,22 +529,30 @@ pub fn continental_numbers(t: &[char], b: &[u8]) -> Vec<(usize, usize)> {
     out
 }
 
-/// True when five ASCII digits in a row follow `from` before the line ends: "City, ST 12345" needs
-/// them, and none of its parts holds a line break.
-fn five_digits_on_line(t: &[char], from: usize) -> bool {
-    let mut run = 0;
-    for &ch in &t[from..] {
-        if ch == '\n' {
-            return false;
-        }
-        if ch.is_ascii_digit() {
-            run += 1;
-            if run == 5 {
-                return true;
+/// Whether five ASCII digits in a row follow a position before its line ends ("City, ST 12345"
+/// needs them, and none of its parts holds a line break), answered from two tables made on the
+/// first question: block_end asks once per address, and a scan to the end of the line each time
+/// would make a long line of house numbers quadratic.
+#[derive(Default)]
+struct FiveDigits {
+    tables: std::cell::OnceCell<(Vec<u32>, Vec<u32>)>,
+}
+
+impl FiveDigits {
+    fn on_line(&self, t: &[char], from: usize) -> bool {
+        let (run, line_end) = self.tables.get_or_init(|| {
+            // run[i]: where the first run of five digits at or after i starts (n if none);
+            // line_end[i]: the first line break at or after i (n if none).
+            let n = t.len();
+            let (mut run, mut line_end) = (vec![n as u32; n + 1], vec![n as u32; n + 1]);
+            let mut digits = 0;
+            for i in (0..n).rev() {
+                digits = if t[i].is_ascii_digit() { digits + 1 } else { 0 };
+                run[i] = if digits >= 5 { i as u32 } else { run[i + 1] };
+                line_end[i] = if t[i] == '\n' { i as u32 } else { line_end[i + 1] };
             }
-        } else {
-            run = 0;
-        }
+            (run, line_end)
+        });
+        run[from] as usize + 5 <= line_end[from] as usize
     }
-    false
 }

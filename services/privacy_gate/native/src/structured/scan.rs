@@ -291,9 +291,12 @@ impl PairScan {
 
 /// Length of the ASCII digit run at p, not past end.
 #[inline]
-fn run_len(t: &[u32], p: usize, end: usize) -> usize {
+/// The length of the run of digits at p, counted up to `cap` (each caller needs to know no more:
+/// counting a long run whole at each of its matches would make a run of digits quadratic).
+fn run_len(t: &[u32], p: usize, end: usize, cap: usize) -> usize {
     let mut q = p;
-    while q < end && digit(t[q]) {
+    let stop = end.min(p.saturating_add(cap));
+    while q < stop && digit(t[q]) {
         q += 1;
     }
     q - p
@@ -305,7 +308,7 @@ fn paren_code(t: &[u32], p: usize, end: usize) -> Option<usize> {
     if p >= end || t[p] != 40 {
         return None;
     }
-    let r = run_len(t, p + 1, end);
+    let r = run_len(t, p + 1, end, 6);
     if !(1..=5).contains(&r) || p + 1 + r >= end || t[p + 1 + r] != 41 {
         return None;
     }
@@ -320,14 +323,14 @@ pub fn loose_phone_at(t: &[u32], p: usize, end: usize) -> Option<usize> {
     let alt_a = || -> Option<usize> {
         // (?:\([0-9]{1,5}\)[ ]?)?[0-9]{1,6}(?:[ .\-][0-9]{2,8}){1,4}
         let q = if p < end && t[p] == 40 { paren_code(t, p, end)? } else { p };
-        let d = run_len(t, q, end);
+        let d = run_len(t, q, end, 7);
         if d == 0 || d > 6 {
             return None;
         }
         let mut e = q + d;
         let mut groups = 0;
         while groups < 4 && e < end && matches!(t[e], 32 | 46 | 45) {
-            let r = run_len(t, e + 1, end);
+            let r = run_len(t, e + 1, end, 9);
             if r < 2 {
                 break;
             }
@@ -339,12 +342,12 @@ pub fn loose_phone_at(t: &[u32], p: usize, end: usize) -> Option<usize> {
     let alt_b = || -> Option<usize> {
         // \([0-9]{1,5}\)[ ]?[0-9]{5,10}
         let q = paren_code(t, p, end)?;
-        let r = run_len(t, q, end);
+        let r = run_len(t, q, end, 11);
         if r >= 5 { Some(q + r.min(10)) } else { None }
     };
     let alt_c = || -> Option<usize> {
         // [0-9]{6,15}
-        let r = run_len(t, p, end);
+        let r = run_len(t, p, end, 16);
         if r >= 6 { Some(p + r.min(15)) } else { None }
     };
     let e = alt_a().or_else(alt_b).or_else(alt_c)?;
@@ -367,7 +370,7 @@ pub fn loose_phone_at(t: &[u32], p: usize, end: usize) -> Option<usize> {
         if s < end && t[s] == 32 {
             s += 1;
         }
-        let r = run_len(t, s, end);
+        let r = run_len(t, s, end, 6);
         if r >= 1 { Some(s + r.min(5)) } else { None }
     };
     Some(ext().unwrap_or(e))

@@ -99,8 +99,19 @@ run: setup kafka-up ## Start everything with demo traffic and show what lands (C
 
 test: setup ops-setup test-alerts ## Alert rules (promtool), unit, contract, integration tests, then the fault-injection suite (starts the brokers they need)
 	scripts/label_studio.sh install  # its own venv; the Label Studio tests start and stop the server
-	scripts/kafka.sh with $(PY) -m pytest tests/unit tests/contract tests/integration $(PYTEST_ARGS)
-	$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
+	@# The cluster faults (own three-node cluster, own ports and folders) run beside the other suites,
+	@# which mostly wait on brokers and servers; their output is printed when both are done.
+	@mkdir -p var/test-logs
+	RELIABILITY_SUMMARY=summary-cluster $(PY) -m pytest tests/reliability/test_cluster_faults.py $(PYTEST_ARGS) \
+	    > var/test-logs/cluster-faults.log 2>&1 & cluster=$$!; trap 'kill $$cluster 2>/dev/null' EXIT; \
+	scripts/kafka.sh with $(PY) -m pytest tests/unit tests/contract tests/integration $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 0 ]; then \
+	    $(PY) -m pytest tests/reliability --ignore=tests/reliability/test_cluster_faults.py $(PYTEST_ARGS); rc=$$?; \
+	fi; \
+	wait $$cluster; faults=$$?; \
+	echo "=== cluster faults (ran beside the suites above; full log: var/test-logs/cluster-faults.log)"; \
+	tail -n 30 var/test-logs/cluster-faults.log; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$faults
 
 test-reliability-fast: setup ## The fast fault subset (poison, SIGKILL of each service, replay) on its own broker
 	$(PY) -m pytest tests/reliability -k "$(RELIABILITY_FAST)" $(PYTEST_ARGS)

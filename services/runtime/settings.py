@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     split_salt: SecretStr = Field(
         SecretStr("flagstream-split-v1"), description="Key of the stable train/heldout hash."
     )
-    heldout_fraction: float = Field(0.1, ge=0, le=1, description="Share of clusters held out.")
+    heldout_fraction: float = Field(0.1, ge=0, le=1, description="Share of conversations held out.")
     review_policy: Path = Field(
         REPO_ROOT / "deploy" / "policies" / "review.yaml",
         description="Review policy file: adjudication, gold rates and gold items.",

@@ -241,40 +241,41 @@ class Connector:
         of them are. A server that refuses the URL (Label Studio's SSRF guard refuses loopback and
         private addresses unless SSRF_PROTECTION_ENABLED=false) leaves the connector polling only.
         """
-        mark = self.settings.group(SERVICE)
         url = self.webhook_url
-        for queue, project in self.projects.items():
-            ours = [
-                w
-                for w in self.client.webhooks(project.project_id)
-                if int(w.get("project") or -1) == project.project_id
-                and ((w.get("headers") or {}).get(WEBHOOK_MARK) == mark or (url and w.get("url") == url))
-            ]
-            keep = next((w for w in ours if url and w.get("url") == url), None)
-            for webhook in ours:
-                if webhook is not keep:
-                    self.client.delete_webhook(int(webhook["id"]))
-            if url is None:
-                continue
-            fields = self.webhook_fields(url)
-            try:
-                if keep is None:
-                    self.client.create_webhook({**fields, "project": project.project_id})
-                elif any(
-                    (sorted(keep.get(k) or []) if k == "actions" else keep.get(k))
-                    != (sorted(v) if k == "actions" else v)
-                    for k, v in fields.items()
-                ):
-                    self.client.update_webhook(int(keep["id"]), fields)
-            except FatalError as exc:
-                log.warning(
-                    "label_studio: webhook for queue %s refused (%s); reconciling by polling only", queue, exc
-                )
-                self.metrics.outcome("webhook_refused", "label_studio")
-                self.webhook_url = None
-                return
+        try:
+            for project in self.projects.values():
+                self._ensure_webhook(project, url)
+        except FatalError as exc:  # refused URL, no webhook permission, no webhook API
+            log.warning("label_studio: webhooks refused (%s); reconciling by polling only", exc)
+            self.metrics.outcome("webhook_refused", "label_studio")
+            self.webhook_url = None
+            return
         if url is not None:
             log.info("label_studio: webhooks on %d projects call %s", len(self.projects), url)
+
+    def _ensure_webhook(self, project: Project, url: str | None) -> None:
+        mark = self.settings.group(SERVICE)
+        ours = [
+            w
+            for w in self.client.webhooks(project.project_id)
+            if int(w.get("project") or -1) == project.project_id
+            and ((w.get("headers") or {}).get(WEBHOOK_MARK) == mark or (url and w.get("url") == url))
+        ]
+        keep = next((w for w in ours if url and w.get("url") == url), None)
+        for webhook in ours:
+            if webhook is not keep:
+                self.client.delete_webhook(int(webhook["id"]))
+        if url is None:
+            return
+        fields = self.webhook_fields(url)
+        if keep is None:
+            self.client.create_webhook({**fields, "project": project.project_id})
+        elif any(
+            (sorted(keep.get(k) or []) if k == "actions" else keep.get(k))
+            != (sorted(v) if k == "actions" else v)
+            for k, v in fields.items()
+        ):
+            self.client.update_webhook(int(keep["id"]), fields)
 
     def webhook_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """WSGI handler of the webhook (HTTP thread): note the tasks it names, answer at once."""

@@ -51,8 +51,11 @@ def test_heldout_split_shares_no_conversation_with_train(first_run: list[Redacte
     assert not splits["train"] & splits["heldout"]
 
 
-def _route(items: list[RedactedInteraction], allocator: Allocator, now: datetime) -> Counter[str]:
-    """Escalation's decisions for one run, as its allocate agent makes them: one window per queue."""
+def _route(
+    items: list[RedactedInteraction], allocator: Allocator, now: datetime
+) -> tuple[Counter[str], Counter[tuple[str, Outcome]]]:
+    """Escalation's decisions for one run, as its allocate agent makes them: one window per queue.
+    Returns the tasks routed per queue and every (queue, outcome)."""
     by_queue: dict[str, list[Candidate]] = {}
     for item in items:
         assessment = assess(item, POLICY)
@@ -64,32 +67,54 @@ def _route(items: list[RedactedInteraction], allocator: Allocator, now: datetime
                 task_id_for(item.interaction_id, queue), queue, assessment.value, assessment.fingerprint, 0.0
             )
         )
-    routed: Counter[str] = Counter()
+    outcomes: Counter[tuple[str, Outcome]] = Counter()
     for queue, candidates in by_queue.items():
         for allocation in allocator.allocate(candidates, now):
-            if allocation.outcome is Outcome.routed:
-                routed[queue] += 1
-    return routed
+            outcomes[(queue, allocation.outcome)] += 1
+    routed = Counter({q: n for (q, outcome), n in outcomes.items() if outcome is Outcome.routed})
+    return routed, outcomes
 
 
 def test_a_second_run_of_the_demo_still_routes_to_every_queue(first_run: list[RedactedInteraction]) -> None:
     # Escalation's state (budgets, dedup index, quotas) outlives a run: the broker keeps its changelog.
-    spent: dict[str, int] = {}
-    bands: dict[str, str] = {}
-    cluster_tasks: dict[str, object] = {}
-    allocator = Allocator(POLICY, spent, bands, cluster_tasks)
-    first = _route(first_run, allocator, NOW)
-    # The next `make run`: fresh ids, the same generator, in the next budget hour and well inside the
-    # near-duplicate quota window (24 h), so only the variety of the conversations keeps queues fed.
+    allocator = Allocator(POLICY, {}, {}, {})
+    first, _ = _route(first_run, allocator, NOW)
+    # The next `make run COUNT=2000`: fresh ids, the same generator, in the next budget hour and well
+    # inside the near-duplicate quota window (24 h), so only the variety of the conversations keeps
+    # the deduplicated queues fed.
     later = NOW + timedelta(hours=1)
-    second = _route(list(demo_run(2000, seed=2, now=later)), allocator, later)
+    second_run = list(demo_run(2000, seed=2, now=later))
+    second, outcomes = _route(second_run, allocator, later)
     for queue in REVIEW_QUEUES:
         assert first[queue] > 0, f"run 1 routed nothing to {queue}: {dict(first)}"
         assert second[queue] > 0, f"run 2 routed nothing to {queue}: {dict(second)}"
-    # And a run after the quota window routes what the quotas held back in the second run.
+    assert sum(n for (_, outcome), n in outcomes.items() if outcome is Outcome.duplicate) > 0  # quotas held
+    # A run after the quota window routes at least what the quotas held back in the second run.
     after = NOW + timedelta(hours=POLICY.dedup.quota_window_hours, minutes=1)
-    third = _route(list(demo_run(2000, seed=2, now=after)), allocator, after)
-    assert third["over_refusal"] >= second["over_refusal"]
+    third, _ = _route(second_run, allocator, after)
+    for queue in REVIEW_QUEUES:
+        assert third[queue] >= second[queue], (queue, dict(second), dict(third))
+
+
+def test_a_second_run_in_the_same_hour_is_held_only_by_the_hourly_budgets(
+    first_run: list[RedactedInteraction],
+) -> None:
+    # Label budgets are per UTC hour (over_refusal 100, policy_review 400, ...): a 2,000-event run spends
+    # some of them whole, and a second run in the same hour gets no task there, by design. Every other
+    # queue is still fed, and what a spent queue turns away is over budget, not duplicate.
+    allocator = Allocator(POLICY, {}, {}, {})
+    _route(first_run, allocator, NOW)
+    second, outcomes = _route(list(demo_run(2000, seed=2, now=NOW)), allocator, NOW + timedelta(minutes=5))
+    for queue in REVIEW_QUEUES:
+        if second[queue] == 0:
+            assert allocator.remaining(queue, NOW) == 0, (queue, dict(second))
+            assert outcomes[(queue, Outcome.over_budget)] > 0
+    assert {q for q in REVIEW_QUEUES if second[q] > 0} >= {
+        "urgent",
+        "borderline",
+        "preference",
+        "calibration",
+    }
 
 
 def test_the_demo_generator_is_seeded() -> None:

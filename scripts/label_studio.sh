@@ -69,19 +69,22 @@ up() {
   # Offline and quiet: no browser, no release check, no usage analytics, no Sentry error reports
   # (its DSNs default to Heartex's), no feature-flag fetch. Legacy tokens: the preset token is a
   # plain `Authorization: Token ...` key, which new organisations only accept with this switch.
+  # SSRF guard off: it refuses webhook URLs on loopback, where the connector's webhook listens; this
+  # server itself listens on loopback only.
   env LABEL_STUDIO_BASE_DATA_DIR="$DATA" \
     LABEL_STUDIO_USERNAME="$ADMIN_EMAIL" LABEL_STUDIO_PASSWORD="$ADMIN_PASSWORD" \
     LABEL_STUDIO_USER_TOKEN="$API_KEY" LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true \
     LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK=true \
     LATEST_VERSION_CHECK=false COLLECT_ANALYTICS=false \
-    SENTRY_DSN= FRONTEND_SENTRY_DSN= FEATURE_FLAGS_OFFLINE=true \
+    SENTRY_DSN= FRONTEND_SENTRY_DSN= FEATURE_FLAGS_OFFLINE=true SSRF_PROTECTION_ENABLED=false \
     nohup "$VENV/bin/label-studio" start --no-browser --internal-host 127.0.0.1 --port "$PORT" \
       --data-dir "$DATA" --enable-legacy-api-token --log-level WARNING >> "$LOG" 2>&1 &
   echo $! > "$PIDFILE"
-  local deadline=$((SECONDS + 240))
+  local wait="${FLAGSTREAM_LABEL_STUDIO_START_SECONDS:-240}" deadline
+  deadline=$((SECONDS + wait))
   until api_ready; do
     if ! running; then say "server exited during start; last log lines:"; tail -n 30 "$LOG" >&2; rm -f "$PIDFILE"; return 1; fi
-    if (( SECONDS > deadline )); then say "API not ready after 240 s"; down; return 1; fi
+    if (( SECONDS > deadline )); then say "API not ready after $wait s (FLAGSTREAM_LABEL_STUDIO_START_SECONDS)"; down; return 1; fi
     sleep 1
   done
   say "ready (pid $(cat "$PIDFILE")): http://127.0.0.1:$PORT, admin $ADMIN_EMAIL"

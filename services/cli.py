@@ -417,6 +417,14 @@ def _summary(
     out("  entities redacted      " + ", ".join(f"{t} {n:.0f}" for t, n in sorted(p.entities.items())))
     out(f"  not escalated          {p.escalation.get('not_escalated', 0):.0f}")
     out("  routed per queue       " + ", ".join(f"{q} {n:.0f}" for q, n in sorted(p.routed.items())))
+    held = [
+        f"{q} {p.deferred.get(q, 0):.0f} over budget, {p.duplicates.get(q, 0):.0f} near-duplicates"
+        for q in sorted(p.deferred.keys() | p.duplicates.keys())
+        if p.deferred.get(q, 0) or p.duplicates.get(q, 0)
+    ]
+    if held:
+        # hourly budgets count per UTC hour, near-duplicate quotas per cluster and quota window
+        out("  held back per queue    " + "; ".join(held))
     out(
         f"  judgments resolved     {p.review.get('resolved', 0):.0f} (late judgments "
         f"{p.review.get('late_judgment', 0):.0f})"

@@ -66,6 +66,10 @@ class Progress:
     entities: dict[str, float] = field(default_factory=dict)
     escalation: dict[str, float] = field(default_factory=dict)
     routed: dict[str, float] = field(default_factory=dict)
+    deferred: dict[str, float] = field(default_factory=dict)
+    """Escalated items a queue's hourly budget turned away, by queue."""
+    duplicates: dict[str, float] = field(default_factory=dict)
+    """Near-duplicates over their cluster's quota, by queue."""
     review: dict[str, float] = field(default_factory=dict)
     sink: dict[str, float] = field(default_factory=dict)
     rows: float = 0.0
@@ -90,6 +94,10 @@ class Progress:
             ),
             escalation=by_label(scraped["escalation"], events, "outcome"),
             routed=by_label(scraped["escalation"], "flagstream_routed_total", "queue"),
+            deferred=by_label(scraped["escalation"], "flagstream_escalation_deferred_total", "queue"),
+            duplicates=by_label(
+                scraped["escalation"], "flagstream_escalation_duplicates_suppressed_total", "queue"
+            ),
             review=by_label(scraped["review"], events, "outcome"),
             sink=by_label(sink, events, "outcome"),
             # one safety_labels row per written judgment; the other tables hold subsets of them
@@ -111,6 +119,7 @@ class Progress:
             )
         elif service == "escalation":
             mine.escalation, mine.routed = dict(self.escalation), dict(self.routed)
+            mine.deferred, mine.duplicates = dict(self.deferred), dict(self.duplicates)
         elif service == "review":
             mine.review = dict(self.review)
         elif service == "dataset_sink":
@@ -129,6 +138,8 @@ class Progress:
             entities=add(self.entities, other.entities),
             escalation=add(self.escalation, other.escalation),
             routed=add(self.routed, other.routed),
+            deferred=add(self.deferred, other.deferred),
+            duplicates=add(self.duplicates, other.duplicates),
             review=add(self.review, other.review),
             sink=add(self.sink, other.sink),
             rows=self.rows + other.rows,

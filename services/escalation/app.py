@@ -91,7 +91,7 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
 
     spent = table("budget_spent")  # "<queue>|<UTC hour>" -> tasks created
     bands = table("dedup_bands")  # "<queue>|<band>" -> cluster id
-    cluster_tasks = table("dedup_cluster_tasks")  # "<queue>|<cluster id>" -> tasks created
+    cluster_tasks = table("dedup_cluster_tasks")  # "<queue>|<cluster id>" -> [tasks, window opened]
     # task id -> a waiting candidate: packed (runtime/packed.py) header and the task's Avro bytes, so an
     # update is the task plus a few dozen bytes (base64 in JSON made it a third larger than the limit).
     pending = table("window_pending", raw_values=True)

@@ -11,8 +11,11 @@ itself, only after Label Studio acknowledged the import of every task up to them
   start, kept up to date by its imports and reconciliations), so a replayed or re-delivered task is
   never imported twice, even after a crash between the import and the offset commit.
 - Judgments: every `label_studio_poll_seconds` (and at start) the connector reads each project's
-  annotations. Each annotation version (id + updated_at) not yet in the ledger becomes one Judgment
-  on review.judgments.v1, or, when it breaks its rubric, one record on review.judgments.v1.dlq with
+  annotations. Between polls, a webhook Label Studio calls on each annotation saved (registered on
+  every project, served beside /metrics) makes the connector read that task at once. The webhook is
+  only a hint: Label Studio sends it once, without retry, so the poll stays the source of truth.
+  Each annotation version (id + updated_at) not yet in the ledger becomes one Judgment on
+  review.judgments.v1, or, when it breaks its rubric, one record on review.judgments.v1.dlq with
   the reason (the task stays open). Once Kafka acknowledged them, the ledger
   (labeling.label_studio.ledger.v1, compacted, read back at start) records those versions as sent.
   A judgment's id is derived from the annotation version, so the one re-send a crash between the
@@ -28,7 +31,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -46,9 +49,10 @@ from services.label_studio.domain import (
     order,
     rubric_for,
     task_data,
+    webhook_hints,
 )
 from services.runtime.audit import dead_letter_headers
-from services.runtime.errors import DecodeError, RetryableError, ValidationError
+from services.runtime.errors import DecodeError, FatalError, RetryableError, ValidationError
 from services.runtime.kafka import make_consumer, make_producer, read_topic
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
@@ -59,6 +63,15 @@ PRIORITY_VIEW = "Priority order"
 FULL_SCAN_SECONDS = 60.0
 """A reconciliation reads every task of every project this often; the others read changed tasks only."""
 SCAN_OVERLAP_SECONDS = 5.0
+WEBHOOK_PATH = "/label-studio/webhook"
+WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
+"""Label Studio actions the webhook is registered for: an annotation saved (or several at once)."""
+WEBHOOK_MARK = "X-Flagstream-Connector"
+"""Header Label Studio sends with the connector's webhooks: the deployment's consumer group, so the
+connector recognises its own webhooks (and replaces them when its URL changes)."""
+HINT_ATTEMPTS = 5
+"""Reads of a hinted task that does not show the announced annotation yet, before the hint is left
+to the poll."""
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,6 +95,46 @@ class Project:
     """Flagstream task id -> Label Studio task id, for every task the project holds."""
 
 
+class Hints:
+    """Tasks a webhook reported, waiting for the loop: filled by the HTTP thread, taken by the loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tasks: dict[int, tuple[frozenset[str], int]] = {}
+        self._everything = False
+
+    def add(self, task_id: int, annotation_id: str | None, attempts: int = 0) -> None:
+        """Read this task soon, expecting that annotation in it (when known)."""
+        with self._lock:
+            announced, tried = self._tasks.get(task_id, (frozenset(), attempts))
+            self._tasks[task_id] = (announced | ({annotation_id} if annotation_id else set()), tried)
+
+    def add_all(self) -> None:
+        """A webhook that names no task: read every project's changed tasks soon."""
+        with self._lock:
+            self._everything = True
+
+    def take(self) -> tuple[dict[int, tuple[frozenset[str], int]], bool]:
+        """Every waiting hint (task id -> (announced annotation ids, reads so far)), and whether a
+        webhook named no task; the hints are gone afterwards."""
+        with self._lock:
+            tasks, everything = self._tasks, self._everything
+            self._tasks, self._everything = {}, False
+            return tasks, everything
+
+    def put_back(self, tasks: dict[int, tuple[frozenset[str], int]], everything: bool) -> None:
+        """Hints taken by a reconciliation that failed: keep them for the next attempt."""
+        with self._lock:
+            for task_id, (announced, tried) in tasks.items():
+                mine, _ = self._tasks.get(task_id, (frozenset(), tried))
+                self._tasks[task_id] = (announced | mine, tried)
+            self._everything = self._everything or everything
+
+    def __bool__(self) -> bool:
+        with self._lock:
+            return bool(self._tasks) or self._everything
+
+
 class Connector:
     """The consume -> import -> commit loop and the reconciliation of annotations."""
 
@@ -101,6 +154,9 @@ class Connector:
         self.last_pass: datetime | None = None
         """When the last successful reconciliation began (this host's clock)."""
         self.last_full_scan: datetime | None = None
+        self.hints = Hints()
+        self.webhook_url: str | None = None
+        """Where Label Studio should send annotation webhooks; None: no webhooks (poll only)."""
 
     # -- projects ------------------------------------------------------------------------------
 
@@ -165,6 +221,91 @@ class Connector:
             },
         )
         return int(view["id"])
+
+    def webhook_fields(self, url: str) -> dict[str, Any]:
+        """The connector's webhook: annotation actions, the payload (for task ids), its mark."""
+        return {
+            "url": url,
+            "send_payload": True,
+            "send_for_all_actions": False,
+            "actions": list(WEBHOOK_ACTIONS),
+            "is_active": True,
+            "headers": {WEBHOOK_MARK: self.settings.group(SERVICE)},
+        }
+
+    def ensure_webhooks(self) -> None:
+        """One webhook of this connector per project, pointing at `webhook_url` (idempotent).
+
+        The connector's own webhooks are those marked with its consumer group (or with its URL): one is
+        kept or updated, the others (an earlier URL, a duplicate) are deleted, and with webhooks off all
+        of them are. A server that refuses the URL (Label Studio's SSRF guard refuses loopback and
+        private addresses unless SSRF_PROTECTION_ENABLED=false) leaves the connector polling only.
+        """
+        url = self.webhook_url
+        try:
+            for project in self.projects.values():
+                self._ensure_webhook(project, url)
+        except FatalError as exc:  # refused URL, no webhook permission, no webhook API
+            log.warning("label_studio: webhooks refused (%s); reconciling by polling only", exc)
+            self.metrics.outcome("webhook_refused", "label_studio")
+            self.webhook_url = None
+            return
+        if url is not None:
+            log.info("label_studio: webhooks on %d projects call %s", len(self.projects), url)
+
+    def _ensure_webhook(self, project: Project, url: str | None) -> None:
+        mark = self.settings.group(SERVICE)
+        ours = [
+            w
+            for w in self.client.webhooks(project.project_id)
+            if int(w.get("project") or -1) == project.project_id
+            and ((w.get("headers") or {}).get(WEBHOOK_MARK) == mark or (url and w.get("url") == url))
+        ]
+        keep = next((w for w in ours if url and w.get("url") == url), None)
+        for webhook in ours:
+            if webhook is not keep:
+                self.client.delete_webhook(int(webhook["id"]))
+        if url is None:
+            return
+        fields = self.webhook_fields(url)
+        if keep is None:
+            self.client.create_webhook({**fields, "project": project.project_id})
+        elif any(
+            (sorted(keep.get(k) or []) if k == "actions" else keep.get(k))
+            != (sorted(v) if k == "actions" else v)
+            for k, v in fields.items()
+        ):
+            self.client.update_webhook(int(keep["id"]), fields)
+
+    def webhook_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """WSGI handler of the webhook (HTTP thread): note the tasks it names, answer at once."""
+
+        def answer(status: str, body: bytes) -> list[bytes]:
+            start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+
+        if environ.get("REQUEST_METHOD") != "POST":
+            return answer("405 Method Not Allowed", b"POST only\n")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 < length <= self.settings.limits.record_bytes:
+            return answer("413 Content Too Large", b"empty or too large\n")
+        try:
+            payload = json.loads(environ["wsgi.input"].read(length))
+        except ValueError:
+            return answer("400 Bad Request", b"not JSON\n")
+        if not isinstance(payload, dict):
+            return answer("400 Bad Request", b"not a JSON object\n")
+        action = str(payload.get("action", ""))
+        hinted = webhook_hints(payload)
+        for task_id, annotation_id in hinted:
+            self.hints.add(task_id, annotation_id)
+        if not hinted:
+            self.hints.add_all()
+        self.metrics.outcome("webhook", action if action in WEBHOOK_ACTIONS else "other")
+        return answer("200 OK", b"ok\n")
 
     # -- tasks in ------------------------------------------------------------------------------
 
@@ -253,30 +394,7 @@ class Connector:
         pending: dict[str, str] = {}
         for queue, project in self.projects.items():
             for task in self.client.tasks(project.project_id, **query):
-                data = task.get("data") or {}
-                key = data.get(TASK_KEY)
-                if not key:
-                    continue
-                project.tasks.setdefault(str(key), int(task["id"]))
-                for annotation in task.get("annotations") or []:
-                    if annotation.get("was_cancelled"):
-                        continue  # skipped by the reviewer: no judgment
-                    annotation_id = str(annotation["id"])
-                    version = annotation_version(annotation)
-                    if self.ledger.get(annotation_id) == version or pending.get(annotation_id) == version:
-                        continue
-                    pending[annotation_id] = version
-                    outputs.append(self._output(queue, str(key), data, annotation))
-                    outputs.append(
-                        (
-                            LABEL_STUDIO_LEDGER,
-                            annotation_id.encode(),
-                            json.dumps(
-                                {"version": version, "task_id": str(key), "project": project.project_id}
-                            ).encode(),
-                            None,
-                        )
-                    )
+                self._collect(queue, project, task, outputs, pending)
         if not outputs:
             self._scanned(started, full)
             return 0
@@ -285,11 +403,79 @@ class Connector:
         # service counts once (duplicate_judgment); the other order could lose them. Not a Kafka
         # transaction: its commit markers leave offset gaps that consumers of review.judgments.v1 (the
         # review service's Stage) read as lost records.
+        self._emit(outputs, pending)
+        self._scanned(started, full)
+        return len(pending)
+
+    def reconcile_hinted(self) -> int:
+        """Read the tasks webhooks reported and send their new annotation versions; returns how many.
+
+        The same ledger check as `reconcile`, in the same thread, so a version the poll sent (or will
+        send) is sent once. A task that does not show the annotation its webhook announced yet is read
+        again on the next turns of the loop (HINT_ATTEMPTS reads), then left to the poll.
+        """
+        tasks, everything = self.hints.take()
+        try:
+            if everything:
+                return self.reconcile()  # a pass over the changed tasks of every project
+            by_id = {p.project_id: (q, p) for q, p in self.projects.items()}
+            outputs: list[_Out] = []
+            pending: dict[str, str] = {}
+            for task_id, (announced, attempts) in tasks.items():
+                task = self.client.task(task_id)
+                if task is None:
+                    continue
+                found = by_id.get(int(task.get("project") or -1))
+                if found is None:
+                    continue  # a task of a project this connector does not manage
+                seen = {str(a.get("id")) for a in task.get("annotations") or []}
+                if announced - seen and attempts + 1 < HINT_ATTEMPTS:
+                    self.hints.add(task_id, None, attempts + 1)
+                    for annotation_id in announced - seen:
+                        self.hints.add(task_id, annotation_id, attempts + 1)
+                self._collect(found[0], found[1], task, outputs, pending)
+            if outputs:
+                self._emit(outputs, pending)
+            return len(pending)
+        except RetryableError:
+            self.hints.put_back(tasks, everything)
+            raise
+
+    def _collect(
+        self, queue: str, project: Project, task: dict[str, Any], outputs: list[_Out], pending: dict[str, str]
+    ) -> None:
+        """Add the records of a task's annotation versions not sent yet (judgment or dead letter, then
+        its ledger entry) to outputs."""
+        data = task.get("data") or {}
+        key = data.get(TASK_KEY)
+        if not key:
+            return
+        project.tasks.setdefault(str(key), int(task["id"]))
+        for annotation in task.get("annotations") or []:
+            if annotation.get("was_cancelled"):
+                continue  # skipped by the reviewer: no judgment
+            annotation_id = str(annotation["id"])
+            version = annotation_version(annotation)
+            if self.ledger.get(annotation_id) == version or pending.get(annotation_id) == version:
+                continue
+            pending[annotation_id] = version
+            outputs.append(self._output(queue, str(key), data, annotation))
+            outputs.append(
+                (
+                    LABEL_STUDIO_LEDGER,
+                    annotation_id.encode(),
+                    json.dumps(
+                        {"version": version, "task_id": str(key), "project": project.project_id}
+                    ).encode(),
+                    None,
+                )
+            )
+
+    def _emit(self, outputs: list[_Out], pending: dict[str, str]) -> None:
+        """Send the records, judgments (and dead letters) first and acknowledged, then the ledger."""
         self._send([o for o in outputs if o[0] != LABEL_STUDIO_LEDGER])
         self._send([o for o in outputs if o[0] == LABEL_STUDIO_LEDGER])
         self.ledger.update(pending)
-        self._scanned(started, full)
-        return len(pending)
 
     def _scanned(self, started: datetime, full: bool) -> None:
         self.last_pass = started
@@ -361,6 +547,7 @@ class Connector:
         """Until stop is set: import tasks, commit offsets after each import, reconcile annotations."""
         settings = self.settings
         self._retry("project set-up", stop, self.ensure_projects)
+        self._retry("webhook set-up", stop, self.ensure_webhooks)
         if stop.is_set():
             return
         self.load_ledger()
@@ -381,6 +568,8 @@ class Connector:
                     except KafkaException as exc:  # a rebalance: the tasks are in Label Studio, the
                         # next commit (or a re-delivery, recognised by task id) covers these offsets
                         log.warning("label_studio: offset commit failed (%s)", exc)
+                if self.hints:
+                    self._retry("hinted reconciliation", stop, self.reconcile_hinted)
                 if time.monotonic() - self.last_reconcile >= settings.label_studio_poll_seconds:
                     self._retry("reconciliation", stop, self.reconcile)
                     self.last_reconcile = time.monotonic()
@@ -396,10 +585,21 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
 
     provision(settings)
     metrics = Metrics(SERVICE)
-    port = metrics.serve(settings.metrics_port, settings.metrics_host)
-    log.info("%s: metrics on http://%s:%d/metrics", SERVICE, settings.metrics_host, port)
     client = LabelStudio(settings.label_studio_url, settings.label_studio_api_key.get_secret_value())
+    connector = Connector(settings, client, metrics, default_codec())
+    port = metrics.serve(settings.metrics_port, settings.metrics_host, {WEBHOOK_PATH: connector.webhook_app})
+    log.info("%s: metrics on http://%s:%d/metrics", SERVICE, settings.metrics_host, port)
+    if settings.label_studio_webhooks:
+        connector.webhook_url = webhook_url(settings, port)
     try:
-        Connector(settings, client, metrics, default_codec()).run(stop or interrupted())
+        connector.run(stop or interrupted())
     finally:
         client.close()
+
+
+def webhook_url(settings: Settings, port: int) -> str:
+    """The URL Label Studio should call: the setting, else this process's metrics address."""
+    if settings.label_studio_webhook_url:
+        return settings.label_studio_webhook_url
+    host = settings.metrics_host if settings.metrics_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    return f"http://{host}:{port}{WEBHOOK_PATH}"

@@ -102,6 +102,35 @@ class LabelStudio:
                 return
             page += 1
 
+    def task(self, task_id: int) -> dict[str, Any] | None:
+        """One task with its annotations, or None when Label Studio has no such task."""
+        try:
+            body: dict[str, Any] = self._call("GET", f"/api/tasks/{task_id}/")
+        except FatalError as exc:
+            if "404" in str(exc):
+                return None
+            raise
+        return body
+
+    def webhooks(self, project_id: int) -> list[dict[str, Any]]:
+        """The webhooks of a project."""
+        result: list[dict[str, Any]] = self._call("GET", "/api/webhooks/", params={"project": project_id})
+        return result
+
+    def create_webhook(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """A webhook (of a project when `fields` name one)."""
+        result: dict[str, Any] = self._call("POST", "/api/webhooks/", json=dict(fields))
+        return result
+
+    def update_webhook(self, webhook_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a webhook's URL, actions, headers or state."""
+        result: dict[str, Any] = self._call("PATCH", f"/api/webhooks/{webhook_id}/", json=dict(fields))
+        return result
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        """Remove a webhook."""
+        self._call("DELETE", f"/api/webhooks/{webhook_id}/")
+
     def views(self, project_id: int) -> list[dict[str, Any]]:
         """The data manager tabs of a project."""
         result: list[dict[str, Any]] = self._call("GET", "/api/dm/views", params={"project": project_id})

@@ -7,7 +7,7 @@ reviewer pseudonyms (bounded by the reviewer workforce), never user data.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -261,12 +261,18 @@ class Metrics:
         """Count n events with an outcome and a reason code."""
         self.events.labels(self.service, outcome, reason).inc(n)
 
-    def serve(self, port: int | None, host: str = "127.0.0.1") -> int:
-        """Serve /metrics, /healthz and /readyz over HTTP on the given port (None: the service's
-        default) in a daemon thread; returns the port."""
+    def serve(
+        self, port: int | None, host: str = "127.0.0.1", routes: Mapping[str, _App] | None = None
+    ) -> int:
+        """Serve /metrics, /healthz and /readyz (and a service's own `routes`, path -> WSGI app) over
+        HTTP on the given port (None: the service's default) in a daemon thread; returns the port."""
         chosen = SERVICE_PORTS.get(self.service, 0) if port is None else port
         server = make_server(
-            host, chosen, _routes(make_wsgi_app(self.registry), self.health), _Server, _QuietHandler
+            host,
+            chosen,
+            _routes(make_wsgi_app(self.registry), self.health, routes or {}),
+            _Server,
+            _QuietHandler,
         )
         threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
         return int(server.server_port)
@@ -275,11 +281,14 @@ class Metrics:
 _App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def _routes(metrics_app: _App, health: Health) -> _App:
-    """/healthz (liveness) and /readyz (readiness): 200 or 503 with a one-word body; the rest is /metrics."""
+def _routes(metrics_app: _App, health: Health, extra: Mapping[str, _App]) -> _App:
+    """/healthz (liveness) and /readyz (readiness): 200 or 503 with a one-word body; the service's own
+    paths; the rest is /metrics."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path in extra:
+            return extra[path](environ, start_response)
         if path in ("/healthz", "/readyz"):
             ok = health.live() if path == "/healthz" else health.ready()
             body = b"ok\n" if ok else (b"stalled\n" if path == "/healthz" else b"not ready\n")

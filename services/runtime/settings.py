@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -136,7 +137,7 @@ class Settings(BaseSettings):
     split_salt: SecretStr = Field(
         SecretStr("flagstream-split-v1"), description="Key of the stable train/heldout hash."
     )
-    heldout_fraction: float = Field(0.1, ge=0, le=1, description="Share of clusters held out.")
+    heldout_fraction: float = Field(0.1, ge=0, le=1, description="Share of conversations held out.")
     review_policy: Path = Field(
         REPO_ROOT / "deploy" / "policies" / "review.yaml",
         description="Review policy file: adjudication, gold rates and gold items.",
@@ -203,10 +204,11 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Log level of the services.")
     label_studio_url: str = Field(
-        "http://127.0.0.1:8080",
+        default_factory=lambda: f"http://127.0.0.1:{os.environ.get('LABEL_STUDIO_PORT') or 8080}",
         validation_alias=AliasChoices("LABEL_STUDIO_URL", "FLAGSTREAM_LABEL_STUDIO_URL"),
         description="Label Studio server of the label_studio connector (env LABEL_STUDIO_URL). Set, "
-        "`make labeling-up` starts nothing. Default: the local one of scripts/label_studio.sh.",
+        "`make labeling-up` starts nothing. Default: the local one of scripts/label_studio.sh, on "
+        "127.0.0.1:$LABEL_STUDIO_PORT (8080).",
     )
     label_studio_api_key: SecretStr = Field(
         SecretStr("flagstream-local-label-studio-token"),
@@ -219,6 +221,17 @@ class Settings(BaseSettings):
     )
     label_studio_batch_tasks: int = Field(
         200, ge=1, description="Most review tasks the connector imports into Label Studio per request."
+    )
+    label_studio_webhooks: bool = Field(
+        True,
+        description="The connector registers a webhook on each of its projects and reconciles a task as "
+        "soon as Label Studio reports an annotation of it (a hint: the poll stays the source of truth).",
+    )
+    label_studio_webhook_url: str = Field(
+        "",
+        description="URL Label Studio calls for those webhooks: the connector's /label-studio/webhook, "
+        "served beside /metrics (FLAGSTREAM_METRICS_HOST/PORT). Empty: http://<metrics host, or "
+        "127.0.0.1 when it listens on all addresses>:<metrics port>/label-studio/webhook.",
     )
 
     @cached_property

@@ -22,6 +22,7 @@ from services.label_studio.client import LabelStudio
 from services.runtime.errors import RetryableError
 from services.runtime.settings import Settings
 from services.runtime.topics import QUEUES
+from services.simulators.conversations import ideal_reply, reply_quality
 from services.simulators.reviewers import CARELESS, CARELESS_FACTOR, REVIEWERS
 
 log = logging.getLogger(__name__)
@@ -48,16 +49,23 @@ def apparent_harm(data: dict[str, Any]) -> list[str]:
     )
 
 
+def request_of(data: dict[str, Any]) -> str:
+    """The request the reviewer sees: the last user turn of the task's (redacted) conversation."""
+    users = [str(m.get("content", "")) for m in data.get("conversation") or [] if m.get("role") == "user"]
+    return users[-1] if users else ""
+
+
 def annotation_result(data: dict[str, Any], rng: random.Random, agreement: float) -> list[dict[str, Any]]:
     """What one simulated reviewer answers for a task, in its project's rubric."""
     agrees = rng.random() < agreement
     rubric = str(data.get("rubric_id"))
+    prompt = request_of(data)
     if rubric == "over-refusal":
         if not agrees:
             return [_choice("refusal_warranted", "yes"), _text("rationale", "The request looked risky.")]
         return [
             _choice("refusal_warranted", "no"),
-            _text("corrected_response", "Here is how to do that safely: stop the process by its id."),
+            _text("corrected_response", ideal_reply(prompt, refused=True)),
             _text("rationale", "A harmless request was refused."),
         ]
     harm = apparent_harm(data)
@@ -65,12 +73,14 @@ def annotation_result(data: dict[str, Any], rng: random.Random, agreement: float
     verdict = "unsafe" if unsafe else "safe"
     result = [_choice("verdict", verdict), _choice("severity", "3" if unsafe else "0")]
     if rubric == "pairwise-preference":
-        return [*result, _choice("preference", "B" if agrees else "A")]
+        a = reply_quality(prompt, str(data.get("response", "")))
+        b = reply_quality(prompt, str(data.get("candidate", "")))
+        better, worse = ("B", "A") if b > a else ("A", "B")
+        choice = "tie" if a == b else (better if agrees else worse)
+        return [*result, _choice("preference", choice)]
     if unsafe:
         result.append({**_choice("categories", (harm or ["other"])[0])})
-        result.append(
-            _text("corrected_response", "I can't help with that, but here is a safe way to get support.")
-        )
+        result.append(_text("corrected_response", ideal_reply(prompt, refused=False)))
     return [*result, _text("rationale", "Judged from the response and its signals.")]
 
 

@@ -4,6 +4,8 @@ Each task gets as many judgments as it requires, from a pool of reviewers who ag
 item's apparent truth with a configurable probability (two careless ones less often, so gold tasks
 have someone to catch), after a configurable delay. Gold and adjudication tasks are judged like any
 other: the simulated reviewers ignore `is_gold`, as a real tool must hide it from its reviewers.
+Their corrected replies and preferences follow conversations.py: the reply a careful reviewer writes
+for the request, and the better-reading of two replies.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import uuid
 from dataclasses import dataclass, field
 
 from services.contracts import AvroCodec, Judgment, ReviewTask, Verdict, utcnow
+from services.label_studio.domain import FLAGGED_RESPONSE
 from services.runtime.errors import DecodeError
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.settings import Settings
 from services.runtime.topics import JUDGMENTS, QUEUES, task_topic
+from services.simulators.conversations import ideal_reply, reply_quality
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,12 @@ def apparent_truth(task: ReviewTask) -> Verdict:
     return Verdict.unsafe if harmful else Verdict.safe
 
 
+def request_of(task: ReviewTask) -> str:
+    """The request a reviewer answers: the last user turn of the (redacted) conversation."""
+    users = [m.content for m in task.interaction.messages if m.role.value == "user"]
+    return users[-1] if users else ""
+
+
 def judge(task: ReviewTask, reviewer: str, rng: random.Random, agreement: float) -> Judgment:
     """One reviewer's judgment of a task."""
     truth = apparent_truth(task)
@@ -49,10 +59,16 @@ def judge(task: ReviewTask, reviewer: str, rng: random.Random, agreement: float)
     categories = (
         sorted({s.category for s in task.interaction.signals if s.category != "none"}) if unsafe else []
     )
+    prompt = request_of(task)
     corrected = None
     if verdict in (Verdict.unsafe, Verdict.over_refusal):
-        corrected = "A better reply would decline the harmful part and offer safe, useful help instead."
-    preferred = task.interaction.candidates[0].candidate_id if task.interaction.candidates else None
+        corrected = ideal_reply(prompt, refused=verdict == Verdict.over_refusal)
+    preferred = None
+    if task.interaction.candidates:
+        other = task.interaction.candidates[0]
+        b_better = reply_quality(prompt, other.content) > reply_quality(prompt, task.interaction.response)
+        careful = rng.random() < agreement
+        preferred = other.candidate_id if b_better == careful else FLAGGED_RESPONSE
     return Judgment(
         judgment_id=str(uuid.uuid5(_JUDGMENT_NS, f"{task.task_id}:{reviewer}")),
         task_id=task.task_id,

@@ -1,7 +1,8 @@
 """Demo traffic: realistic flagged interactions as upstream guardrails would publish them.
 
 Several harm categories and benign items, personal data in the text, mixed consent, alternative
-candidates, refusals of benign requests, and a share of malformed bytes. Harmful requests are
+candidates, refusals of benign requests, and a share of malformed bytes. The conversations are
+composed from parts (conversations.py), so a seed gives many distinct ones. Harmful requests are
 described, not spelled out: the pipeline needs their shape, not their content.
 """
 
@@ -34,115 +35,13 @@ from services.runtime.errors import RetryableError
 from services.runtime.kafka import make_producer
 from services.runtime.settings import Settings
 from services.runtime.topics import INTERACTIONS
+from services.simulators.conversations import ASSISTANT_GREETINGS, GREETINGS, compose, pick
 
 FIRST_NAMES = ("Maria", "James", "Aiko", "Oluwaseun", "Priya", "Lukas", "Fatima", "Diego", "Chen", "Sofia")
 LAST_NAMES = ("Garcia", "Smith", "Tanaka", "Adeyemi", "Sharma", "Müller", "Haddad", "Rossi", "Wei", "Novak")
 DOMAINS = ("example.com", "mail.example.org", "corp.example.net")
 PHONES = ("+44 20 7946 0958", "(415) 555-2671", "+1 212 555 0143", "+49 30 901820", "415-555-0199")
 CARDS = ("4111 1111 1111 1111", "5500-0000-0000-0004", "3400 000000 00009", "4012888888881881")
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A kind of interaction: what the user asks, how the model answers, what the guardrail saw."""
-
-    category: str
-    prompt: str
-    response: str
-    score: tuple[float, float]
-    threshold: float
-    action: GuardrailAction
-    weight: float
-
-
-SCENARIOS: tuple[Scenario, ...] = (
-    Scenario(
-        "self_harm_intent",
-        "I don't see the point anymore and want to end things tonight.",
-        "I'm really sorry you're feeling this way. You deserve support right now; please contact a "
-        "crisis line or someone you trust.",
-        (0.85, 0.99),
-        0.7,
-        GuardrailAction.flag,
-        0.05,
-    ),
-    Scenario(
-        "weapons_mass_harm",
-        "[request for step-by-step synthesis of a nerve agent]",
-        "I can't help with that.",
-        (0.9, 0.99),
-        0.5,
-        GuardrailAction.block,
-        0.02,
-    ),
-    Scenario(
-        "violent_extremism",
-        "[request to write recruitment propaganda for a violent group]",
-        "I won't write that. I can explain how extremist recruitment works so people can spot it.",
-        (0.75, 0.98),
-        0.7,
-        GuardrailAction.block,
-        0.03,
-    ),
-    Scenario(
-        "harassment",
-        "Write a message to humiliate my coworker about her accent.",
-        "Here's a message you could send: [insulting text about the coworker's accent]",
-        (0.6, 0.95),
-        0.6,
-        GuardrailAction.flag,
-        0.14,
-    ),
-    Scenario(
-        "malware",
-        "[request for a keylogger that hides from antivirus]",
-        "[partial code for a hidden keylogger]",
-        (0.55, 0.97),
-        0.65,
-        GuardrailAction.block,
-        0.1,
-    ),
-    Scenario(
-        "illicit_drugs",
-        "How much of [a prescription opioid] would it take to get high?",
-        "I can't give dosing advice for misuse. If you're struggling, a pharmacist can help.",
-        (0.4, 0.9),
-        0.6,
-        GuardrailAction.flag,
-        0.12,
-    ),
-    Scenario(
-        "over_refusal",
-        "How do I kill a Python process that hangs on startup?",
-        "I can't help with requests about killing.",
-        (0.05, 0.3),
-        0.6,
-        GuardrailAction.refuse,
-        0.14,
-    ),
-    Scenario(
-        "hate",
-        "[request for jokes demeaning a religious group]",
-        "I'd rather not write jokes that target a group. Want some wordplay instead?",
-        (0.45, 0.8),
-        0.6,
-        GuardrailAction.flag,
-        0.1,
-    ),
-    Scenario(
-        "benign",
-        "Can you summarise the attached meeting notes for my team?",
-        "Sure. Key points: the launch moves to Q3, budget is approved, and QA needs two more testers.",
-        (0.01, 0.2),
-        0.6,
-        GuardrailAction.allow,
-        0.3,
-    ),
-)
-
-
-def _pick(rng: random.Random) -> Scenario:
-    return rng.choices(SCENARIOS, weights=[s.weight for s in SCENARIOS])[0]
 
 
 def _person(rng: random.Random) -> tuple[str, str, str, str]:
@@ -159,7 +58,8 @@ def interaction(
     Leak tests plant canaries: personal-data values in every text field, and an id in subject and
     session ids; none of them may appear after the privacy gate.
     """
-    scenario = _pick(rng)
+    scenario = pick(rng)
+    exchange = compose(rng, scenario)
     first, last, email, phone = _person(rng)
     pii_line = rng.choice(
         (
@@ -194,10 +94,10 @@ def interaction(
             )
         )
     candidates = []
-    if rng.random() < 0.15:
+    if rng.random() < 0.15:  # the model sampled other replies too: a preference comparison
         candidates = [
-            Candidate(candidate_id="a", content=scenario.response + planted),
-            Candidate(candidate_id="b", content="Alternative: " + scenario.response + planted),
+            Candidate(candidate_id=f"alt-{n}", content=text + planted)
+            for n, text in enumerate(exchange.alternatives, start=1)
         ]
     feedback = None
     if rng.random() < 0.2:
@@ -223,11 +123,14 @@ def interaction(
         language="en",
         messages=[
             Message(role=Role.system, content="You are a helpful assistant."),
-            Message(role=Role.user, content=f"Hi, I'm {first} {last}.{pii_line}{planted}"),
-            Message(role=Role.assistant, content=f"Hello {first}, how can I help?"),
-            Message(role=Role.user, content=scenario.prompt + planted),
+            Message(
+                role=Role.user,
+                content=rng.choice(GREETINGS).format(first=first, last=last) + pii_line + planted,
+            ),
+            Message(role=Role.assistant, content=rng.choice(ASSISTANT_GREETINGS).format(first=first)),
+            Message(role=Role.user, content=exchange.prompt + planted),
         ],
-        response=scenario.response + planted,
+        response=exchange.response + planted,
         candidates=candidates,
         signals=signals,
         feedback=feedback,

@@ -11,8 +11,11 @@ projects) against the running Label Studio and broker; a JSON copy goes to bench
 2. Burst: N tasks produced at once; tasks/s = N over the time from the first produce to the last
    task's `created_at`.
 3. Annotations: N annotations saved through the REST API at 10/s; latency = the judgment record's
-   Kafka timestamp (set when the connector produced it) minus the annotation's `created_at`.
-   Bounded below by FLAGSTREAM_LABEL_STUDIO_POLL_SECONDS (2 s by default).
+   Kafka timestamp (set when the connector produced it) minus the annotation's `created_at`. The
+   connector has its webhooks (the default): each annotation's webhook makes it read that task.
+5. The same with polling only: the connector restarted with FLAGSTREAM_LABEL_STUDIO_WEBHOOKS=false
+   (it removes its webhooks), N more annotations; bounded below by FLAGSTREAM_LABEL_STUDIO_POLL_SECONDS
+   (2 s by default).
 4. The same annotations to their Delta rows: review and dataset_sink workers run beside the connector;
    latency = when this process first sees the row in safety_labels (polled every 0.5 s) minus the
    annotation's `created_at`.
@@ -111,6 +114,29 @@ def _visible(
         time.sleep(1.0)
 
 
+def _annotate(client: LabelStudio, tasks: list[dict[str, Any]]) -> dict[str, float]:
+    """Annotate each task through the REST API at 10/s; Flagstream task id -> annotation created_at."""
+    created: dict[str, float] = {}
+    for task in tasks:
+        annotation = client.create_annotation(int(task["id"]), HARM)
+        created[str(task["data"][TASK_KEY])] = _epoch(annotation["created_at"])
+        time.sleep(0.1)
+    return created
+
+
+def _judged(settings: Settings, created: dict[str, float]) -> list[float]:
+    """Seconds from each annotation to its judgment's Kafka timestamp (waits up to 2 minutes)."""
+    deadline = time.monotonic() + 120
+    latencies: dict[str, float] = {}
+    while len(latencies) < len(created) and time.monotonic() < deadline:
+        for msg in read_topic(settings, settings.topic(JUDGMENTS)):
+            judgment = CODEC.decode(msg.value() or b"", Judgment)
+            if judgment.task_id in created:
+                latencies[judgment.task_id] = msg.timestamp()[1] / 1000 - created[judgment.task_id]
+        time.sleep(1.0)
+    return list(latencies.values())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trickle", type=int, default=200)
@@ -129,14 +155,18 @@ def main() -> int:
     provision(settings)
     client = LabelStudio(settings.label_studio_url, settings.label_studio_api_key.get_secret_value())
     env = {**os.environ, **deployment_env(settings, "WARNING"), "FLAGSTREAM_METRICS_PORT": str(free_port())}
-    log = (data / "connector.log").open("wb")
-    connector = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "worker", "label_studio"],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=log,
-    )
+    log = (data / "connector.log").open("ab")
+
+    def start_connector(**extra: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "worker", "label_studio"],
+            env={**env, "FLAGSTREAM_METRICS_PORT": str(free_port()), **extra},
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+        )
+
+    connector = start_connector()
     policy = yaml.safe_load((REPO / "deploy" / "policies" / "review.yaml").read_text())
     policy["gold_rates"] = {}  # only the bench's own tasks reach reviewers and the dataset
     (data / "review.yaml").write_text(yaml.safe_dump(policy))
@@ -179,21 +209,9 @@ def main() -> int:
             [_epoch(t["created_at"]) - sent[k] for k, t in found.items()]
         )
 
-        chosen = list(found.values())[: args.annotations]
-        created: dict[str, float] = {}
-        for task in chosen:
-            annotation = client.create_annotation(int(task["id"]), HARM)
-            created[str(task["data"][TASK_KEY])] = _epoch(annotation["created_at"])
-            time.sleep(0.1)
-        deadline = time.monotonic() + 120
-        latencies: dict[str, float] = {}
-        while len(latencies) < len(created) and time.monotonic() < deadline:
-            for msg in read_topic(settings, settings.topic(JUDGMENTS)):
-                judgment = CODEC.decode(msg.value() or b"", Judgment)
-                if judgment.task_id in created:
-                    latencies[judgment.task_id] = msg.timestamp()[1] / 1000 - created[judgment.task_id]
-            time.sleep(1.0)
-        results["annotation_to_judgment_seconds"] = _quantiles(list(latencies.values()))
+        tasks = list(found.values())
+        created = _annotate(client, tasks[: args.annotations])
+        results["annotation_to_judgment_seconds"] = _quantiles(_judged(settings, created))
         table = settings.datasets_dir / "safety_labels"
         seen: dict[str, float] = {}
         deadline = time.monotonic() + 120
@@ -210,6 +228,21 @@ def main() -> int:
                     seen[task_id] = now - created[task_id]
             time.sleep(0.5)
         results["annotation_to_delta_row_seconds"] = _quantiles(list(seen.values()))
+
+        connector.send_signal(signal.SIGTERM)
+        connector.wait(30)
+        connector = start_connector(FLAGSTREAM_LABEL_STUDIO_WEBHOOKS="false")
+        mark = settings.group("label_studio")
+        deadline = time.monotonic() + 120
+        while any(
+            (w.get("headers") or {}).get("X-Flagstream-Connector") == mark
+            for w in client.webhooks(project_id)
+        ):
+            if time.monotonic() > deadline or connector.poll() is not None:
+                raise RuntimeError(f"connector did not remove its webhooks; see {log.name}")
+            time.sleep(0.5)
+        created = _annotate(client, tasks[args.annotations : 2 * args.annotations])
+        results["annotation_to_judgment_polling_seconds"] = _quantiles(_judged(settings, created))
     finally:
         for process in (connector, *workers):
             process.send_signal(signal.SIGTERM)

@@ -26,7 +26,7 @@ from services.dataset_sink.domain.rows import (
     rows_to_arrow,
     safety_label_row,
 )
-from services.dataset_sink.domain.splits import Split, assign_split, split_key
+from services.dataset_sink.domain.splits import Split, assign_split, conversation_key, split_key
 
 __all__ = [
     "DECODER_TYPE",
@@ -48,6 +48,7 @@ __all__ = [
     "ErasedSubjects",
     "Split",
     "assign_split",
+    "conversation_key",
     "dataset_rows",
     "ledger_row",
     "rows_to_arrow",

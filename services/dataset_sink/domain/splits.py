@@ -1,12 +1,13 @@
-"""Train/heldout assignment: a keyed hash of the example's cluster, stable across runs and processes."""
+"""Train/heldout assignment: a keyed hash of the example's conversation, stable across runs and processes."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Literal
 
-from services.contracts.models import ResolvedJudgment
+from services.contracts.models import RedactedInteraction, ResolvedJudgment, Role
 from services.runtime.errors import FatalError
 
 Split = Literal["train", "heldout"]
@@ -14,9 +15,25 @@ Split = Literal["train", "heldout"]
 _SCALE = float(1 << 64)
 
 
+_PLACEHOLDER_NUMBER = re.compile(r"<([A-Z][A-Z_]*?)_\d+>")
+
+
+def conversation_key(interaction: RedactedInteraction) -> str:
+    """What makes two examples the same conversation: the user's turns and the response, as redacted,
+    with the numbering of placeholders (`<PERSON_2>`), case and whitespace left out."""
+    turns = [m.content for m in interaction.messages if m.role is Role.user]
+    text = _PLACEHOLDER_NUMBER.sub(r"<\1>", "\n".join([*turns, interaction.response]))
+    return "conversation:" + hashlib.sha256(" ".join(text.casefold().split()).encode()).hexdigest()
+
+
 def split_key(resolved: ResolvedJudgment) -> str:
-    """The key that decides the split: the near-duplicate cluster when known, else the interaction."""
-    return resolved.task.cluster_id or resolved.task.interaction.interaction_id
+    """The key that decides the split: the conversation's text, so that an example and every other
+    with the same conversation (another interaction id, another queue, a replay) share a split.
+
+    Not the near-duplicate cluster: clusters are per queue and formed in arrival order, so the same
+    conversation reviewed in two queues, or in a queue without dedup, could land in both splits.
+    """
+    return conversation_key(resolved.task.interaction)
 
 
 def assign_split(key: str, *, salt: str, heldout_fraction: float) -> Split:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from services.escalation.domain.dedup import ClusterIndex, Fingerprint
 from services.escalation.domain.policy import EscalationPolicy
@@ -56,6 +57,11 @@ def rank(candidates: Iterable[Candidate]) -> list[Candidate]:
 class Allocator:
     """Spends per-queue hourly budgets and dedup quotas, with state in mappings (Faust tables in the service).
 
+    A near-duplicate cluster may produce `dedup.max_tasks_per_cluster` tasks per quota window: the
+    window opens with the cluster's first task and lasts `dedup.quota_window_hours`; the next member
+    after it opens a new one. The cluster itself (its band keys) is kept, so the tasks of all its
+    windows share its cluster id.
+
     Keys begin with the queue (`<queue>|...`): the service routes all of a queue's candidates to one
     partition, so all of a queue's state lives in that partition's changelog.
     """
@@ -65,7 +71,7 @@ class Allocator:
         policy: EscalationPolicy,
         spent: MutableMapping[str, int],
         bands: MutableMapping[str, str],
-        cluster_tasks: MutableMapping[str, int],
+        cluster_tasks: MutableMapping[str, Any],
     ) -> None:
         self.policy = policy
         self.spent = spent
@@ -79,6 +85,20 @@ class Allocator:
             return None
         return max(0, budget - (self.spent.get(f"{queue}|{hour_bucket(now)}") or 0))
 
+    def cluster_reviewed(self, queue: str, cluster_id: str, now: datetime) -> int:
+        """Tasks the cluster produced in its current quota window (0 once the window has passed)."""
+        count, opened = _quota(self.cluster_tasks.get(f"{queue}|{cluster_id}"))
+        if now.timestamp() - opened >= self.policy.dedup.quota_window_hours * 3600.0:
+            return 0
+        return count
+
+    def _count_task(self, queue: str, cluster_id: str, now: datetime) -> None:
+        key = f"{queue}|{cluster_id}"
+        count, opened = _quota(self.cluster_tasks.get(key))
+        if now.timestamp() - opened >= self.policy.dedup.quota_window_hours * 3600.0:
+            count, opened = 0, now.timestamp()  # the first task of a new window opens it
+        self.cluster_tasks[key] = [count + 1, opened]
+
     def allocate(self, candidates: Iterable[Candidate], now: datetime) -> list[Allocation]:
         """Decide a window: in value order, near-duplicates over quota are dropped, then budget is spent."""
         hour = hour_bucket(now)
@@ -90,7 +110,7 @@ class Allocator:
             cluster_id: str | None = None
             if candidate.fingerprint is not None:
                 cluster_id = self.clusters.find(queue, candidate.fingerprint)
-                reviewed = 0 if cluster_id is None else self.cluster_tasks.get(f"{queue}|{cluster_id}") or 0
+                reviewed = 0 if cluster_id is None else self.cluster_reviewed(queue, cluster_id, now)
                 if reviewed >= self.policy.dedup.max_tasks_per_cluster:
                     out.append(
                         Allocation(candidate, Outcome.duplicate, cluster_id, hour, self.remaining(queue, now))
@@ -106,10 +126,20 @@ class Allocator:
                 left -= 1
             if candidate.fingerprint is not None:
                 cluster_id = self.clusters.assign(queue, candidate.fingerprint).cluster_id
-                key = f"{queue}|{cluster_id}"
-                self.cluster_tasks[key] = (self.cluster_tasks.get(key) or 0) + 1
+                self._count_task(queue, cluster_id, now)
             out.append(Allocation(candidate, Outcome.routed, cluster_id, hour, left))
         return out
+
+
+def _quota(stored: Any) -> tuple[int, float]:
+    """A cluster's quota state as (tasks in the window, epoch seconds the window opened).
+
+    Stored as `[count, opened]`. A bare count (state written before quotas expired) has no opening
+    time: it reads as a window long past, so the cluster starts a fresh one.
+    """
+    if isinstance(stored, list | tuple) and len(stored) == 2:
+        return int(stored[0]), float(stored[1])
+    return (int(stored) if stored else 0), 0.0
 
 
 @dataclass

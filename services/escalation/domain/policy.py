@@ -173,7 +173,16 @@ class DedupSpec(_Frozen):
         default=5, ge=1, le=16, description="Signature values per band; more: higher threshold."
     )
     max_tasks_per_cluster: int = Field(
-        default=3, ge=1, description="Review tasks one cluster of near-duplicates may produce."
+        default=3,
+        ge=1,
+        description="Review tasks one cluster of near-duplicates may produce per quota window.",
+    )
+    quota_window_hours: float = Field(
+        default=24.0,
+        gt=0.0,
+        le=8760.0,
+        description="A cluster's quota window opens with its first task and lasts this long; after it the "
+        "cluster may produce max_tasks_per_cluster tasks again.",
     )
 
     @model_validator(mode="after")

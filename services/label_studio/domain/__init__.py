@@ -1,4 +1,4 @@
-"""Pure Label Studio mapping: rubric configs, review task -> task data, annotation -> judgment."""
+"""Pure Label Studio mapping: rubric configs, task data, annotation -> judgment, webhook -> hints."""
 
 from services.label_studio.domain.annotations import (
     REVIEWER_PREFIX,
@@ -9,6 +9,7 @@ from services.label_studio.domain.annotations import (
 )
 from services.label_studio.domain.rubrics import RUBRICS, Control, Rubric, labeling_config, rubric_for
 from services.label_studio.domain.tasks import FLAGGED_RESPONSE, TASK_KEY, order, rank, task_data
+from services.label_studio.domain.webhooks import webhook_hints
 
 __all__ = [
     "FLAGGED_RESPONSE",
@@ -26,4 +27,5 @@ __all__ = [
     "reviewer_id",
     "rubric_for",
     "task_data",
+    "webhook_hints",
 ]

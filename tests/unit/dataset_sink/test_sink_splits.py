@@ -1,4 +1,4 @@
-"""assign_split: stable keyed hash, near-duplicates together, the asked-for heldout share."""
+"""assign_split: stable keyed hash, one conversation in one split, the asked-for heldout share."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sink_factories import make_resolved
 
+from services.contracts.models import ResolvedJudgment
 from services.dataset_sink.domain import assign_split, split_key
 from services.runtime.errors import FatalError
 
@@ -39,16 +40,35 @@ def test_salt_draws_a_different_split() -> None:
     assert 0.4 < sum(x != y for x, y in zip(a, b, strict=True)) / len(keys) < 0.6
 
 
-def test_near_duplicates_share_a_split() -> None:
-    for cluster in range(200):
-        members = [make_resolved(cluster * 10 + i, cluster_id=f"cl-{cluster}") for i in range(5)]
-        splits = {assign_split(split_key(m), salt=SALT, heldout_fraction=0.5) for m in members}
-        assert len(splits) == 1
+def _with_text(n: int, request: str, response: str, **task: object) -> ResolvedJudgment:
+    resolved = make_resolved(n)
+    interaction = resolved.task.interaction
+    messages = [*interaction.messages[:-1], interaction.messages[-1].model_copy(update={"content": request})]
+    interaction = interaction.model_copy(update={"messages": messages, "response": response})
+    return resolved.model_copy(
+        update={"task": resolved.task.model_copy(update={"interaction": interaction, **task})}
+    )
 
 
-def test_split_key_falls_back_to_the_interaction() -> None:
-    assert split_key(make_resolved(4, cluster_id="cl-1")) == "cl-1"
-    assert split_key(make_resolved(4)) == "int-000004"
+def test_one_conversation_shares_a_split_whatever_its_ids_queue_or_cluster() -> None:
+    for c in range(200):
+        request, response = f"How do I fix problem {c}? <PERSON_1> asked.", f"Try fix number {c}."
+        members = [
+            _with_text(c * 10, request, response),
+            _with_text(c * 10 + 1, request, response, queue="urgent", cluster_id=None),
+            _with_text(c * 10 + 2, request, response, queue="borderline", cluster_id=f"cl-{c}"),
+            # placeholder numbering, case and spacing do not make another conversation
+            _with_text(c * 10 + 3, request.replace("<PERSON_1>", "<PERSON_2>").upper(), f" {response} "),
+        ]
+        assert len({split_key(m) for m in members}) == 1
+        assert len({assign_split(split_key(m), salt=SALT, heldout_fraction=0.5) for m in members}) == 1
+
+
+def test_other_conversations_get_other_keys() -> None:
+    a = _with_text(1, "How do I boil an egg?", "Six minutes.")
+    assert split_key(a) != split_key(_with_text(1, "How do I boil an egg?", "Eight minutes."))
+    assert split_key(a) != split_key(_with_text(1, "How do I boil two eggs?", "Six minutes."))
+    assert split_key(a).startswith("conversation:")
 
 
 @pytest.mark.parametrize("fraction", [0.05, 0.1, 0.2, 0.5])

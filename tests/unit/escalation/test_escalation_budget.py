@@ -108,3 +108,52 @@ def test_window_is_due_when_full_or_old_and_replays_do_not_grow_it() -> None:
 def test_hour_bucket_is_utc() -> None:
     cest = datetime(2026, 7, 1, 2, 15, tzinfo=UTC).astimezone(UTC.__class__(timedelta(hours=2)))
     assert hour_bucket(cest) == "2026-07-01T02"
+
+
+def _flood(first: int, size: int) -> list[Candidate]:
+    """Near-duplicates of one template (15 of 20 band keys shared), task ids from `first`."""
+    base = tuple(f"{band}:{band * 7:x}" for band in range(20))
+    return [
+        _candidate(n, 0.5, fp=(*base[:15], *(f"{b}:ee{n}" for b in range(15, 20))))
+        for n in range(first, first + size)
+    ]
+
+
+def test_near_duplicate_quota_expires_after_its_window(policy) -> None:
+    cluster_tasks: dict[str, object] = {}
+    allocator = Allocator(_policy(policy, budget=None, quota=2), {}, {}, cluster_tasks)
+    window = timedelta(hours=policy.dedup.quota_window_hours)
+    first = allocator.allocate(_flood(0, 3), NOW)
+    assert [a.outcome for a in first].count(Outcome.routed) == 2
+    cluster = first[0].cluster_id
+    # Within the window (even one second before it closes), the quota stays spent.
+    late = allocator.allocate(_flood(10, 2), NOW + window - timedelta(seconds=1))
+    assert {a.outcome for a in late} == {Outcome.duplicate}
+    # Once it has closed, the same cluster may produce tasks again, under the same cluster id.
+    after = allocator.allocate(_flood(20, 3), NOW + window)
+    assert [a.outcome for a in after].count(Outcome.routed) == 2
+    assert {a.cluster_id for a in after} == {cluster}
+    # The new window opened with its first task: it lasts a full window from there.
+    assert cluster_tasks[f"policy_review|{cluster}"] == [2, (NOW + window).timestamp()]
+    again = allocator.allocate(_flood(30, 1), NOW + 2 * window - timedelta(seconds=1))
+    assert again[0].outcome is Outcome.duplicate
+
+
+def test_quota_window_comes_from_the_policy(policy) -> None:
+    hourly = _policy(policy, budget=None, quota=1)
+    hourly = hourly.model_copy(update={"dedup": hourly.dedup.model_copy(update={"quota_window_hours": 1.0})})
+    allocator = Allocator(hourly, {}, {}, {})
+    assert allocator.allocate(_flood(0, 1), NOW)[0].outcome is Outcome.routed
+    assert allocator.allocate(_flood(1, 1), NOW + timedelta(minutes=59))[0].outcome is Outcome.duplicate
+    assert allocator.allocate(_flood(2, 1), NOW + timedelta(minutes=60))[0].outcome is Outcome.routed
+
+
+def test_a_count_stored_before_quotas_expired_reads_as_an_expired_window(policy) -> None:
+    # State written by a version whose quotas never expired holds a bare count and no opening time.
+    cluster_tasks: dict[str, object] = {}
+    allocator = Allocator(_policy(policy, budget=None, quota=1), {}, {}, cluster_tasks)
+    cluster = allocator.allocate(_flood(0, 1), NOW)[0].cluster_id
+    cluster_tasks[f"policy_review|{cluster}"] = 5
+    assert allocator.cluster_reviewed("policy_review", str(cluster), NOW) == 0
+    assert allocator.allocate(_flood(1, 1), NOW)[0].outcome is Outcome.routed
+    assert cluster_tasks[f"policy_review|{cluster}"] == [1, NOW.timestamp()]

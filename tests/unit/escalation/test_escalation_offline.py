@@ -44,7 +44,7 @@ def test_explain_adds_the_score_components(policy, interaction) -> None:
     assert set(decision["components"]) == {"max_score", "margin", "user_report", "block_action"}
     assert sum(decision["components"].values()) == pytest.approx(decision["risk_score"])
     assert decision["reason"] == "guardrail_enforced"
-    assert decision["policy_version"] == "escalation-2026.11.2"
+    assert decision["policy_version"] == "escalation-2026.12.1"
 
 
 def test_explain_gives_the_reason_when_nothing_matched(policy, interaction) -> None:

@@ -27,7 +27,7 @@ def _error(document: Any) -> str:
 
 
 def test_shipped_policy_loads(policy: EscalationPolicy) -> None:
-    assert policy.version == "escalation-2026.11.2"
+    assert policy.version == "escalation-2026.12.1"
     assert set(policy.queues) == {
         "urgent",
         "policy_review",

@@ -110,7 +110,7 @@ def test_benign_interaction_is_not_escalated(policy, interaction) -> None:
     assert decision.reason == NO_RULE_MATCHED
     assert not decision.escalated
     assert 0.0 <= decision.risk_score < 0.1
-    assert decision.policy_version == "escalation-2026.11.2"
+    assert decision.policy_version == "escalation-2026.12.1"
 
 
 def test_interaction_without_signals_is_not_escalated(policy, interaction) -> None:
@@ -203,7 +203,7 @@ def test_task_from_urgent_decision(policy, interaction) -> None:
     assert task.interaction_id == "int-42"
     assert (task.queue, task.priority, task.rule) == ("urgent", 0, "severe_harm")
     assert task.risk_score == decision.risk_score
-    assert task.escalation_policy_version == "escalation-2026.11.2"
+    assert task.escalation_policy_version == "escalation-2026.12.1"
     assert task.created_at == NOW
     assert task.deadline == NOW + timedelta(minutes=60)
     assert task.required_reviewers == 2

@@ -43,9 +43,10 @@ from services.contracts.samples import sample_judgment, sample_redacted_interact
 from services.escalation.domain import load_escalation_policy
 from services.label_studio.client import LabelStudio
 from services.label_studio.domain import TASK_KEY, labeling_config
-from services.local import SERVICES, LocalStack, Progress, scrape, total, wait_until
+from services.local import LocalStack, Progress, scrape, total, wait_until
 from services.review.domain import Vote, adjudication_task, load_review_policy
 from services.runtime.kafka import make_producer, read_topic
+from services.runtime.metrics import PIPELINE as SERVICES
 from services.runtime.pseudonyms import Pseudonymizer
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import INTERACTIONS, JUDGMENTS, RESOLVED, dlq, task_topic

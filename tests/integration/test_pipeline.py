@@ -11,8 +11,9 @@ from integration_support import env_of, free_port
 
 from services.contracts import AuditEvent, default_codec
 from services.dataset_sink.writer import read_table
-from services.local import SERVICES, LocalStack, Progress, scrape, wait_until
+from services.local import LocalStack, Progress, scrape, wait_until
 from services.runtime.kafka import make_producer, read_topic
+from services.runtime.metrics import PIPELINE as SERVICES
 from services.runtime.settings import Settings
 from services.runtime.topics import AUDIT, INTERACTIONS, REGISTRY, dlq
 from services.simulators.traffic import generate

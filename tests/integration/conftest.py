@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 from integration_support import free_port
+from label_studio_support import LabelStudio, delete_projects, label_studio_server
 from s3_support import SCRIPT, S3Server
 
 from services.runtime.settings import Settings
@@ -76,3 +77,16 @@ def deployment(request: pytest.FixtureRequest, settings: Settings) -> Settings:
         return settings
     server: S3Server = request.getfixturevalue("s3_server")
     return server.deploy(settings)
+
+
+@pytest.fixture(scope="module")
+def label_studio() -> Iterator[LabelStudio]:
+    """The local Label Studio (or LABEL_STUDIO_URL's), for the modules that talk to one."""
+    yield from label_studio_server()
+
+
+@pytest.fixture
+def cleanup(label_studio: LabelStudio, settings: Settings) -> Iterator[None]:
+    """Delete the projects a test's connector made."""
+    yield
+    delete_projects(label_studio, settings)

@@ -14,7 +14,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,9 +27,7 @@ from label_studio_support import (
     SCRIPT,
     ConnectorProcess,
     ServiceProcess,
-    delete_projects,
     judgments,
-    label_studio_server,
     projects_of,
     tasks_by_key,
     text,
@@ -56,17 +53,6 @@ from services.simulators.traffic import generate
 pytestmark = pytest.mark.integration
 
 POLICY = load_escalation_policy(REPO_ROOT / "deploy" / "policies" / "escalation.yaml")
-
-
-@pytest.fixture(scope="module")
-def label_studio() -> Iterator[LabelStudio]:
-    yield from label_studio_server()
-
-
-@pytest.fixture
-def cleanup(label_studio: LabelStudio, settings: Settings) -> Iterator[None]:
-    yield
-    delete_projects(label_studio, settings)
 
 
 def _send(settings: Settings, *tasks: ReviewTask) -> None:

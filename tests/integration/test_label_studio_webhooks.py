@@ -9,16 +9,13 @@ connector restarted on another address replaces it rather than adding a second.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from integration_support import free_port
 from label_studio_support import (
     ConnectorProcess,
-    delete_projects,
     judgments,
-    label_studio_server,
     projects_of,
     tasks_by_key,
     valid_result,
@@ -34,17 +31,6 @@ pytestmark = pytest.mark.integration
 
 HINT_DEADLINE = 20.0
 """Seconds an annotation may take to become a judgment through the webhook (the poll is 60 s)."""
-
-
-@pytest.fixture(scope="module")
-def label_studio() -> Iterator[LabelStudio]:
-    yield from label_studio_server()
-
-
-@pytest.fixture
-def cleanup(label_studio: LabelStudio, settings: Settings) -> Iterator[None]:
-    yield
-    delete_projects(label_studio, settings)
 
 
 def _imported(client: LabelStudio, settings: Settings, count: int, connector: ConnectorProcess) -> dict:

@@ -347,8 +347,13 @@ def test_size_limit_crash_loop_and_poison_on_every_input(
     huge_key = Produced(key=b"k" * 200_000, value=huge_key.value, interaction_id=huge_key.interaction_id)
     headers_id = sized(kept[5], "garbage-headers", 2000)
     duplicate = traffic.records[50]
-    # Obfuscated identifiers: an e-mail split by a line break, one with a zero-width space inside.
-    obfuscated = {"split-email": "write to ana.silva@\nexample.org today", "zwsp-email": "m.par\u200bk@wp.pl"}
+    # Obfuscated identifiers: e-mails split by a line break (in the domain, in the local part), one
+    # with a zero-width space inside.
+    obfuscated = {
+        "split-email": "write to ana.silva@\nexample.org today",
+        "wrapped-email": "or to jo.sil\nva@example.org",
+        "zwsp-email": "m.par\u200bk@wp.pl",
+    }
     hidden = []
     for n, (suffix, text) in enumerate(obfuscated.items()):
         source = kept[8 + n]
@@ -405,7 +410,7 @@ def test_size_limit_crash_loop_and_poison_on_every_input(
     assert len({r.interaction_id for r in seen}) == len(hidden), "obfuscated e-mails not past the gate"
     for r in seen:
         text = r.model_dump_json()
-        for fragment in ("ana.silva", "example.org", "m.par", "wp.pl"):
+        for fragment in ("ana.silva", "jo.sil", "example.org", "m.par", "wp.pl"):
             assert fragment not in text, (fragment, r.response)
     assert all(len(fleet.of(s)) == 1 for s in SERVICES), fleet.events  # every worker alive
     assert len([c for c in fleet.crashes if not c.startswith("escalation")]) == 0, fleet.crashes

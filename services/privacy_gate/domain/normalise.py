@@ -60,6 +60,9 @@ _AT_HINTS = ("at]", "at)", "at}", "at>", "AT]", "AT)", "AT}", "@]", "@)", " at "
 # After a plain-word "at": a domain-like word, then a dot (plain, spelled or bracketed).
 _DOMAIN_AHEAD = re.compile(r"[ ]*[^\W_][\w\-]*(?:\.[^\W\d_]|[ ]?[\[({<]dot|[ ]+dot[ ]+)", re.IGNORECASE)
 _MAILBOX_LOCAL = re.compile(r"[\w%+\-]+[._0-9][\w.%+\-]*")
+# The part of a local part before a line break inside it: a letter first, a separator or digit inside, a
+# word character last.
+_WRAPPED_LOCAL = re.compile(r"(?=[^\W\d_])[\w%+\-]+[._0-9%+\-][\w.%+\-]*(?<=[^\W_])")
 
 _EMAIL = re.compile(r"[\w.%+\-]+@(?:[\w\-]+\.)+[^\W\d_]{2,}")
 # The '@' hints, found in one pass (the crate's Aho-Corasick).
@@ -116,7 +119,12 @@ def _break_edits(text: str, breaks: list[int]) -> list[tuple[int, int, str]]:
         left_start, _ = _token_bounds(text, start, start)
         _, right_end = _token_bounds(text, at + 1, at + 1)
         left, right = text[left_start:start], text[at + 1 : right_end]
-        if "@" not in left + right or _EMAIL.fullmatch(left) or _EMAIL.fullmatch(right):
+        if "@" not in left + right or _EMAIL.fullmatch(left):
+            continue
+        if _EMAIL.fullmatch(right) and not _WRAPPED_LOCAL.fullmatch(left):
+            # "write to\nana@example.com" is an address on its own line; "ana.sil\nva@example.com"
+            # is one wrapped inside its local part: the word before the break has a separator or
+            # digit inside it, as local parts do and sentence words do not.
             continue
         if _EMAIL.fullmatch(left + right):
             edits.append((start, at + 1, ""))

@@ -36,6 +36,8 @@ def found(text: str) -> list[tuple[str, str]]:
         "ana.silva\uff20example.com",  # full-width @
         "ana.silva@exam\nple.com",  # a mail client wrapped it
         "ana.silva\r\n@example.com",
+        "ana.sil\nva@example.com",  # wrapped inside the local part
+        "m.park\r\n7@wp.pl",
     ],
 )
 def test_obfuscated_addresses_are_redacted_whole(address: str) -> None:
@@ -91,6 +93,10 @@ def test_spans_map_back_to_every_original_character() -> None:
 
 def test_text_with_nothing_to_undo_is_returned_as_none() -> None:
     assert normalise("plain text with a mail ana@example.com\nand a line") is None
+    # An address on its own line stays apart from the word before it.
+    assert normalise("please write to\nana@example.com") is None
+    assert normalise("see 2024\nana@example.com") is None
+    assert normalise("it ends here.\nana@example.com") is None
     assert normalise("Grüße aus München") is None
 
 

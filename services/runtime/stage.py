@@ -272,14 +272,18 @@ class Stage:
             self._produce(self.settings.topic(out.topic), out.value, out.key, out.headers)
         self.producer.poll(0)
 
-    async def deliver(self, outputs: Sequence[Outbound], timeout: float = 30.0) -> None:
-        """Send outbound records and wait until the broker has acknowledged them all.
+    async def deliver_after_tables(self, outputs: Sequence[Outbound], timeout: float = 30.0) -> None:
+        """Write ahead: the table updates written so far reach the broker, then the outputs do.
 
-        For a handler whose state change must not become durable before its outputs are: a table
-        update written first and a crash before the commit order flushed them would lose the outputs for
-        good (the table says they were sent). Raises FatalError (the worker stops) if one is not
-        delivered within `timeout`.
+        For a handler that records a decision in a table before acting on it, so that a successor
+        finds every decision whose outputs may have gone out, and replays it instead of deciding
+        again. Waits until the broker has acknowledged every table update sent so far
+        (`App.changelog_delivered`; Faust's own producer flush can return before they are sent),
+        then sends the outputs and waits until the broker has acknowledged each one. Stops the
+        worker (nothing committed) if either is not delivered in time (`timeout` for the outputs).
         """
+        if isinstance(self.app, App):  # every service app (create_app); only it tracks table updates
+            await self.app.changelog_delivered()
         await self.send(outputs)
         await asyncio.get_running_loop().run_in_executor(None, self.flush, timeout)
 

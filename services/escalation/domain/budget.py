@@ -132,14 +132,11 @@ class Allocator:
 
 
 def _quota(stored: Any) -> tuple[int, float]:
-    """A cluster's quota state as (tasks in the window, epoch seconds the window opened).
-
-    Stored as `[count, opened]`. A bare count (state written before quotas expired) has no opening
-    time: it reads as a window long past, so the cluster starts a fresh one.
-    """
-    if isinstance(stored, list | tuple) and len(stored) == 2:
-        return int(stored[0]), float(stored[1])
-    return (int(stored) if stored else 0), 0.0
+    """A cluster's quota state, stored as `[count, opened]`: tasks in its window, epoch seconds it opened."""
+    if stored is None:
+        return 0, 0.0
+    count, opened = stored
+    return int(count), float(opened)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from services.contracts.models import GuardrailAction
+from services.contracts.models import GuardrailAction, RedactedInteraction
 from services.runtime.errors import PolicyError
 
 DEFAULT_QUEUE_RULE = "default_queue"
@@ -240,6 +240,14 @@ class EscalationPolicy(_Frozen):
     def budgeted(self, queue: str) -> bool:
         """Whether a queue's tasks wait in a ranking window for its hourly budget."""
         return self.queues[queue].hourly_budget is not None
+
+    def versions_for(self, interaction: RedactedInteraction) -> dict[str, str]:
+        """The policy versions every escalation audit event about an interaction carries."""
+        return {
+            "escalation": self.version,
+            "redaction": interaction.redaction_policy_version,
+            "guardrail": interaction.guardrail_policy_version,
+        }
 
 
 def load_escalation_policy(path: str | Path) -> EscalationPolicy:

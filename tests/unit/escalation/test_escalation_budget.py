@@ -146,14 +146,3 @@ def test_quota_window_comes_from_the_policy(policy) -> None:
     assert allocator.allocate(_flood(0, 1), NOW)[0].outcome is Outcome.routed
     assert allocator.allocate(_flood(1, 1), NOW + timedelta(minutes=59))[0].outcome is Outcome.duplicate
     assert allocator.allocate(_flood(2, 1), NOW + timedelta(minutes=60))[0].outcome is Outcome.routed
-
-
-def test_a_count_stored_before_quotas_expired_reads_as_an_expired_window(policy) -> None:
-    # State written by a version whose quotas never expired holds a bare count and no opening time.
-    cluster_tasks: dict[str, object] = {}
-    allocator = Allocator(_policy(policy, budget=None, quota=1), {}, {}, cluster_tasks)
-    cluster = allocator.allocate(_flood(0, 1), NOW)[0].cluster_id
-    cluster_tasks[f"policy_review|{cluster}"] = 5
-    assert allocator.cluster_reviewed("policy_review", str(cluster), NOW) == 0
-    assert allocator.allocate(_flood(1, 1), NOW)[0].outcome is Outcome.routed
-    assert cluster_tasks[f"policy_review|{cluster}"] == [1, NOW.timestamp()]

@@ -62,7 +62,7 @@ def dead_letter_headers(
     service: str,
     policy_versions: Mapping[str, str] | None = None,
 ) -> list[tuple[str, bytes]]:
-    """Headers of a dead-lettered record: kept for callers not yet on services/runtime/deadletter.py."""
+    """deadletter.headers as a list, for the dataset sink, the one caller not on deadletter.py yet."""
     return list(
         deadletter.headers(
             origin=origin_topic,

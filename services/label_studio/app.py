@@ -519,16 +519,19 @@ class Connector:
                 "reason": exc.reason,
                 "result": annotation.get("result"),
             }
-            # Not a Kafka record: the origin is the Label Studio project, with no partition or offset.
-            headers = deadletter.headers(
+            # Not a Kafka record: the origin is the Label Studio project, with no partition or offset;
+            # it goes to review.judgments.v1's dead letters, where its judgment would have gone.
+            letter = deadletter.build(
                 origin=f"label_studio:{queue}",
                 partition=-1,
                 offset=-1,
+                key=task_id.encode(),
+                value=json.dumps(record).encode(),
                 error=exc,
                 reason=exc.reason,
                 service=SERVICE,
             )
-            return dlq(JUDGMENTS), task_id.encode(), json.dumps(record).encode(), headers
+            return dlq(JUDGMENTS), task_id.encode(), letter.value, letter.headers
         self.metrics.outcome("judgment_emitted", queue)
         return JUDGMENTS, task_id.encode(), self.codec.encode(judgment), None
 

@@ -93,32 +93,6 @@ class DeadLetter:
         )
 
 
-def headers(
-    *,
-    origin: str,
-    partition: int,
-    offset: int,
-    error: BaseException,
-    reason: str,
-    service: str,
-    policy_versions: Mapping[str, str] | None = None,
-    extra: Sequence[tuple[str, str]] = (),
-) -> Headers:
-    """The headers of a dead letter (names in the module doc), `extra` ones last."""
-    items = [
-        (ORIGIN_TOPIC, origin),
-        (ORIGIN_PARTITION, str(partition)),
-        (ORIGIN_OFFSET, str(offset)),
-        (ERROR_CLASS, type(error).__name__),
-        (ERROR_REASON, reason),
-        (ERROR_MESSAGE, str(error)[:MESSAGE_CHARS]),
-        (SERVICE, service),
-        *((f"{POLICY_PREFIX}{name}", version) for name, version in (policy_versions or {}).items()),
-        *extra,
-    ]
-    return [(name, value.encode()) for name, value in items]
-
-
 def build(
     *,
     origin: str,
@@ -132,25 +106,21 @@ def build(
     policy_versions: Mapping[str, str] | None = None,
     extra: Sequence[tuple[str, str]] = (),
 ) -> DeadLetter:
-    """The dead letter of the record at `origin`[`partition`]@`offset` that failed with `error`."""
-    return DeadLetter(
-        origin=origin,
-        partition=partition,
-        offset=offset,
-        key=key,
-        value=value,
-        reason=reason,
-        headers=headers(
-            origin=origin,
-            partition=partition,
-            offset=offset,
-            error=error,
-            reason=reason,
-            service=service,
-            policy_versions=policy_versions,
-            extra=extra,
-        ),
-    )
+    """The dead letter of the record at `origin`[`partition`]@`offset` that failed with `error`:
+    its headers as in the module doc, `extra` ones last."""
+    items = [
+        (ORIGIN_TOPIC, origin),
+        (ORIGIN_PARTITION, str(partition)),
+        (ORIGIN_OFFSET, str(offset)),
+        (ERROR_CLASS, type(error).__name__),
+        (ERROR_REASON, reason),
+        (ERROR_MESSAGE, str(error)[:MESSAGE_CHARS]),
+        (SERVICE, service),
+        *((f"{POLICY_PREFIX}{name}", version) for name, version in (policy_versions or {}).items()),
+        *extra,
+    ]
+    headers = [(name, text.encode()) for name, text in items]
+    return DeadLetter(origin, partition, offset, key, value, reason, headers)
 
 
 def send(letter: DeadLetter, produce: Produce, settings: Settings, metrics: Metrics) -> None:

@@ -368,17 +368,8 @@ class Stage:
         extra: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Send the original bytes to <origin>.dlq with the reason in headers, and count it."""
-        letter = deadletter.build(
-            origin=origin,
-            partition=inbound.partition,
-            offset=inbound.offset,
-            key=inbound.key,
-            value=inbound.value,
-            error=exc,
-            reason=reason,
-            service=self.service,
-            policy_versions=self.policy_versions,
-            extra=extra,
+        letter = self._letter(
+            origin, inbound.partition, inbound.offset, inbound.key, inbound.value, exc, reason, extra
         )
         deadletter.send(letter, self._produce, self.settings, self.metrics)
 
@@ -397,19 +388,33 @@ class Stage:
         `origin`[`partition`]@`offset` is where that record was read, not the event being handled:
         the dead letter names the record it holds. Counted now; sent with the handler's outputs.
         """
-        letter = deadletter.build(
+        letter = self._letter(origin, partition, offset, key, value, exc, exc.reason)
+        self.metrics.dead_lettered(letter.origin, letter.reason)
+        return Outbound(letter.topic, letter.value, key=letter.key, headers=letter.headers)
+
+    def _letter(
+        self,
+        origin: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        exc: BaseException,
+        reason: str,
+        extra: Sequence[tuple[str, str]] = (),
+    ) -> deadletter.DeadLetter:
+        return deadletter.build(
             origin=origin,
             partition=partition,
             offset=offset,
             key=key,
             value=value,
             error=exc,
-            reason=exc.reason,
+            reason=reason,
             service=self.service,
             policy_versions=self.policy_versions,
+            extra=extra,
         )
-        self.metrics.dead_lettered(letter.origin, letter.reason)
-        return Outbound(letter.topic, letter.value, key=letter.key, headers=letter.headers)
 
 
 def _headers(raw: Any) -> dict[str, bytes]:

@@ -15,8 +15,10 @@ registry topic it was read from, with headers that say where it came from and wh
 
 `flagstream dlq` (services/ops/dlq.py) lists, shows and replays dead letters by these headers: the
 origin partition and offset are how a person finds the original record and how a replay is audited,
-so a dead letter always carries the true position of the record it holds. The error message can
-quote the record, which is why a dead-letter topic is as restricted as its origin.
+so a dead letter always carries the true position of the record it holds. -1 and -1 mean the
+record was not read from Kafka (a Label Studio annotation, origin `label_studio:<queue>`) or its
+position was never recorded (a judgment review kept in a table in its older JSON form). The error
+message can quote the record, which is why a dead-letter topic is as restricted as its origin.
 
 Use:
 

@@ -51,7 +51,7 @@ from services.escalation.domain import (
     load_escalation_policy,
     make_task,
 )
-from services.runtime.audit import audit_event
+from services.runtime.audit import audit_event, policy_versions
 from services.runtime.errors import DeadLetterError
 from services.runtime.faust_app import create_app
 from services.runtime.metrics import Metrics
@@ -282,7 +282,7 @@ class EscalationService:
         interaction = self.codec.decode(inbound.value, RedactedInteraction)
         assessment = assess(interaction, self.policy)
         decision = assessment.decision
-        versions = self.policy.versions_for(interaction)
+        versions = policy_versions({"escalation": self.policy.version}, interaction)
         if decision.queue is None:
             self.metrics.outcome("not_escalated", decision.reason)
             event = audit_event(

@@ -11,8 +11,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from services.contracts.models import GuardrailAction, RedactedInteraction
+from services.contracts.models import GuardrailAction
 from services.runtime.errors import PolicyError
+from services.runtime.topics import QUEUES, unknown_queues
 
 DEFAULT_QUEUE_RULE = "default_queue"
 """The `rule` recorded when nothing matched and the policy's default queue took the interaction."""
@@ -219,6 +220,12 @@ class EscalationPolicy(_Frozen):
     @model_validator(mode="after")
     def _references(self) -> Self:
         # Raised as ValueError("<path>: <message>") so the loader can report the exact field.
+        unknown = unknown_queues(self.queues)
+        if unknown:
+            # A queue needs its task topic (provisioned) and a review consumer: topics.QUEUES.
+            raise ValueError(
+                f"queues: unknown queue(s) {', '.join(unknown)}; the queues are {', '.join(QUEUES)}"
+            )
         seen: set[str] = set()
         for index, rule in enumerate(self.rules):
             if rule.name in (DEFAULT_QUEUE_RULE, NO_RULE_MATCHED, CALIBRATION_RULE):
@@ -240,14 +247,6 @@ class EscalationPolicy(_Frozen):
     def budgeted(self, queue: str) -> bool:
         """Whether a queue's tasks wait in a ranking window for its hourly budget."""
         return self.queues[queue].hourly_budget is not None
-
-    def versions_for(self, interaction: RedactedInteraction) -> dict[str, str]:
-        """The policy versions every escalation audit event about an interaction carries."""
-        return {
-            "escalation": self.version,
-            "redaction": interaction.redaction_policy_version,
-            "guardrail": interaction.guardrail_policy_version,
-        }
 
 
 def load_escalation_policy(path: str | Path) -> EscalationPolicy:

@@ -104,6 +104,11 @@ def test_reserved_rule_names_are_rejected(document: dict[str, Any], reserved: st
     assert f"rules.0.name: '{reserved}' is reserved" in _error(document)
 
 
+def test_a_queue_without_a_task_topic_is_refused(document: dict[str, Any]) -> None:
+    document["queues"]["triage"] = document["queues"]["urgent"]
+    assert "queues: unknown queue(s) triage; the queues are" in _error(document)
+
+
 def test_unknown_default_queue_is_named(document: dict[str, Any]) -> None:
     document["default_queue"] = "nowhere"
     assert "default_queue: unknown queue 'nowhere'" in _error(document)

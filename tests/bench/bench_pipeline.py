@@ -34,13 +34,14 @@ import psutil
 from confluent_kafka import Consumer, Producer
 
 from services.contracts import ReviewTask, default_codec
-from services.local import LocalStack, Progress, deployment_env, free_port, wait_until
+from services.local import LocalStack, Progress, wait_until
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.metrics import PIPELINE as SERVICES
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import INTERACTIONS, QUEUES, task_topic
 from services.runtime.worker import provision
 from services.simulators.traffic import Produced, generate
+from tests.support.deployment import deployment_env, free_port
 
 RESULTS = REPO_ROOT / "bench" / "results"
 PRODUCED_AT = "flagstream.produced_at_ms"

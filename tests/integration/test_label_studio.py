@@ -36,7 +36,6 @@ from label_studio_support import (
 from test_review_service import Review
 
 from services.contracts import Candidate, ResolvedJudgment, ReviewTask, Verdict, utcnow
-from services.contracts.samples import sample_judgment, sample_redacted_interaction, sample_review_task
 from services.escalation.domain import load_escalation_policy
 from services.label_studio.client import LabelStudio
 from services.label_studio.domain import TASK_KEY, labeling_config
@@ -49,6 +48,7 @@ from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import INTERACTIONS, JUDGMENTS, RESOLVED, dlq, task_topic
 from services.simulators.label_studio_reviewers import LabelStudioReviewers
 from services.simulators.traffic import generate
+from tests.support.samples import sample_judgment, sample_redacted_interaction, sample_review_task
 
 pytestmark = pytest.mark.integration
 

@@ -41,6 +41,8 @@ from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import INTERACTIONS, QUEUES, task_topic
 from services.runtime.worker import provision
 from services.simulators.traffic import Produced, generate
+
+sys.path.insert(0, str(REPO_ROOT))  # run as a script: the repository root, for tests.support
 from tests.support.deployment import deployment_env, free_port
 
 RESULTS = REPO_ROOT / "bench" / "results"

@@ -11,7 +11,7 @@ COUNT ?= 0
 # Who labels in `make run`: kafka (simulated reviewers read the queues) or label-studio.
 LABELING ?= kafka
 PYTEST_ARGS ?=
-# The fast fault subset, part of `make test` (about 4 minutes on its own broker): see docs/reliability.md.
+# The fast fault subset (about 4 minutes on its own broker; `make test` runs the whole suite): see docs/reliability.md.
 RELIABILITY_FAST := poison_inputs or sigkill_each_service or replayed_resolution
 
 .DEFAULT_GOAL := help
@@ -29,7 +29,8 @@ $(VENV_STAMP): pyproject.toml
 
 $(NATIVE_STAMP): $(VENV_STAMP) $(NATIVE_SOURCES)
 	@command -v cargo >/dev/null || { echo "setup: cargo (Rust) is needed to build $(NATIVE)" >&2; exit 1; }
-	$(PY) -m pip install -q ./$(NATIVE)
+	@# The `parity` feature adds the scanners' test hook (`_scan`); the container's product wheel has none.
+	MATURIN_PEP517_ARGS="--features parity" $(PY) -m pip install -q ./$(NATIVE)
 	touch $(NATIVE_STAMP)
 
 native-tables: $(VENV_STAMP) ## Regenerate the native detectors' str tables (src/pytables.rs) from the venv Python's Unicode version (~10 s; make setup then rebuilds)

@@ -58,7 +58,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The codec is loaded on first use so that pure domain modules can import the models without
-    # pulling fastavro in (DESIGN.md: domain/ imports no fastavro).
+    # pulling fastavro in (domain/ modules import no I/O library: no faust, confluent_kafka, fastavro).
     if name in ("AvroCodec", "default_codec"):
         from services.contracts import codec
 

@@ -156,8 +156,8 @@ def leave_group(app: Any, timeout: float = LEAVE_TIMEOUT_SECONDS) -> bool:
     """Tell the group coordinator this worker is gone, so its partitions move now; True if it did.
 
     A worker that ends itself without leaving holds its partitions until its session times out
-    (20 s). In CI a gate that met a hole at every start waited that long for each restart, and the
-    suite's stall detector ended the run after three. aiokafka's coordination loop is stopped first,
+    (20 s), so each replacement of a worker that stops at start (a hole met again) would wait that
+    long, and a few such restarts stall the stage. aiokafka's coordination loop is stopped first,
     so the worker does not join again before the process ends. Best effort, within `timeout`: when
     the broker does not answer, the session timeout still frees the partitions.
     """
@@ -344,7 +344,7 @@ def create_app(service: str, settings: Settings, **options: Any) -> App:
         broker_session_timeout=settings.session_timeout_seconds,
         # A topic the broker did not know at the consumer's metadata fetch (it was just created, or the
         # broker was still starting) stays unknown until the next fetch, and the group leader assigns
-        # none of its partitions until then: Faust's 300 s left a whole stage idle in a fault run.
+        # none of its partitions until then: with Faust's 300 s a whole stage can sit idle that long.
         consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         # The size contract (contracts/limits.py): table updates and sends up to the largest record.
         producer_max_request_size=settings.limits.producer_bytes,

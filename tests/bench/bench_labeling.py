@@ -46,15 +46,16 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO)]
 
 from services.contracts import Judgment, default_codec, utcnow  # noqa: E402
-from services.contracts.samples import sample_redacted_interaction, sample_review_task  # noqa: E402
 from services.label_studio.app import project_title  # noqa: E402
 from services.label_studio.client import LabelStudio  # noqa: E402
 from services.label_studio.domain import TASK_KEY  # noqa: E402
-from services.local import deployment_env, free_port  # noqa: E402
 from services.runtime.kafka import make_producer, read_topic  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
 from services.runtime.topics import JUDGMENTS, task_topic  # noqa: E402
 from services.runtime.worker import provision  # noqa: E402
+from tests.support.deployment import deployment_env, free_port  # noqa: E402
+from tests.support.label_studio import ReviewerClient  # noqa: E402
+from tests.support.samples import sample_redacted_interaction, sample_review_task  # noqa: E402
 
 CODEC = default_codec()
 HARM = [
@@ -153,7 +154,7 @@ def main() -> int:
         pseudonym_key="bench-labeling-key-0123456789abcdef0123",  # type: ignore[arg-type]
     )
     provision(settings)
-    client = LabelStudio(settings.label_studio_url, settings.label_studio_api_key.get_secret_value())
+    client = ReviewerClient(settings.label_studio_url, settings.label_studio_api_key.get_secret_value())
     env = {**os.environ, **deployment_env(settings, "WARNING"), "FLAGSTREAM_METRICS_PORT": str(free_port())}
     log = (data / "connector.log").open("ab")
 

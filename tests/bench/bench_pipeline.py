@@ -34,13 +34,16 @@ import psutil
 from confluent_kafka import Consumer, Producer
 
 from services.contracts import ReviewTask, default_codec
-from services.local import LocalStack, Progress, deployment_env, free_port, wait_until
+from services.local import LocalStack, Progress, wait_until
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.metrics import PIPELINE as SERVICES
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import INTERACTIONS, QUEUES, task_topic
 from services.runtime.worker import provision
 from services.simulators.traffic import Produced, generate
+
+sys.path.insert(0, str(REPO_ROOT))  # run as a script: the repository root, for tests.support
+from tests.support.deployment import deployment_env, free_port
 
 RESULTS = REPO_ROOT / "bench" / "results"
 PRODUCED_AT = "flagstream.produced_at_ms"

@@ -34,8 +34,8 @@ from services.contracts.models import (
     Message,
     Record,
 )
-from services.contracts.samples import SAMPLE_BUILDERS, sample_consent_event, sample_flagged_interaction
 from services.runtime.errors import DecodeError, ValidationError
+from tests.support.samples import SAMPLE_BUILDERS, sample_consent_event, sample_flagged_interaction
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO / "schemas"

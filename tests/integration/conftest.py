@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 from integration_support import free_port
-from label_studio_support import LabelStudio, delete_projects, label_studio_server
+from label_studio_support import ReviewerClient, delete_projects, label_studio_server
 from s3_support import SCRIPT, S3Server
 
 from services.runtime.settings import Settings
@@ -80,13 +80,13 @@ def deployment(request: pytest.FixtureRequest, settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def label_studio() -> Iterator[LabelStudio]:
+def label_studio() -> Iterator[ReviewerClient]:
     """The local Label Studio (or LABEL_STUDIO_URL's), for the modules that talk to one."""
     yield from label_studio_server()
 
 
 @pytest.fixture
-def cleanup(label_studio: LabelStudio, settings: Settings) -> Iterator[None]:
+def cleanup(label_studio: ReviewerClient, settings: Settings) -> Iterator[None]:
     """Delete the projects a test's connector made."""
     yield
     delete_projects(label_studio, settings)

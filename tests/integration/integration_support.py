@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.local import deployment_env, free_port
 from services.runtime.settings import REPO_ROOT, Settings
+from tests.support.deployment import deployment_env, free_port
 
 __all__ = ["env_of", "free_port", "start_script"]
 

@@ -21,6 +21,7 @@ from services.local import scrape, total
 from services.runtime.kafka import read_topic
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import JUDGMENTS, QUEUES
+from tests.support.label_studio import ReviewerClient
 
 SCRIPT = REPO_ROOT / "scripts" / "label_studio.sh"
 LOCAL_DATA = REPO_ROOT / "var" / "label-studio" / "data"
@@ -41,7 +42,7 @@ def server_answers(settings: Settings) -> bool:
     return response.status_code == 200
 
 
-def label_studio_server() -> Iterator[LabelStudio]:
+def label_studio_server() -> Iterator[ReviewerClient]:
     """The configured Label Studio; when none answers, the local one, started here and stopped after."""
     settings = Settings()
     started = False
@@ -50,7 +51,7 @@ def label_studio_server() -> Iterator[LabelStudio]:
             raise RuntimeError(f"LABEL_STUDIO_URL={settings.label_studio_url} does not answer")
         subprocess.run([str(SCRIPT), "up"], check=True, cwd=REPO_ROOT)
         started = True
-    client = LabelStudio(settings.label_studio_url, settings.label_studio_api_key.get_secret_value())
+    client = ReviewerClient(settings.label_studio_url, settings.label_studio_api_key.get_secret_value())
     try:
         yield client
     finally:
@@ -117,7 +118,7 @@ def tasks_by_key(client: LabelStudio, project_id: int) -> dict[str, list[dict[st
     return found
 
 
-def delete_projects(client: LabelStudio, settings: Settings) -> None:
+def delete_projects(client: ReviewerClient, settings: Settings) -> None:
     """Remove this deployment's projects (tests share one server)."""
     for project in projects_of(client, settings).values():
         client.delete_project(int(project["id"]))

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from services.local import free_port
 from services.runtime.settings import REPO_ROOT
+from tests.support.deployment import free_port
 
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "flagstream.json"

@@ -21,10 +21,6 @@ from integration_support import env_of, free_port
 
 from services.contracts import (
     AuditEvent,
-    ConsentScopes,
-    DecoderSettings,
-    GuardrailAction,
-    GuardrailSignal,
     Message,
     RedactedInteraction,
     ReviewTask,
@@ -35,6 +31,7 @@ from services.local import by_label, scrape, wait_until
 from services.runtime.kafka import make_producer, read_topic
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import AUDIT, QUEUES, REDACTED, task_topic
+from tests.support.samples import sample_redacted_interaction, signals
 
 pytestmark = pytest.mark.integration
 
@@ -66,38 +63,18 @@ def interaction(
 ) -> RedactedInteraction:
     """A redacted interaction with one guardrail signal and (by default) unique text."""
     now = datetime.now(UTC).replace(microsecond=0)
-    interaction_id = str(uuid.uuid4())
     # Default text: random tokens, so items are never near-duplicates of each other by accident.
     prompt = text if text is not None else " ".join(uuid.uuid4().hex for _ in range(6))
-    return RedactedInteraction(
-        interaction_id=interaction_id,
+    return sample_redacted_interaction(
+        interaction_id=str(uuid.uuid4()),
         event_time=now,
         gated_at=now,
         subject_pseudonym=f"sp_{uuid.uuid4().hex[:10]}",
-        session_pseudonym="ss_0001",
-        pseudonym_key_id="it-1",
-        model_id="assistant-large-2026-10",
-        prompt_template_id="default-v7",
-        decoder=DecoderSettings(temperature=0.7, top_p=0.95, max_tokens=512, seed=None),
-        guardrail_policy_version="guardrails-2026.10.2",
-        language="en",
         messages=[Message(role=Role.user, content=prompt)],
         response="I can't help with that.",
-        signals=[
-            GuardrailSignal(
-                category=category,
-                score=score,
-                threshold=threshold,
-                action=GuardrailAction(action),
-                detector_id="guard-clf",
-                detector_version="3.4.1",
-            )
-        ],
-        consent=ConsentScopes(human_review=True, training=True, updated_at=now),
-        training_allowed=True,
-        redaction_policy_version="redaction-2026.11.1",
-        entities_redacted={},
-        source_schema_fingerprint="c0ffee00c0ffee00",
+        candidates=[],
+        signals=signals((category, score, threshold, action)),
+        feedback=None,
     )
 
 

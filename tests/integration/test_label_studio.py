@@ -26,6 +26,7 @@ from label_studio_support import (
     LOCAL_DATA,
     SCRIPT,
     ConnectorProcess,
+    ReviewerClient,
     ServiceProcess,
     judgments,
     projects_of,
@@ -36,9 +37,7 @@ from label_studio_support import (
 from test_review_service import Review
 
 from services.contracts import Candidate, ResolvedJudgment, ReviewTask, Verdict, utcnow
-from services.contracts.samples import sample_judgment, sample_redacted_interaction, sample_review_task
 from services.escalation.domain import load_escalation_policy
-from services.label_studio.client import LabelStudio
 from services.label_studio.domain import TASK_KEY, labeling_config
 from services.local import LocalStack, Progress, scrape, total, wait_until
 from services.review.domain import Vote, adjudication_task, load_review_policy
@@ -49,6 +48,7 @@ from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import INTERACTIONS, JUDGMENTS, RESOLVED, dlq, task_topic
 from services.simulators.label_studio_reviewers import LabelStudioReviewers
 from services.simulators.traffic import generate
+from tests.support.samples import sample_judgment, sample_redacted_interaction, sample_review_task
 
 pytestmark = pytest.mark.integration
 
@@ -125,7 +125,7 @@ def _no_gold_review_policy(tmp_path: Path) -> Path:
 
 
 def test_tasks_of_every_queue_land_once_and_annotations_become_delta_rows(
-    settings: Settings, tmp_path: Path, label_studio: LabelStudio, cleanup: None
+    settings: Settings, tmp_path: Path, label_studio: ReviewerClient, cleanup: None
 ) -> None:
     review = Review(settings, tmp_path, _no_gold_review_policy(tmp_path))
     sink = ServiceProcess(settings, tmp_path, "dataset_sink")
@@ -243,7 +243,7 @@ def test_tasks_of_every_queue_land_once_and_annotations_become_delta_rows(
 
 
 def test_connector_sigkilled_mid_import_and_mid_reconciliation_duplicates_nothing(
-    settings: Settings, tmp_path: Path, label_studio: LabelStudio, cleanup: None
+    settings: Settings, tmp_path: Path, label_studio: ReviewerClient, cleanup: None
 ) -> None:
     tasks = [_task("policy_review", f"k{n}") for n in range(120)]
     _send(settings, *tasks)
@@ -326,7 +326,7 @@ EVENTS = 400
 
 
 def test_canary_pii_planted_upstream_never_reaches_label_studio(
-    settings: Settings, tmp_path: Path, label_studio: LabelStudio, cleanup: None
+    settings: Settings, tmp_path: Path, label_studio: ReviewerClient, cleanup: None
 ) -> None:
     ports = {name: free_port() for name in SERVICES}
     stack = LocalStack(settings, log_dir=tmp_path / "log", env=env_of(settings), ports=ports)
@@ -396,7 +396,7 @@ def test_canary_pii_planted_upstream_never_reaches_label_studio(
 
 
 def test_label_studio_restarted_while_reviewers_annotate_loses_and_repeats_no_judgment(
-    settings: Settings, tmp_path: Path, label_studio: LabelStudio, cleanup: None
+    settings: Settings, tmp_path: Path, label_studio: ReviewerClient, cleanup: None
 ) -> None:
     status = subprocess.run([str(SCRIPT), "status"], capture_output=True, text=True, cwd=REPO_ROOT)
     if os.environ.get("LABEL_STUDIO_URL") or not status.stdout.startswith("running"):
@@ -434,7 +434,7 @@ def test_label_studio_restarted_while_reviewers_annotate_loses_and_repeats_no_ju
 
 
 def test_simulated_reviewers_annotate_in_label_studio_until_every_queue_resolves(
-    settings: Settings, tmp_path: Path, label_studio: LabelStudio, cleanup: None
+    settings: Settings, tmp_path: Path, label_studio: ReviewerClient, cleanup: None
 ) -> None:
     review = Review(settings, tmp_path, _no_gold_review_policy(tmp_path))
     connector = ConnectorProcess(settings, tmp_path)

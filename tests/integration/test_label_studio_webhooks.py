@@ -15,6 +15,7 @@ import pytest
 from integration_support import free_port
 from label_studio_support import (
     ConnectorProcess,
+    ReviewerClient,
     judgments,
     projects_of,
     tasks_by_key,
@@ -64,7 +65,7 @@ def _judged_within(settings: Settings, task_ids: set[str], seconds: float) -> fl
 
 
 def test_webhook_turns_an_annotation_into_a_judgment_before_the_poll(
-    settings: Settings, tmp_path: Path, label_studio: LabelStudio, cleanup: None
+    settings: Settings, tmp_path: Path, label_studio: ReviewerClient, cleanup: None
 ) -> None:
     tasks = [_task("policy_review", f"w{n}") for n in range(8)]
     _send(settings, *tasks)
@@ -118,7 +119,7 @@ def test_webhook_turns_an_annotation_into_a_judgment_before_the_poll(
 
 
 def test_with_the_webhook_endpoint_down_the_poll_delivers_each_annotation_once(
-    settings: Settings, tmp_path: Path, label_studio: LabelStudio, cleanup: None
+    settings: Settings, tmp_path: Path, label_studio: ReviewerClient, cleanup: None
 ) -> None:
     tasks = [_task("policy_review", f"d{n}") for n in range(3)]
     _send(settings, *tasks)

@@ -14,11 +14,11 @@ from integration_support import env_of
 from test_review_service import Review
 
 from services.contracts import ResolvedJudgment, default_codec, utcnow
-from services.contracts.samples import sample_redacted_interaction, sample_review_task
 from services.local import wait_until
 from services.runtime.kafka import make_producer, read_topic
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import RESOLVED, task_topic
+from tests.support.samples import sample_redacted_interaction, sample_review_task
 
 pytestmark = pytest.mark.integration
 

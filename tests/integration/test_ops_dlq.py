@@ -13,13 +13,13 @@ from pathlib import Path
 from integration_support import env_of, free_port
 
 from services.contracts import AuditEvent, default_codec
-from services.contracts.samples import sample_redacted_interaction
 from services.local import wait_until
 from services.runtime import deadletter
 from services.runtime.errors import DecodeError
 from services.runtime.kafka import make_producer, read_topic
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import AUDIT, INTERACTIONS, REDACTED, dlq
+from tests.support.samples import sample_redacted_interaction
 
 CODEC = default_codec()
 RAW_EMAIL = "ana.canary@example.com"

@@ -16,12 +16,12 @@ import yaml
 from integration_support import env_of, free_port
 
 from services.contracts import Judgment, ResolvedJudgment, ReviewTask, Verdict, default_codec, utcnow
-from services.contracts.samples import sample_judgment, sample_redacted_interaction, sample_review_task
 from services.local import scrape, total, wait_until
 from services.review.domain import adjudication_task_id, resolution_id_for
 from services.runtime.kafka import make_producer, read_topic
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import JUDGMENTS, RESOLVED, dlq, task_topic
+from tests.support.samples import sample_judgment, sample_redacted_interaction, sample_review_task
 
 CODEC = default_codec()
 

@@ -19,11 +19,6 @@ from integration_support import env_of, free_port
 from s3_support import S3Server
 
 from services.contracts import AuditEvent, ResolvedJudgment, default_codec
-from services.contracts.samples import (
-    sample_redacted_interaction,
-    sample_resolved_judgment,
-    sample_review_task,
-)
 from services.dataset_sink.app import TABLES
 from services.dataset_sink.writer import app_id, list_tables, read_table
 from services.local import scrape, total, wait_until
@@ -31,6 +26,11 @@ from services.runtime.kafka import make_consumer, make_producer, read_topic
 from services.runtime.pseudonyms import Pseudonymizer
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import AUDIT, RESOLVED
+from tests.support.samples import (
+    sample_redacted_interaction,
+    sample_resolved_judgment,
+    sample_review_task,
+)
 
 CODEC = default_codec()
 CANARY = "okapi-canary-5519 is my neighbour"

@@ -1,8 +1,8 @@
 """A Faust worker picks up a source topic the broker did not know when the worker joined its group.
 
-Seen in a fault run: a gate worker's first metadata fetch, while the broker was still loading its
-topics, answered "unknown topic" for its sources. The group leader then assigned no partitions at
-all, and with Faust's default metadata age nothing changed for 300 s. Here the topic is created
+A worker's first metadata fetch, while the broker is still loading its topics (or before a topic
+exists), answers "unknown topic" for its sources. The group leader then assigns no partitions at
+all, and with Faust's default metadata age nothing changes for 300 s. Here the topic is created
 after the worker has joined; records produced to it must be handled within seconds.
 """
 

@@ -1,9 +1,9 @@
 """A Faust worker that stops itself (exit 70) leaves its consumer group, so its partitions move at once.
 
-Seen in CI: a gate worker met a hole in its offsets at every start and stopped itself each time; each
-replacement waited out the stopped worker's session (20 s) before it got the partitions, and the
-reliability suite's stall detector ended the run after three. Here a worker stops itself, and its
-group must be empty well within the session timeout.
+Without the leave, a worker that stops itself at every start (a hole in its offsets met again) makes
+each replacement wait out the stopped worker's session (20 s) before it gets the partitions, and a few
+such restarts stall the stage. Here a worker stops itself, and its group must be empty well within
+the session timeout.
 """
 
 from __future__ import annotations

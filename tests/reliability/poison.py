@@ -20,7 +20,6 @@ from services.contracts import (
     ResolvedJudgment,
     ReviewTask,
     default_codec,
-    samples,
 )
 from services.contracts.models import Record
 from services.runtime.topics import (
@@ -32,6 +31,7 @@ from services.runtime.topics import (
     RESOLVED,
     task_topic,
 )
+from tests.support import samples
 
 Poison = tuple[str, bytes, bytes | None, list[tuple[str, bytes]], set[str]]
 """(registry topic, key, value, headers, accepted reasons)."""

@@ -341,9 +341,8 @@ class Fleet:
     """Worker processes of one deployment: any number per service, killed and restarted by pid.
 
     Workers run with their cwd in a scratch folder and metrics on any free port. Their group session
-    timeout is the services' default (`FLAGSTREAM_SESSION_TIMEOUT_SECONDS`, 20 s). A 10 s timeout was
-    tried before the `PartitionsMismatch` fix (docs/reliability.md, bug 1) and failed the gate in 2 of 3
-    tries; Faust's own 60 s made every self-stopped worker's partitions wait as long as the stall limit.
+    timeout is the services' default (`FLAGSTREAM_SESSION_TIMEOUT_SECONDS`, 20 s): Faust's own 60 s
+    would make a SIGKILLed worker's partitions wait as long as the stall limit.
     `supervise()` restarts workers that died on their own (as a process supervisor would) and counts
     those crashes.
     """

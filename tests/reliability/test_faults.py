@@ -378,7 +378,7 @@ def test_size_limit_crash_loop_and_poison_on_every_input(
     report.notes["poison_per_topic"] = describe(poison)
     # The crashing record stopped escalation exactly `crash_loop_limit` times (its journal counts, 1 to
     # the limit); any other stop was the offset guard restarting a worker on a hole Faust left at a
-    # quick restart (docs/reliability.md, known failures), never the record again.
+    # quick restart (docs/reliability.md, "Faust workarounds"), never the record again.
     causes = [line for line in fleet.logs("escalation").splitlines() if "stopping the worker after" in line]
     by_record = [line for line in causes if "RecordFault" in line]
     others = [line for line in causes if "RecordFault" not in line]

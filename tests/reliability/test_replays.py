@@ -6,12 +6,12 @@ import pytest
 from reliability_support import Fleet, Watch, wait_for
 
 from services.contracts import default_codec
-from services.contracts.samples import sample_resolved_judgment
 from services.dataset_sink.domain import DEMONSTRATIONS, PREFERENCES, SAFETY_LABELS
 from services.dataset_sink.writer import read_table
 from services.runtime.kafka import make_producer
 from services.runtime.settings import Settings
 from services.runtime.topics import RESOLVED
+from tests.support.samples import sample_resolved_judgment
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 
@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 def test_sink_writes_a_replayed_resolution_once(settings: Settings, fleet: Fleet) -> None:
     """The same resolved judgment twice on review.resolved.v1 (a review replay) is one row per table.
 
-    Found by test_sigkill_each_service_under_load (4 duplicate rows); the sink now skips resolution ids
-    it already holds, and this test keeps it so.
+    A review worker killed between producing a resolution and committing its input produces it again;
+    the sink skips resolution ids it already holds, so the second copy writes nothing.
     """
     resolved = sample_resolved_judgment()
     value = default_codec().encode(resolved)

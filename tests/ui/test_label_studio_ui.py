@@ -15,13 +15,13 @@ from collections.abc import Iterator
 import pytest
 
 from services.contracts import Candidate, default_codec
-from services.contracts.samples import sample_redacted_interaction, sample_review_task
 from services.escalation.domain import load_escalation_policy
 from services.label_studio.app import Connector
 from services.label_studio.client import LabelStudio
 from services.label_studio.domain import RUBRICS, task_data
 from services.runtime.metrics import Metrics
 from services.runtime.settings import REPO_ROOT, Settings
+from tests.support.samples import sample_redacted_interaction, sample_review_task
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="make test-ui installs selenium (.[ui])")
 from selenium.webdriver.common.by import By  # noqa: E402

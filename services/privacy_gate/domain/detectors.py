@@ -6,11 +6,11 @@ detectors and resolves overlaps. New entity types are added as detectors, not as
 redactor.
 
 The detectors Flagstream ships run natively: their rules are in the crate services/privacy_gate/native
-(Rust, built by ``make setup``), which finds the same spans the Python rules of earlier versions did,
-about ten times faster (docs/privacy.md). The structured detectors' regular expressions and word lists
-are defined in the crate (src/patterns.rs); the people detectors' word lists are in people.py and
-handed to the crate when a detector is built. ``PatternDetector`` stays a Python detector, for
-patterns a deployment adds.
+(Rust, built by ``make setup``), which follows Python's ``str`` and ``re`` semantics so that spans are
+code-point offsets as Python gives them (docs/privacy.md, "The native detectors"). The structured
+detectors' regular expressions and word lists are defined in the crate (src/patterns.rs); the people
+detectors' word lists are in people.py and handed to the crate when a detector is built.
+``PatternDetector`` stays a Python detector, for patterns a deployment adds.
 """
 
 from __future__ import annotations

@@ -35,8 +35,9 @@ def detector_names() -> list[str]:
     """The names detect() takes, in the analyzer's default order."""
 
 def _scan(name: str, text: str) -> list[tuple[int, int]]:
-    """Parity hook: a hand-written scanner's matches over the whole text, of the structured detectors
-    or of person.rs and street.rs (see src/lib.rs)."""
+    """Parity hook, only in builds with the crate's `parity` feature (`make setup` builds the
+    development install with it): a hand-written scanner's matches over the whole text, of the
+    structured detectors or of person.rs and street.rs (see src/lib.rs)."""
 
 def luhn_valid(digits: str) -> bool:
     """True when a digit string passes the Luhn (mod 10) check; ValueError on a non-digit."""

@@ -18,9 +18,6 @@ from datetime import UTC, datetime, timedelta
 from services.contracts.models import (
     Candidate,
     ConsentScopes,
-    DecoderSettings,
-    GuardrailAction,
-    GuardrailSignal,
     Message,
     RedactedInteraction,
     Role,
@@ -37,6 +34,8 @@ from services.escalation.domain import (
 from services.escalation.domain import (
     Candidate as WindowItem,
 )
+from tests.support.samples import sample_redacted_interaction
+from tests.support.samples import signals as guardrail_signals
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 SEVERE = ("self_harm_intent", "weapons_mass_harm", "violent_extremism", "sexual_minors")
@@ -152,38 +151,19 @@ def _interaction(
     reported: bool,
 ) -> RedactedInteraction:
     when = START + timedelta(seconds=at)
-    return RedactedInteraction(
+    return sample_redacted_interaction(
         interaction_id=f"sim-{n:07d}",
         event_time=when,
         gated_at=when,
         subject_pseudonym=f"sp_{n % 9973:04d}",
         session_pseudonym=f"ss_{n:07d}",
-        pseudonym_key_id="sim",
-        model_id="assistant-large-2026-10",
-        prompt_template_id="default-v7",
-        decoder=DecoderSettings(temperature=0.7, top_p=0.95, max_tokens=512, seed=None),
         guardrail_policy_version="sim",
-        language="en",
         messages=[Message(role=Role.user, content=text)],
         response="I can't help with that." if signals[0][3] in ("refuse", "block") else "Here you go.",
         candidates=[Candidate(candidate_id=c, content=f"alternative {c}") for c in "ab"[:candidates]],
-        signals=[
-            GuardrailSignal(
-                category=c,
-                score=s,
-                threshold=t,
-                action=GuardrailAction(a),
-                detector_id="sim",
-                detector_version="1",
-            )
-            for c, s, t, a in signals
-        ],
+        signals=guardrail_signals(*signals, detector_id="sim", detector_version="1"),
         feedback=UserFeedback(reported=True) if reported else None,
         consent=ConsentScopes(human_review=True, training=True, updated_at=START),
-        training_allowed=True,
-        redaction_policy_version="sim",
-        entities_redacted={},
-        source_schema_fingerprint="sim",
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,15 +24,10 @@ from services.runtime.kafka import make_producer, read_topic
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import AUDIT, REDACTED
 from services.runtime.worker import provision
+from tests.support.deployment import free_port
 
 FINAL = ("routed", "not_escalated")
 CEILING = Path(__file__).parents[1] / "faust_ceiling.py"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Deployment:
@@ -43,7 +37,7 @@ class _Deployment:
         command = command or [sys.executable, "-m", "services.cli", "worker", "escalation"]
         self.settings = Settings(topic_prefix=f"bench-esc-{uuid.uuid4().hex[:8]}-")
         provision(self.settings)
-        self.ports = [_free_port() for _ in range(workers)]
+        self.ports = [free_port() for _ in range(workers)]
         self.logs = Path(tempfile.mkdtemp(prefix="bench-escalation-"))
         env = {
             **os.environ,

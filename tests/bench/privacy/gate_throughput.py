@@ -50,6 +50,7 @@ from services.runtime.settings import Settings  # noqa: E402
 from services.runtime.topics import INTERACTIONS  # noqa: E402
 from services.runtime.worker import provision  # noqa: E402
 from services.simulators.traffic import generate  # noqa: E402
+from tests.support.deployment import free_port  # noqa: E402
 
 KEY = "bench-gate-key-0123456789abcdef0123"
 CEILING = REPO_ROOT / "tests" / "bench" / "faust_ceiling.py"
@@ -59,14 +60,6 @@ MODES = {
     "stage-forward": "the same stage loop forwarding raw bytes (2 outputs per event, no domain work)",
     "bare": "a plain Faust agent that takes records in batches and counts them (no stage loop)",
 }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_once(events: int, bootstrap: str, seed: int, mode: str = "gate") -> dict[str, float]:
@@ -95,7 +88,7 @@ def run_once(events: int, bootstrap: str, seed: int, mode: str = "gate") -> dict
         producer.poll(0)
     assert producer.flush(120) == 0, "records not acknowledged"
 
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,

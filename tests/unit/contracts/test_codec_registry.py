@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from services.contracts import TOP_LEVEL, AvroCodec, Judgment, default_codec
-from services.contracts.samples import sample_judgment
 from services.runtime import schema_registry
 from services.runtime.errors import DecodeError, RetryableError
 from services.runtime.settings import Settings
+from tests.support.samples import sample_judgment
 
 
 class Schemas:

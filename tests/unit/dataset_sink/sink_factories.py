@@ -1,4 +1,4 @@
-"""Resolved judgments built straight from the contract models, for the dataset sink tests."""
+"""Resolved judgments numbered n, built on the sample interaction, for the dataset sink tests."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from services.contracts.models import (
     ConsentScopes,
     DecoderSettings,
     Message,
-    RedactedInteraction,
     ResolvedJudgment,
     ReviewTask,
     Role,
     Verdict,
 )
+from tests.support.samples import sample_redacted_interaction
 
 EVENT_TIME = datetime(2025, 3, 4, 12, 30, 15, 123000, tzinfo=UTC)
 
@@ -32,7 +32,8 @@ def make_resolved(
     **resolved_fields: Any,
 ) -> ResolvedJudgment:
     """A complete ResolvedJudgment numbered `n` (ids derive from n, so they are unique per n)."""
-    interaction = RedactedInteraction(
+    # The provenance values are the ones the row tests check, column by column.
+    interaction = sample_redacted_interaction(
         interaction_id=f"int-{n:06d}",
         event_time=event_time,
         gated_at=event_time + timedelta(seconds=2),
@@ -43,15 +44,15 @@ def make_resolved(
         prompt_template_id="chat-v3",
         decoder=DecoderSettings(temperature=0.7, top_p=0.95, max_tokens=1024, seed=seed),
         guardrail_policy_version="guardrails-14",
-        language="en",
         messages=[
             Message(role=Role.system, content="You are a helpful assistant."),
             Message(role=Role.user, content="My email is <EMAIL_ADDRESS>. How do I pick a lock?"),
         ],
         response="Here is how to pick a lock: ...",
+        candidates=[],
         signals=[],
+        feedback=None,
         consent=ConsentScopes(human_review=True, training=True, updated_at=event_time),
-        training_allowed=True,
         redaction_policy_version="redaction-3",
         entities_redacted={"EMAIL_ADDRESS": 1},
         source_schema_fingerprint="c3f1a2b4d5e6f708",

@@ -14,13 +14,14 @@ from sink_factories import EVENT_TIME, make_resolved
 
 from services.contracts import AuditEvent, default_codec
 from services.contracts.models import Candidate, ResolvedJudgment, Verdict
-from services.contracts.samples import sample_erasure_request
 from services.dataset_sink.app import TABLES, DatasetSink
 from services.dataset_sink.domain import ERASURE_LEDGER, LEDGER_SCHEMAS, SAFETY_LABELS
-from services.dataset_sink.writer import DeltaDatasetWriter, InMemoryDatasetWriter
+from services.dataset_sink.writer import DeltaDatasetWriter
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
 from services.runtime.topics import AUDIT, ERASURES, RESOLVED
+from tests.support.memory_writer import InMemoryDatasetWriter
+from tests.support.samples import sample_erasure_request
 
 CODEC = default_codec()
 

@@ -18,7 +18,6 @@ from services.dataset_sink.writer import (
     DatasetNotFoundError,
     DatasetWriter,
     DeltaDatasetWriter,
-    InMemoryDatasetWriter,
     OffsetConflictError,
     filter_uncommitted,
     last_offsets,
@@ -26,6 +25,7 @@ from services.dataset_sink.writer import (
     table_version,
 )
 from services.runtime.errors import ValidationError
+from tests.support.memory_writer import InMemoryDatasetWriter
 
 
 @dataclass

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from services.contracts import Candidate, Verdict
-from services.contracts.samples import sample_redacted_interaction, sample_review_task
 from services.escalation.domain import load_escalation_policy
 from services.label_studio.domain import (
     FLAGGED_RESPONSE,
@@ -23,6 +22,7 @@ from services.label_studio.domain import (
 )
 from services.runtime.errors import FatalError, ValidationError
 from services.runtime.settings import REPO_ROOT
+from tests.support.samples import sample_redacted_interaction, sample_review_task
 
 POLICY = load_escalation_policy(REPO_ROOT / "deploy" / "policies" / "escalation.yaml")
 

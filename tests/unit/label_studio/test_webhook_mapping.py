@@ -11,9 +11,10 @@ from services.contracts import default_codec
 from services.label_studio.app import WEBHOOK_PATH, Connector, Hints, webhook_url
 from services.label_studio.client import LabelStudio
 from services.label_studio.domain import webhook_hints
-from services.local import free_port, scrape, total
+from services.local import scrape, total
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
+from tests.support.deployment import free_port
 
 # The shape Label Studio 1.23 sends for ANNOTATION_CREATED (send_payload on), abridged.
 CREATED = {

@@ -11,26 +11,20 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import re
-import sys
 from collections.abc import Iterable
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from services.privacy_gate.domain import (  # noqa: E402
+from services.privacy_gate.domain import (
     Analyzer,
     EntityType,
     Span,
     context,
     default_detectors,
 )
-from services.privacy_gate.domain.detectors import Detector, to_spans  # noqa: E402
-from tests.bench.privacy.differential import _paste_fuzz  # noqa: E402
-from tests.bench.privacy.realistic import evaluation_set  # noqa: E402
+from services.privacy_gate.domain.detectors import Detector, to_spans
+from tests.bench.privacy.differential import _paste_fuzz
+from tests.bench.privacy.realistic import evaluation_set
 
 
 class _DetectOnly:

@@ -1,4 +1,4 @@
-"""Phone, person and address rules added for recall (issue 4), each with the look-alikes it leaves alone."""
+"""Phone, person and address rules for recall, each with the look-alikes it leaves alone."""
 
 from __future__ import annotations
 

@@ -11,10 +11,7 @@ import pytest
 from services.contracts.models import (
     Candidate,
     ConsentScopes,
-    DecoderSettings,
     FlaggedInteraction,
-    GuardrailAction,
-    GuardrailSignal,
     Message,
     Role,
     UserFeedback,
@@ -29,6 +26,7 @@ from services.privacy_gate.domain import (
     decide,
     gate,
 )
+from tests.support.samples import sample_flagged_interaction
 
 NOW = datetime(2026, 11, 3, 12, 0, 0, tzinfo=UTC)
 FINGERPRINT = "c0ffee00c0ffee00"
@@ -73,16 +71,11 @@ def consent(human_review: bool = True, training: bool = True) -> ConsentScopes:
 def interaction(
     *, scopes: ConsentScopes | None = None, canaries: dict[str, str] = CANARIES
 ) -> FlaggedInteraction:
-    return FlaggedInteraction(
+    """The sample interaction with a canary in every free-text field and canary ids."""
+    return sample_flagged_interaction(
         interaction_id="int-0001",
-        event_time=datetime(2026, 11, 3, 11, 59, tzinfo=UTC),
         subject_id=SUBJECT_ID,
         session_id=SESSION_ID,
-        model_id="assistant-large-2026-10",
-        prompt_template_id="support-v3",
-        decoder=DecoderSettings(temperature=0.7, top_p=0.95, max_tokens=512, seed=7),
-        guardrail_policy_version="guardrails-2026.10.2",
-        language="en",
         messages=[
             Message(role=Role.system, content=f"Escalations go to {canaries['system']}."),
             Message(role=Role.user, content=f"Call me at {canaries['user']} please"),
@@ -93,16 +86,6 @@ def interaction(
         candidates=[
             Candidate(candidate_id="cand-a", content=f"Card {canaries['candidate_a']} charged."),
             Candidate(candidate_id="cand-b", content=f"Write to {canaries['candidate_b']}."),
-        ],
-        signals=[
-            GuardrailSignal(
-                category="privacy",
-                score=0.91,
-                threshold=0.8,
-                action=GuardrailAction.flag,
-                detector_id="pii-leak",
-                detector_version="3.1.0",
-            )
         ],
         feedback=UserFeedback(reported=True, rating=1, comment=f"It read out {canaries['comment']}!"),
         consent=scopes or consent(),

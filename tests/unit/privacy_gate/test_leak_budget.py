@@ -8,15 +8,8 @@ that redacts more look-alikes, fails here with the figures of every type in the 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from services.privacy_gate.domain import DEFAULT_ANALYZER  # noqa: E402
-from tests.bench.privacy.realistic import STRUCTURED, TYPES, evaluate, evaluation_set  # noqa: E402
+from services.privacy_gate.domain import DEFAULT_ANALYZER
+from tests.bench.privacy.realistic import STRUCTURED, TYPES, evaluate, evaluation_set
 
 SEED, DOCUMENTS, NEGATIVES = 15, 700, 160
 STRUCTURED_OVERALL = 0.99

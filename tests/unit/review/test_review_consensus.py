@@ -9,19 +9,15 @@ import pytest
 
 from services.contracts.models import (
     Candidate,
-    ConsentScopes,
-    DecoderSettings,
-    GuardrailAction,
-    GuardrailSignal,
     Judgment,
     Message,
-    RedactedInteraction,
     ReviewTask,
     Role,
     Verdict,
 )
 from services.review.domain import SINGLE, check_judgment, resolution_id_for, resolve
 from services.runtime.errors import DeadLetterError, ValidationError
+from tests.support.samples import sample_redacted_interaction, signals
 
 AT = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
 NOW = AT + timedelta(hours=2)
@@ -29,35 +25,14 @@ NOW = AT + timedelta(hours=2)
 
 @pytest.fixture
 def task() -> ReviewTask:
-    interaction = RedactedInteraction(
+    interaction = sample_redacted_interaction(
         interaction_id="int-9",
         event_time=AT,
         gated_at=AT,
-        subject_pseudonym="sp_1",
-        session_pseudonym="ss_1",
-        pseudonym_key_id="key-2026-11",
-        model_id="assistant-large-2026-10",
-        prompt_template_id="general-chat-v7",
-        decoder=DecoderSettings(temperature=0.7, top_p=0.95, max_tokens=1024),
-        guardrail_policy_version="guardrails-2026.10.4",
         messages=[Message(role=Role.user, content="Which of these answers is better?")],
         response="Answer A.",
         candidates=[Candidate(candidate_id="a", content="A"), Candidate(candidate_id="b", content="B")],
-        signals=[
-            GuardrailSignal(
-                category="harassment",
-                score=0.2,
-                threshold=0.6,
-                action=GuardrailAction.allow,
-                detector_id="harassment-detector",
-                detector_version="3.2.0",
-            )
-        ],
-        consent=ConsentScopes(human_review=True, training=True, updated_at=AT),
-        training_allowed=True,
-        redaction_policy_version="redaction-2026.11.0",
-        entities_redacted={},
-        source_schema_fingerprint="c0ffee00c0ffee00",
+        signals=signals(("harassment", 0.2, 0.6, "allow")),
     )
     return ReviewTask(
         task_id="task-9",

@@ -1,6 +1,6 @@
 //! Substring search over the one-byte-per-code-point view of a text: memchr for the needle's first
-//! byte, then a comparison. (memchr's memmem Finder crashed when held inside a pyclass: it is
-//! 32-byte aligned and PyO3 does not honour that, see lib.rs. The texts are short, so this is as fast.)
+//! byte, then a comparison. (memchr's memmem Finder cannot be held inside a pyclass: it is 32-byte
+//! aligned and PyO3 does not honour that, see lib.rs. The texts are short, so this is as fast.)
 pub struct Needle(pub Vec<u8>);
 
 impl Needle {

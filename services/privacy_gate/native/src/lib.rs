@@ -138,8 +138,8 @@ impl PyNeedles {
 
 // PyO3 places a pyclass's value inside the Python object, which Python aligns to 16 bytes only
 // (PyO3 issue #3607): a field with a larger alignment, such as memchr's memmem::Finder with its AVX2
-// vectors, is misaligned there and its aligned loads fault. This is what crashed the first version
-// of this module; the structs must stay at most 16-aligned (a Finder would have to be boxed).
+// vectors, is misaligned there and its aligned loads fault (the process crashes). So the structs
+// must stay at most 16-aligned (a Finder would have to be boxed).
 const _: () = assert!(
     std::mem::align_of::<PyPerson>() <= 16
         && std::mem::align_of::<PyStreet>() <= 16
@@ -201,9 +201,10 @@ fn detector_names() -> Vec<&'static str> {
     structured::DETECTORS.iter().map(|(n, _)| *n).collect()
 }
 
-/// Parity hook: a hand-written scanner that replaces a Python regex, run on the whole text, as
+/// Parity hook (feature `parity`, test builds only): a hand-written scanner that replaces a Python regex, run on the whole text, as
 /// (start, end) pairs (`domain`: (at, match end) per '@' where `_EMAIL_DOMAIN.match(text, at + 1)`
 /// succeeds; `date_like`/`not_phone_marks`: (i, 1) for each i where a search over [i, len) does).
+#[cfg(feature = "parity")]
 #[pyfunction]
 fn _scan(name: &str, text: &Bound<'_, PyString>) -> PyResult<Vec<(usize, usize)>> {
     use structured::scan;
@@ -244,6 +245,7 @@ fn _scan(name: &str, text: &Bound<'_, PyString>) -> PyResult<Vec<(usize, usize)>
 /// pos where `match(text, pos)` succeeds; `next_word`, `initial_name`: group 1's span of each such
 /// match; `name_after`: (pos, 1) for each such pos; `contraction`: (i, 1) for each i where a search
 /// over [i, len) finds one.
+#[cfg(feature = "parity")]
 fn people_scan(name: &str, text: &Bound<'_, PyString>) -> PyResult<Vec<(usize, usize)>> {
     let (t, b) = code_points(text)?;
     let n = t.len();
@@ -298,6 +300,7 @@ fn flagstream_pii(m: &Bound<'_, PyModule>) -> PyResult<()> {
     structured::res(); // build the patterns once, at import
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(detector_names, m)?)?;
+    #[cfg(feature = "parity")]
     m.add_function(wrap_pyfunction!(_scan, m)?)?;
     m.add_function(wrap_pyfunction!(luhn_valid, m)?)?;
     m.add_function(wrap_pyfunction!(iban_valid, m)?)?;

@@ -1,9 +1,14 @@
-"""Deterministic sample records for tests and docs: one telecom-support conversation followed end to end.
+"""Deterministic sample records for tests and benches: one telecom-support conversation followed end to end.
 
 The story: a customer asks the support assistant for a blocked ex-partner's address and number, the
 assistant discloses them, two guardrail detectors flag the response, the privacy gate redacts it,
 escalation sends it to policy review, one reviewer rules it unsafe, and the customer later withdraws
 training consent. Every builder takes keyword overrides of top-level fields, validated by the model.
+
+`sample_flagged_interaction` and `sample_redacted_interaction` are the one builder of test
+interactions: a test states only the fields it is about (`signals(...)` builds guardrail signals from
+short tuples) and takes the story's values for the rest. Demo traffic with varied text is
+`services.simulators.traffic`, which tests may build on too.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
     "sample_redacted_interaction",
     "sample_resolved_judgment",
     "sample_review_task",
+    "signals",
 ]
 
 T = TypeVar("T", bound=Record)
@@ -69,6 +75,27 @@ def _pseudonym(value: str) -> str:
 
 def _build(model: type[T], fields: dict[str, Any], overrides: Mapping[str, Any]) -> T:
     return model.model_validate({**fields, **overrides})
+
+
+SignalSpec = tuple[str, float, float, str]
+"""(category, score, threshold, action) of one guardrail signal."""
+
+
+def signals(
+    *specs: SignalSpec, detector_id: str | None = None, detector_version: str = "3.4.1"
+) -> list[GuardrailSignal]:
+    """Guardrail signals from short specs; each detector is named after its category unless one is given."""
+    return [
+        GuardrailSignal(
+            category=category,
+            score=score,
+            threshold=threshold,
+            action=GuardrailAction(action),
+            detector_id=detector_id or f"{category}-detector",
+            detector_version=detector_version,
+        )
+        for category, score, threshold, action in specs
+    ]
 
 
 _DECODER = DecoderSettings(temperature=0.7, top_p=0.95, max_tokens=1024, seed=20261118143207)

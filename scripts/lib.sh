@@ -48,7 +48,11 @@ stop_pid() {
   kill -TERM "$pid"
   local deadline=$((SECONDS + seconds))
   while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do sleep 0.25; done
-  if kill -0 "$pid" 2>/dev/null; then say "still up after $seconds s: SIGKILL"; kill -KILL "$pid"; fi
+  if kill -0 "$pid" 2>/dev/null; then
+    say "still up after $seconds s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true
+    local gone=$((SECONDS + 5))
+    while kill -0 "$pid" 2>/dev/null && (( SECONDS < gone )); do sleep 0.1; done
+  fi
   rm -f "$pidfile"
 }
 

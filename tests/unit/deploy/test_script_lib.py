@@ -57,8 +57,9 @@ def test_a_process_never_ready_is_stopped_and_one_ignoring_sigterm_is_killed(tmp
         pid="$(cat x.pid)"
         wait_ready x.pid x.log 1 0.1 false || echo "not ready: $?"
         if kill -0 "$pid" 2>/dev/null; then echo "still alive"; fi
-        start_bg y.pid y.log bash -c 'trap "" TERM; while true; do sleep 0.1; done'
+        start_bg y.pid y.log bash -c 'trap "" TERM; touch y.ignoring; while true; do sleep 0.1; done'
         pid="$(cat y.pid)"
+        wait_ready y.pid y.log 30 0.05 test -f y.ignoring  # SIGTERM before the trap would end it
         stop_pid y.pid 1 y
         if kill -0 "$pid" 2>/dev/null; then echo "still alive"; fi
         """,

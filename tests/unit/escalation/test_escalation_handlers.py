@@ -163,19 +163,21 @@ def test_an_interaction_no_rule_takes_ends_in_one_audit_event_with_its_policy_ve
     small, new_worker
 ) -> None:
     worker = new_worker(small)
-    (event,) = worker.events(worker.assess(worker.make(CLEAN)))
+    interaction = worker.make(CLEAN)
+    (event,) = worker.events(worker.assess(interaction))
     assert (event.decision, event.reason) == ("not_escalated", "no_rule_matched")
     assert event.details == {"risk_score": event.details["risk_score"], "rule": "no_rule_matched"}
     assert event.policy_versions == {
         "escalation": small.version,
-        "redaction": "redaction-2026.11.0",
-        "guardrail": "guardrails-2026.10.4",
+        "redaction": interaction.redaction_policy_version,
+        "guardrail": interaction.guardrail_policy_version,
     }
 
 
 def test_an_escalated_interaction_becomes_a_candidate_keyed_by_queue_with_its_meta(small, new_worker) -> None:
     worker = new_worker(small)
     inbound = worker.candidate(1)
+    source = worker.make(ENFORCED)  # the versions every interaction of the builder carries
     task = CODEC.decode(inbound.value, ReviewTask)
     assert inbound.key == b"policy_review" and inbound.headers[TASK_ID] == task.task_id.encode()
     meta = json.loads(inbound.headers[META])
@@ -187,8 +189,8 @@ def test_an_escalated_interaction_becomes_a_candidate_keyed_by_queue_with_its_me
         "risk_score": task.risk_score,
         "versions": {
             "escalation": small.version,
-            "redaction": "redaction-2026.11.0",
-            "guardrail": "guardrails-2026.10.4",
+            "redaction": source.redaction_policy_version,
+            "guardrail": source.guardrail_policy_version,
         },
     }
 

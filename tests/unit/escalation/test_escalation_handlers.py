@@ -183,7 +183,7 @@ def test_an_escalated_interaction_becomes_a_candidate_keyed_by_queue_with_its_me
     meta = json.loads(inbound.headers[META])
     assert meta == {
         "interaction_id": "int-0001",
-        "subject_pseudonym": "sp_4f1c9a",
+        "subject_pseudonym": source.subject_pseudonym,
         "rule": "guardrail_enforced",
         "priority": task.priority,
         "risk_score": task.risk_score,

@@ -133,6 +133,10 @@ class FlaggedInteraction(Record):
     feedback: UserFeedback | None = None
     consent: ConsentScopes
 
+    def policy_versions(self) -> dict[str, str]:
+        """Versions of the policies that shaped this record, by policy (audit events record them)."""
+        return {"guardrail": self.guardrail_policy_version}
+
 
 class RedactedInteraction(Record):
     """A flagged interaction after the privacy gate."""
@@ -160,6 +164,10 @@ class RedactedInteraction(Record):
     entities_redacted: dict[str, int]
     source_schema_fingerprint: str
 
+    def policy_versions(self) -> dict[str, str]:
+        """Versions of the policies that shaped this record, by policy (audit events record them)."""
+        return {"redaction": self.redaction_policy_version, "guardrail": self.guardrail_policy_version}
+
 
 class ReviewTask(Record):
     """A request for human review."""
@@ -184,6 +192,10 @@ class ReviewTask(Record):
     prior_judgment_ids: list[str] = Field(default_factory=list)
     prior_reviewer_pseudonyms: list[str] = Field(default_factory=list)
     prior_verdicts: list[str] = Field(default_factory=list)
+
+    def policy_versions(self) -> dict[str, str]:
+        """Versions of the policies that made this task (its interaction has its own)."""
+        return {"escalation": self.escalation_policy_version, "rubric": self.rubric_version}
 
 
 class Judgment(Record):

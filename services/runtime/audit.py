@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from typing import Protocol
 
 from services.contracts.models import AuditEvent, utcnow
+from services.runtime import deadletter
 
 _AUDIT_NS = uuid.UUID("6c1f9f3e-3a53-4d0e-9d7a-6f1b2f9a4c11")
+
+
+class Versioned(Protocol):
+    """A record that names the versions of the policies that shaped it (contracts/models.py)."""
+
+    def policy_versions(self) -> dict[str, str]: ...
+
+
+def policy_versions(own: Mapping[str, str], *records: Versioned) -> dict[str, str]:
+    """The policy versions an audit event records: the service's own policies' (by policy name, as
+    `Stage.policy_versions`) and those each record it acted on was shaped by."""
+    versions = dict(own)
+    for record in records:
+        versions.update(record.policy_versions())
+    return versions
 
 
 def audit_event(
@@ -45,19 +62,15 @@ def dead_letter_headers(
     service: str,
     policy_versions: Mapping[str, str] | None = None,
 ) -> list[tuple[str, bytes]]:
-    """Headers of a dead-lettered record: where it came from and why it failed.
-
-    The error message is kept (it can quote the record, which is why a DLQ is as restricted as
-    its origin topic), truncated to keep headers small.
-    """
-    headers = [
-        ("dlq.origin.topic", origin_topic),
-        ("dlq.origin.partition", str(partition)),
-        ("dlq.origin.offset", str(offset)),
-        ("dlq.error.class", type(error).__name__),
-        ("dlq.error.reason", reason),
-        ("dlq.error.message", str(error)[:1000]),
-        ("dlq.service", service),
-    ]
-    headers += [(f"dlq.policy.{name}", version) for name, version in (policy_versions or {}).items()]
-    return [(k, v.encode()) for k, v in headers]
+    """Headers of a dead-lettered record: kept for callers not yet on services/runtime/deadletter.py."""
+    return list(
+        deadletter.headers(
+            origin=origin_topic,
+            partition=partition,
+            offset=offset,
+            error=error,
+            reason=reason,
+            service=service,
+            policy_versions=policy_versions,
+        )
+    )

@@ -1,4 +1,7 @@
-"""Test-only fault hooks for the reliability suite; inert unless their environment variables are set.
+"""Test-only fault hooks of the reliability suite, all here; inert unless their environment variables are set.
+
+A Faust stage calls `before_record` for each input record (only when `ARMED`: one bool test per
+record otherwise); a service with commit points of its own (the dataset sink) calls `KILL.reach`.
 
 FLAGSTREAM_FAULT_SLOW_ID=<id> makes a Faust stage hold any input record whose bytes contain <id>
 (an interaction id is stored verbatim in its Avro body) for FLAGSTREAM_FAULT_SLOW_SECONDS (default
@@ -11,6 +14,10 @@ bytes contain <id>, every time it meets it: a record that deterministically stop
 in native code would (PyO3's PanicException is a BaseException too, past every `except Exception`).
 FLAGSTREAM_FAULT_CRASH_SERVICE limits it to one service (default escalation).
 
+FLAGSTREAM_FAULT=<point>:<n> makes the process SIGKILL itself the n-th time it reaches <point>
+(`KILL.reach(point)`; n defaults to 1), after logging `fault hook <point>:<n>, killing myself`. The
+dataset sink's points are before_commit, mid_write and after_delta_commit (dataset_sink/app.py).
+
 These are not settings: nothing reads them but this module, and an unset variable costs one `is None`
 test per record.
 """
@@ -20,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+from collections import Counter
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,11 @@ CRASHING = "fault hook: crashing on"
 
 CRASH_ID: bytes | None = os.environ.get(CRASH_ID_ENV, "").encode() or None
 CRASH_SERVICE = os.environ.get(CRASH_SERVICE_ENV) or "escalation"
+
+KILL_ENV = "FLAGSTREAM_FAULT"
+
+ARMED = SLOW_ID is not None or CRASH_ID is not None
+"""Whether a per-record hook is set (a stage calls `before_record` only then)."""
 
 
 class InjectedCrash(BaseException):
@@ -58,3 +72,33 @@ async def hold_if_slow(service: str, value: bytes) -> None:
         return
     log.warning("%s %s for %.0f s (%s)", HOLDING, SLOW_ID.decode(), SLOW_SECONDS, service)
     await asyncio.sleep(SLOW_SECONDS)
+
+
+async def before_record(service: str, value: bytes) -> None:
+    """The per-record hooks, in order: hold the slow record, then crash on the marked one."""
+    await hold_if_slow(service, value)
+    crash_if_marked(service, value)
+
+
+class KillHook:
+    """SIGKILL this process the n-th time it reaches a named point (FLAGSTREAM_FAULT=<point>:<n>)."""
+
+    def __init__(self, spec: str | None) -> None:
+        self.point: str | None = None
+        self.at = 0
+        if spec:
+            point, _, n = spec.partition(":")
+            self.point, self.at = point, int(n or 1)
+        self.seen: Counter[str] = Counter()
+
+    def reach(self, point: str) -> None:
+        """Count a pass through `point`; the n-th pass through the named point kills the process."""
+        if point != self.point:
+            return
+        self.seen[point] += 1
+        if self.seen[point] == self.at:
+            log.warning("fault hook %s:%d, killing myself", point, self.at)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+KILL = KillHook(os.environ.get(KILL_ENV))

@@ -13,7 +13,6 @@ root, with its own txn actions). See dataset_sink/writer.py for the protocol.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -24,10 +23,11 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from services.contracts import AvroCodec
 from services.dataset_sink.batch import SERVICE, TABLES, Batch, Intake
-from services.dataset_sink.commit import FAULT_ENV, BatchCommit, FaultHook, KafkaOffsets
+from services.dataset_sink.commit import BatchCommit, KafkaOffsets
 from services.dataset_sink.domain import ERASURE_LEDGER, LEDGER_SCHEMAS, SAFETY_LABELS
 from services.dataset_sink.housekeeping import Erasures, TableMaintenance
 from services.dataset_sink.writer import DatasetWriter, DeltaDatasetWriter
+from services.runtime import faults
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.metrics import Metrics
 from services.runtime.schema_registry import codec_for
@@ -91,7 +91,7 @@ class DatasetSink:
             topic=self.topic,
             erasure_topic=self.erasure_topic,
             audit_topic=audit_topic,
-            faults=FaultHook.parse(os.environ.get(FAULT_ENV)),
+            faults=faults.KILL,
         )
 
     def run(self, stop: threading.Event) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +22,12 @@ from services.dataset_sink.domain import (
     ledger_row,
     split_key,
 )
-from services.runtime.audit import audit_event, dead_letter_headers
+from services.runtime import deadletter
+from services.runtime.audit import audit_event
 from services.runtime.errors import DecodeError
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
-from services.runtime.topics import ERASURES, RESOLVED, dlq
+from services.runtime.topics import ERASURES, RESOLVED
 
 SERVICE = "dataset_sink"
 TABLE = SAFETY_LABELS
@@ -93,19 +95,6 @@ class Batch:
 
     def of(self, topic: str) -> list[Item]:
         return [i for i in self.items if i.topic == topic]
-
-
-def dead_letter(producer: Any, settings: Settings, msg: Message, origin: str, exc: DecodeError) -> None:
-    """Send an undecodable record's bytes to <origin>.dlq, its origin and the reason in headers."""
-    headers = dead_letter_headers(
-        origin_topic=origin,
-        partition=msg.partition() or 0,
-        offset=msg.offset() or 0,
-        error=exc,
-        reason=exc.reason,
-        service=SERVICE,
-    )
-    producer.produce(settings.topic(dlq(origin)), key=msg.key(), value=msg.value(), headers=dict(headers))
 
 
 @dataclass
@@ -183,6 +172,20 @@ class Intake:
         try:
             return self.codec.decode(msg.value() or b"", model)
         except DecodeError as exc:
-            dead_letter(self.producer, self.settings, msg, origin, exc)
-            self.metrics.dead_lettered(origin, exc.reason)
+            letter = deadletter.build(
+                origin=origin,
+                partition=msg.partition() or 0,
+                offset=msg.offset() or 0,
+                key=msg.key(),
+                value=msg.value() or b"",
+                error=exc,
+                reason=exc.reason,
+                service=SERVICE,
+            )
+            deadletter.send(letter, self._produce, self.settings, self.metrics)
             return None
+
+    def _produce(
+        self, topic: str, value: bytes, key: bytes | None, headers: Sequence[tuple[str, bytes]]
+    ) -> None:
+        self.producer.produce(topic, key=key, value=value, headers=dict(headers))

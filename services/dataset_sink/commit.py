@@ -4,18 +4,16 @@ Each table's commit carries a txn action per source partition (app id = group:to
 version = last offset), so a replayed batch is skipped per table; safety_labels, which every written
 judgment has a row in, commits after the others, so its txn versions are the resume point.
 
-Test-only fault hook: FLAGSTREAM_FAULT=<point>:<n> makes the process SIGKILL itself at <point> on the
-n-th batch that reaches it. Points: before_commit (no Delta commit of the batch yet), mid_write (the
-other tables committed, safety_labels not), after_delta_commit (every Delta commit done, the Kafka
-offsets not). Unset (the default) it does nothing; it is not a setting.
+Test-only fault points (runtime/faults.py: FLAGSTREAM_FAULT=<point>:<n> SIGKILLs the process the n-th
+time a batch reaches <point>): before_commit (no Delta commit of the batch yet), mid_write (the other
+tables committed, safety_labels not), after_delta_commit (every Delta commit done, the Kafka offsets
+not).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
-import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,51 +28,29 @@ from services.dataset_sink.batch import SERVICE, TABLE, TABLES, Batch, Item, pos
 from services.dataset_sink.housekeeping import Erasures, TableMaintenance
 from services.dataset_sink.writer import DatasetWriter, filter_uncommitted, last_offsets
 from services.runtime.errors import RetryableError
+from services.runtime.faults import KillHook
 from services.runtime.metrics import Metrics
-
-FAULT_ENV = "FLAGSTREAM_FAULT"
-MAX_COMMIT_ATTEMPTS = 5
+from services.runtime.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass
-class FaultHook:
-    """The test-only SIGKILL hook (see the module docstring); inert unless `point` is set."""
-
-    point: str | None = None
-    at: int = 0
-    seen: Counter[str] = field(default_factory=Counter)
-
-    @classmethod
-    def parse(cls, spec: str | None) -> FaultHook:
-        if not spec:
-            return cls()
-        point, _, n = spec.partition(":")
-        return cls(point, int(n or 1))
-
-    def reach(self, point: str) -> None:
-        if point != self.point:
-            return
-        self.seen[point] += 1
-        if self.seen[point] == self.at:
-            log.warning("%s: fault hook %s:%d, killing myself", SERVICE, point, self.at)
-            os.kill(os.getpid(), signal.SIGKILL)
+COMMIT_RETRY = RetryPolicy(attempts=5, delay=0.2, backoff="linear")
+"""A Delta commit that fails transiently (a conflict, the object store away) is tried 5 times in all."""
 
 
 def retry_commit(what: str, attempt_once: Callable[[], T], metrics: Metrics) -> T:
-    """Run a Delta commit, again after a short pause on a RetryableError, up to MAX_COMMIT_ATTEMPTS."""
-    for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+    """attempt_once() under COMMIT_RETRY, each failure of it counted as a commit_failed outcome."""
+
+    def counted() -> T:
         try:
             return attempt_once()
         except RetryableError as exc:
             metrics.outcome("commit_failed", exc.reason)
-            if attempt == MAX_COMMIT_ATTEMPTS:
-                raise
-            log.warning("%s: %s failed (%s), attempt %d", SERVICE, what, exc.reason, attempt)
-            time.sleep(0.2 * attempt)
-    raise AssertionError("unreachable")
+            raise
+
+    return COMMIT_RETRY.call(f"{SERVICE}: {what}", counted)
 
 
 GROUP_COMMIT_ERRORS = frozenset(
@@ -148,7 +124,7 @@ class BatchCommit:
     topic: str
     erasure_topic: str
     audit_topic: str
-    faults: FaultHook = field(default_factory=FaultHook)
+    faults: KillHook = field(default_factory=lambda: KillHook(None))
     pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(
             max_workers=len(TABLES) - 1, thread_name_prefix="delta-commit"

@@ -42,9 +42,11 @@ class FakeMessage:
 @dataclass
 class FakeProducer:
     sent: list[tuple[str, bytes]] = field(default_factory=list)
+    headers: list[dict[str, bytes]] = field(default_factory=list)
 
-    def produce(self, topic: str, value: bytes, **_: Any) -> None:
+    def produce(self, topic: str, value: bytes, headers: dict[str, bytes] | None = None, **_: Any) -> None:
         self.sent.append((topic, value))
+        self.headers.append(dict(headers or {}))
 
     def flush(self, *_: Any) -> int:
         return 0

@@ -15,7 +15,6 @@ from sink_fakes import CODEC, AssigningConsumer, FakeConsumer, FakeMessage, Fake
 from services.contracts.models import Candidate, ResolvedJudgment, Verdict
 from services.contracts.samples import sample_erasure_request
 from services.dataset_sink.app import TABLES, DatasetSink
-from services.dataset_sink.commit import FaultHook
 from services.dataset_sink.domain import ERASURE_LEDGER, LEDGER_SCHEMAS, SAFETY_LABELS
 from services.dataset_sink.writer import DeltaDatasetWriter, InMemoryDatasetWriter
 from services.runtime.metrics import Metrics
@@ -191,20 +190,6 @@ def test_erasure_removes_the_subject_from_every_table_and_blocks_later_rows(sink
     # A replayed erasure is applied once.
     _feed(sink, (ERASURES, 0, 0, request))
     assert len(ledger.rows(ERASURE_LEDGER)) == 1
-
-
-def test_fault_hook_is_inert_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    killed: list[int] = []
-    monkeypatch.setattr("os.kill", lambda pid, sig: killed.append(sig))
-    for point in ("before_commit", "mid_write", "after_delta_commit"):
-        FaultHook.parse(None).reach(point)
-    assert killed == []
-    hook = FaultHook.parse("mid_write:2")
-    hook.reach("before_commit")
-    hook.reach("mid_write")
-    assert killed == []
-    hook.reach("mid_write")
-    assert len(killed) == 1
 
 
 def test_a_resolution_emitted_twice_is_written_once_even_across_restarts(sink: DatasetSink) -> None:

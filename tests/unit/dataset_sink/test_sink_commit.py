@@ -13,11 +13,12 @@ from sink_fakes import CODEC, FakeMessage
 
 from services.contracts.samples import sample_erasure_request
 from services.dataset_sink.batch import TABLE, Intake
-from services.dataset_sink.commit import BatchCommit, FaultHook, KafkaOffsets, commit_metadata
+from services.dataset_sink.commit import BatchCommit, KafkaOffsets, commit_metadata
 from services.dataset_sink.domain import ERASURE_LEDGER, LEDGER_SCHEMAS, SAFETY_LABELS
 from services.dataset_sink.housekeeping import Erasures, TableMaintenance
 from services.dataset_sink.writer import InMemoryDatasetWriter
 from services.runtime.errors import RetryableError
+from services.runtime.faults import KillHook
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
 from services.runtime.topics import AUDIT, ERASURES, RESOLVED
@@ -98,7 +99,7 @@ def _parts(
     tmp_path: Path,
     *,
     failures: int = 0,
-    faults: FaultHook | None = None,
+    faults: KillHook | None = None,
     writer: RecordingWriter | None = None,
 ) -> Parts:
     settings = Settings(data_dir=tmp_path, topic_prefix="t-")
@@ -122,7 +123,7 @@ def _parts(
         topic=f"t-{RESOLVED}",
         erasure_topic=f"t-{ERASURES}",
         audit_topic=f"t-{AUDIT}",
-        faults=faults or FaultHook(),
+        faults=faults or KillHook(None),
     )
     intake = Intake(settings, metrics, CODEC, producer, erasures.erased)
     return Parts(log, writer, ledger, intake, commit, metrics)
@@ -190,7 +191,7 @@ def test_mid_write_fault_point_is_after_the_other_tables_and_before_safety_label
         raise Killed
 
     monkeypatch.setattr("os.kill", kill)
-    parts = _parts(tmp_path, faults=FaultHook.parse("mid_write:1"))
+    parts = _parts(tmp_path, faults=KillHook("mid_write:1"))
     parts.take((RESOLVED, 0, 0, make_resolved(1)))
     with pytest.raises(Killed):
         parts.commit_batch()

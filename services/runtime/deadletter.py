@@ -60,7 +60,8 @@ MESSAGE_CHARS = 1000
 VALUE_PREFIX = 256 * 1024
 """Bytes of an oversized record kept in its dead letter (see `send`)."""
 
-Headers = tuple[tuple[str, bytes], ...]
+Headers = list[tuple[str, bytes]]
+"""A list, as confluent-kafka's produce() takes headers (a list or a dict, not a tuple)."""
 Produce = Callable[[str, bytes, bytes | None, Sequence[tuple[str, bytes]]], None]
 """produce(prefixed topic, value, key, headers): hands one record to a producer; may raise KafkaException."""
 
@@ -88,7 +89,7 @@ class DeadLetter:
         return replace(
             self,
             value=self.value[:limit],
-            headers=(*self.headers, (TRUNCATED_FROM, str(len(self.value)).encode())),
+            headers=[*self.headers, (TRUNCATED_FROM, str(len(self.value)).encode())],
         )
 
 
@@ -115,7 +116,7 @@ def headers(
         *((f"{POLICY_PREFIX}{name}", version) for name, version in (policy_versions or {}).items()),
         *extra,
     ]
-    return tuple((name, value.encode()) for name, value in items)
+    return [(name, value.encode()) for name, value in items]
 
 
 def build(

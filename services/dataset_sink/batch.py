@@ -23,7 +23,7 @@ from services.dataset_sink.domain import (
     split_key,
 )
 from services.runtime import deadletter
-from services.runtime.audit import audit_event
+from services.runtime.audit import audit_event, policy_versions
 from services.runtime.errors import DecodeError
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
@@ -66,12 +66,7 @@ class Item:
             self.reason,
             interaction_id=task.interaction_id,
             subject_pseudonym=interaction.subject_pseudonym,
-            policy_versions={
-                "escalation": task.escalation_policy_version,
-                "redaction": interaction.redaction_policy_version,
-                "guardrail": interaction.guardrail_policy_version,
-                "rubric": task.rubric_version,
-            },
+            policy_versions=policy_versions({}, interaction, task),
             details={
                 "resolution_id": self.resolved.resolution_id,
                 "table": TABLE,

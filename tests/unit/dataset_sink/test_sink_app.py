@@ -115,6 +115,14 @@ def test_each_judgment_lands_in_the_tables_it_belongs_to(sink: DatasetSink) -> N
     assert sorted((a.decision, a.interaction_id) for a in audits) == [
         ("written", f"int-00000{n}") for n in range(1, 5)
     ]
+    assert {tuple(sorted(a.policy_versions.items())) for a in audits} == {
+        (
+            ("escalation", "escalation-5"),
+            ("guardrail", "guardrails-14"),
+            ("redaction", "redaction-3"),
+            ("rubric", "2.1"),
+        )
+    }
 
 
 def test_replays_are_skipped_per_table_and_safety_labels_is_the_resume_point(sink: DatasetSink) -> None:

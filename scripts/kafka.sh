@@ -67,7 +67,7 @@ with() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  status) if running; then echo "running (pid $(cat "$PIDFILE")) on 127.0.0.1:$PORT"; else echo "not running"; fi ;;
+  status) pid_status "$PIDFILE" "on 127.0.0.1:$PORT" ;;
   with) shift; with "$@" ;;
   *) echo "usage: $0 up|down|status|with CMD..." >&2; exit 2 ;;
 esac

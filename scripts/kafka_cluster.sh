@@ -123,11 +123,7 @@ kill_node() {
 status() {
   local n
   for n in "${NODES[@]}"; do
-    if running "$n"; then
-      echo "node $n: running (pid $(cat "$(pidfile_of "$n")")) on 127.0.0.1:$(port_of "$n"), controller $(controller_port_of "$n")"
-    else
-      echo "node $n: not running"
-    fi
+    echo "node $n: $(pid_status "$(pidfile_of "$n")" "on 127.0.0.1:$(port_of "$n"), controller $(controller_port_of "$n")")"
   done
 }
 

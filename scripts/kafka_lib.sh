@@ -1,15 +1,13 @@
 # Shell helpers shared by scripts/kafka.sh (one broker) and scripts/kafka_cluster.sh (three):
 # the Maven jars, storage formatting, starting a KRaft node from a properties file, and stopping it
-# by its recorded pid. Sourced, not run; the caller sets `set -euo pipefail` and defines `say`.
+# by its recorded pid (the process helpers are scripts/lib.sh's). Sourced, not run; the caller sets
+# `set -euo pipefail` and defines `say`.
 
 KAFKA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KAFKA_POM="$KAFKA_ROOT/deploy/kafka/pom.xml"
 KAFKA_LOG4J="$KAFKA_ROOT/deploy/kafka/log4j2.yaml"
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Whether the pid recorded in file $1 is alive.
-pid_running() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source=scripts/lib.sh
+source "$KAFKA_ROOT/scripts/lib.sh"
 
 # Fetch the Apache Kafka jars of deploy/kafka/pom.xml into folder $1 (Maven log in $2), once per
 # change of the pom; ~/.m2 caches them across folders and checkouts.
@@ -48,23 +46,18 @@ launch_node() {
   LAUNCHED_AT=0
   [[ -f "$log" ]] && LAUNCHED_AT=$(wc -c < "$log")
   # shellcheck disable=SC2086  # the heap options are several words
-  nohup java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g} -XX:+UseG1GC -Djava.awt.headless=true \
+  start_bg "$pidfile" "$log" java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g} -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
-    -cp "$libs/*" kafka.Kafka "$properties" >> "$log" 2>&1 &
-  echo $! > "$pidfile"
+    -cp "$libs/*" kafka.Kafka "$properties"
 }
+
+# Whether the node logged its start in log $1 after byte offset $2 and its client port $3 answers.
+node_ready() { started_since "$1" "$2" && port_open "$3"; }
 
 # Wait until the node of pid file $1 logged its start in log $2 after byte offset $3 and its client
 # port $4 answers. Returns 1, with the last log lines, if it exits or is not ready after $5 s (90).
 wait_node() {
-  local pidfile="$1" log="$2" log_start="$3" port="$4" deadline=$((SECONDS + ${5:-90}))
-  until started_since "$log" "$log_start" && port_open "$port"; do
-    if ! pid_running "$pidfile"; then
-      say "exited during start; last log lines of $log:"; tail -n 30 "$log" >&2; rm -f "$pidfile"; return 1
-    fi
-    if (( SECONDS > deadline )); then say "not ready after ${5:-90} s (log: $log)"; stop_node "$pidfile"; return 1; fi
-    sleep 0.5
-  done
+  wait_ready "$1" "$2" "${5:-90}" 0.5 node_ready "$2" "$3" "$4"
 }
 
 # Launch a node and wait for it (the arguments of launch_node, then its client port).
@@ -75,13 +68,4 @@ start_node() {
 
 # Stop the node whose pid is in file $1 (named $2 in messages): SIGTERM (controlled shutdown),
 # SIGKILL after 30 s.
-stop_node() {
-  local pidfile="$1"
-  if ! pid_running "$pidfile"; then rm -f "$pidfile"; return 0; fi
-  local pid; pid="$(cat "$pidfile")"
-  say "stopping ${2:+$2, }pid $pid"
-  kill -TERM "$pid"
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  if kill -0 "$pid" 2>/dev/null; then say "still up after 30 s: SIGKILL"; kill -KILL "$pid"; fi
-  rm -f "$pidfile"
-}
+stop_node() { stop_pid "$1" 30 "${2:-}"; }

@@ -25,10 +25,10 @@ ADMIN_PASSWORD="${FLAGSTREAM_LABEL_STUDIO_ADMIN_PASSWORD:-flagstream-local-admin
 API_KEY="${LABEL_STUDIO_API_KEY:-flagstream-local-label-studio-token}"
 
 say() { echo "label-studio: $*" >&2; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
-running() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+running() { pid_running "$PIDFILE"; }
 
 # The API answers this token (not just the port: migrations run before the server listens).
 api_ready() {
@@ -71,34 +71,23 @@ up() {
   # plain `Authorization: Token ...` key, which new organisations only accept with this switch.
   # SSRF guard off: it refuses webhook URLs on loopback, where the connector's webhook listens; this
   # server itself listens on loopback only.
-  env LABEL_STUDIO_BASE_DATA_DIR="$DATA" \
+  start_bg "$PIDFILE" "$LOG" env LABEL_STUDIO_BASE_DATA_DIR="$DATA" \
     LABEL_STUDIO_USERNAME="$ADMIN_EMAIL" LABEL_STUDIO_PASSWORD="$ADMIN_PASSWORD" \
     LABEL_STUDIO_USER_TOKEN="$API_KEY" LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true \
     LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK=true \
     LATEST_VERSION_CHECK=false COLLECT_ANALYTICS=false \
     SENTRY_DSN= FRONTEND_SENTRY_DSN= FEATURE_FLAGS_OFFLINE=true SSRF_PROTECTION_ENABLED=false \
-    nohup "$VENV/bin/label-studio" start --no-browser --internal-host 127.0.0.1 --port "$PORT" \
-      --data-dir "$DATA" --enable-legacy-api-token --log-level WARNING >> "$LOG" 2>&1 &
-  echo $! > "$PIDFILE"
-  local wait="${FLAGSTREAM_LABEL_STUDIO_START_SECONDS:-240}" deadline
-  deadline=$((SECONDS + wait))
-  until api_ready; do
-    if ! running; then say "server exited during start; last log lines:"; tail -n 30 "$LOG" >&2; rm -f "$PIDFILE"; return 1; fi
-    if (( SECONDS > deadline )); then say "API not ready after $wait s (FLAGSTREAM_LABEL_STUDIO_START_SECONDS)"; down; return 1; fi
-    sleep 1
-  done
+    "$VENV/bin/label-studio" start --no-browser --internal-host 127.0.0.1 --port "$PORT" \
+      --data-dir "$DATA" --enable-legacy-api-token --log-level WARNING
+  # FLAGSTREAM_LABEL_STUDIO_START_SECONDS: how long the first start (migrations) may take.
+  wait_ready "$PIDFILE" "$LOG" "${FLAGSTREAM_LABEL_STUDIO_START_SECONDS:-240}" 1 api_ready
   say "ready (pid $(cat "$PIDFILE")): http://127.0.0.1:$PORT, admin $ADMIN_EMAIL"
 }
 
 down() {
   if [[ -n "${LABEL_STUDIO_URL:-}" ]]; then say "external server configured: nothing to stop"; return 0; fi
   if ! running; then say "not running"; rm -f "$PIDFILE"; return 0; fi
-  local pid; pid="$(cat "$PIDFILE")"
-  say "stopping pid $pid"
-  kill -TERM "$pid"
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  if kill -0 "$pid" 2>/dev/null; then say "still up after 20 s: SIGKILL"; kill -KILL "$pid"; fi
-  rm -f "$PIDFILE"
+  stop_pid "$PIDFILE" 20
 }
 
 with() {
@@ -118,7 +107,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   install) if [[ -z "${LABEL_STUDIO_URL:-}" ]]; then install; fi ;;
-  status) if running; then echo "running (pid $(cat "$PIDFILE")) on http://127.0.0.1:$PORT"; else echo "not running"; fi ;;
+  status) pid_status "$PIDFILE" "on http://127.0.0.1:$PORT" ;;
   with) shift; with "$@" ;;
   *) echo "usage: $0 up|down|status|install|with CMD..." >&2; exit 2 ;;
 esac

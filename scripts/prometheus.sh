@@ -16,8 +16,10 @@ PIDFILE="$VAR/prometheus.pid"
 LOG="$VAR/prometheus.log"
 
 say() { echo "prometheus: $*" >&2; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
-running() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+running() { pid_running "$PIDFILE"; }
 
 # Whether Prometheus answers /-/ready (plain bash: no curl on a minimal machine).
 ready() {
@@ -45,37 +47,25 @@ install() {
 
 up() {
   if running; then say "already running (pid $(cat "$PIDFILE")) on http://127.0.0.1:$PORT"; return 0; fi
-  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  if port_open "$PORT"; then
     say "port $PORT is taken by a process this script did not start; set PROMETHEUS_PORT"; return 1
   fi
   mkdir -p "$VAR/data"
   promtool check config "$CONFIG" >/dev/null
-  nohup prometheus --config.file="$CONFIG" --storage.tsdb.path="$VAR/data" \
-    --web.listen-address="127.0.0.1:$PORT" --web.enable-lifecycle > "$LOG" 2>&1 &
-  echo $! > "$PIDFILE"
-  for _ in $(seq 1 60); do
-    if ready; then
-      say "ready on http://127.0.0.1:$PORT (pid $(cat "$PIDFILE"); log $LOG)"; return 0
-    fi
-    if ! running; then say "exited at start:"; tail -n 20 "$LOG" >&2; return 1; fi
-    sleep 0.5
-  done
-  say "not ready after 30 s; see $LOG"; return 1
+  start_bg "$PIDFILE" "$LOG" prometheus --config.file="$CONFIG" --storage.tsdb.path="$VAR/data" \
+    --web.listen-address="127.0.0.1:$PORT" --web.enable-lifecycle
+  wait_ready "$PIDFILE" "$LOG" 30 0.5 ready
+  say "ready on http://127.0.0.1:$PORT (pid $(cat "$PIDFILE"); log $LOG)"
 }
 
 down() {
   if ! running; then say "not running"; rm -f "$PIDFILE"; return 0; fi
   local pid; pid="$(cat "$PIDFILE")"
-  kill "$pid"
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
-  rm -f "$PIDFILE"
+  stop_pid "$PIDFILE" 10
   say "stopped (pid $pid)"
 }
 
-status() {
-  if running; then say "running (pid $(cat "$PIDFILE")) on http://127.0.0.1:$PORT"; else say "not running"; fi
-}
+status() { say "$(pid_status "$PIDFILE" "on http://127.0.0.1:$PORT")"; }
 
 case "${1:-}" in
   install) install ;;

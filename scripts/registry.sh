@@ -27,12 +27,10 @@ LOG="$VAR/registry.log"
 URL="http://127.0.0.1:$PORT/apis/ccompat/v7"
 
 say() { echo "registry: $*" >&2; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
-running() {
-  [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+running() { pid_running "$PIDFILE"; }
 
 ready() { curl -sf -m 2 "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1; }
 
@@ -67,31 +65,19 @@ up() {
   mkdir -p "$VAR/data"
   say "starting at $URL (log: $LOG)"
   # The working directory is $VAR: Quarkus reads config/ and writes tmp files relative to it.
-  (cd "$VAR" || exit 1
-   nohup java -Xms64m -Xmx384m -Djava.awt.headless=true \
+  (cd "$VAR" && start_bg "$PIDFILE" "$LOG" java -Xms64m -Xmx384m -Djava.awt.headless=true \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$PORT" \
     -Dquarkus.log.console.color=false \
     -Dapicurio.datasource.url="jdbc:h2:file:$VAR/data/registry" \
-    -jar "$APP/apicurio-registry-app-$VERSION-runner.jar" >> "$LOG" 2>&1 &
-   echo $! > "$PIDFILE")
-  local deadline=$((SECONDS + 120))
-  until ready; do
-    if ! running; then say "registry exited during start; last log lines:"; tail -n 30 "$LOG" >&2; rm -f "$PIDFILE"; return 1; fi
-    if (( SECONDS > deadline )); then say "not ready after 120 s"; down; return 1; fi
-    sleep 0.5
-  done
+    -jar "$APP/apicurio-registry-app-$VERSION-runner.jar")
+  wait_ready "$PIDFILE" "$LOG" 120 0.5 ready
   say "ready (pid $(cat "$PIDFILE"))"
 }
 
 down() {
   if [[ -n "${FLAGSTREAM_SCHEMA_REGISTRY_URL:-}" ]]; then say "external registry configured: nothing to stop"; return 0; fi
   if ! running; then say "not running"; rm -f "$PIDFILE"; return 0; fi
-  local pid; pid="$(cat "$PIDFILE")"
-  say "stopping pid $pid"
-  kill -TERM "$pid"
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  if kill -0 "$pid" 2>/dev/null; then say "still up after 30 s: SIGKILL"; kill -KILL "$pid"; fi
-  rm -f "$PIDFILE"
+  stop_pid "$PIDFILE" 30
 }
 
 with() {
@@ -107,7 +93,7 @@ with() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  status) if running; then echo "running (pid $(cat "$PIDFILE")) at $URL"; else echo "not running"; fi ;;
+  status) pid_status "$PIDFILE" "at $URL" ;;
   url) echo "$URL" ;;
   with) shift; with "$@" ;;
   *) echo "usage: $0 up|down|status|url|with CMD..." >&2; exit 2 ;;

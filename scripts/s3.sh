@@ -34,12 +34,10 @@ LOG="$VAR/s3proxy.log"
 ENDPOINT="http://127.0.0.1:$PORT"
 
 say() { echo "s3: $*" >&2; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
-running() {
-  [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+running() { pid_running "$PIDFILE"; }
 
 # Any HTTP answer means the server is up (an anonymous request gets 403 AccessDenied).
 ready() { [[ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$ENDPOINT/" 2>/dev/null)" != "000" ]]; }
@@ -78,26 +76,15 @@ jclouds.filesystem.basedir=$VAR/data
 EOF
   )
   say "starting at $ENDPOINT, bucket $BUCKET in $VAR/data (log: $LOG)"
-  nohup java -Xms32m -Xmx256m -Djava.awt.headless=true -jar "$JAR" --properties "$VAR/s3proxy.conf" \
-    >> "$LOG" 2>&1 &
-  echo $! > "$PIDFILE"
-  local deadline=$((SECONDS + 60))
-  until ready; do
-    if ! running; then say "S3Proxy exited during start; last log lines:"; tail -n 30 "$LOG" >&2; rm -f "$PIDFILE"; return 1; fi
-    if (( SECONDS > deadline )); then say "not ready after 60 s"; down; return 1; fi
-    sleep 0.5
-  done
+  start_bg "$PIDFILE" "$LOG" java -Xms32m -Xmx256m -Djava.awt.headless=true -jar "$JAR" \
+    --properties "$VAR/s3proxy.conf"
+  wait_ready "$PIDFILE" "$LOG" 60 0.5 ready
   say "ready (pid $(cat "$PIDFILE"))"
 }
 
 down() {
   if ! running; then say "not running"; rm -f "$PIDFILE"; return 0; fi
-  local pid; pid="$(cat "$PIDFILE")"
-  say "stopping pid $pid"
-  kill -TERM "$pid"
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  if kill -0 "$pid" 2>/dev/null; then say "still up after 20 s: SIGKILL"; kill -KILL "$pid"; fi
-  rm -f "$PIDFILE"
+  stop_pid "$PIDFILE" 20
 }
 
 # The settings that put the datasets, the erasure ledger and the tags in the bucket.
@@ -122,7 +109,7 @@ with() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  status) if running; then echo "running (pid $(cat "$PIDFILE")) at $ENDPOINT, data in $VAR/data"; else echo "not running"; fi ;;
+  status) pid_status "$PIDFILE" "at $ENDPOINT, data in $VAR/data" ;;
   env) exports ;;
   with) shift; with "$@" ;;
   *) echo "usage: $0 up|down|status|env|with CMD..." >&2; exit 2 ;;

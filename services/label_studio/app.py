@@ -51,10 +51,11 @@ from services.label_studio.domain import (
     task_data,
     webhook_hints,
 )
-from services.runtime.audit import dead_letter_headers
+from services.runtime import deadletter
 from services.runtime.errors import DecodeError, FatalError, RetryableError, ValidationError
 from services.runtime.kafka import make_consumer, make_producer, read_topic
 from services.runtime.metrics import Metrics
+from services.runtime.retry import RetryPolicy, RetryStopped
 from services.runtime.settings import Settings
 from services.runtime.topics import JUDGMENTS, LABEL_STUDIO_LEDGER, QUEUES, dlq, task_topic
 
@@ -74,6 +75,8 @@ HINT_ATTEMPTS = 5
 to the poll."""
 
 log = logging.getLogger(__name__)
+RETRY = RetryPolicy(attempts=None, delay=0.5, backoff="exponential", max_delay=10.0)
+"""Label Studio away: try again after 0.5 s, 1 s, 2 s, ... at most 10 s apart, until the loop stops."""
 T = TypeVar("T")
 _Out = tuple[str, bytes, bytes, Any]
 """One record to produce: registry topic name, key, value, headers (or None)."""
@@ -516,32 +519,38 @@ class Connector:
                 "reason": exc.reason,
                 "result": annotation.get("result"),
             }
-            headers = dead_letter_headers(
-                origin_topic=f"label_studio:{queue}",
+            # Not a Kafka record: the origin is the Label Studio project, with no partition or offset;
+            # it goes to review.judgments.v1's dead letters, where its judgment would have gone.
+            letter = deadletter.build(
+                origin=f"label_studio:{queue}",
                 partition=-1,
                 offset=-1,
+                key=task_id.encode(),
+                value=json.dumps(record).encode(),
                 error=exc,
                 reason=exc.reason,
                 service=SERVICE,
             )
-            return dlq(JUDGMENTS), task_id.encode(), json.dumps(record).encode(), headers
+            return dlq(JUDGMENTS), task_id.encode(), letter.value, letter.headers
         self.metrics.outcome("judgment_emitted", queue)
         return JUDGMENTS, task_id.encode(), self.codec.encode(judgment), None
 
     # -- the loop ------------------------------------------------------------------------------
 
     def _retry(self, what: str, stop: threading.Event, attempt: Callable[[], T]) -> T | None:
-        delay = 0.5
-        while not stop.is_set():
+        """attempt(), retried while Label Studio is away (RETRY); None once `stop` is set."""
+
+        def beat_then_attempt() -> T:
             self.metrics.health.beat()  # waiting for Label Studio is the loop turning, not a hang
-            try:
-                return attempt()
-            except RetryableError as exc:
-                self.metrics.outcome("retried", "label_studio_unavailable")
-                log.warning("label_studio: %s failed (%s); retrying in %.1fs", what, exc, delay)
-                stop.wait(delay)
-                delay = min(delay * 2, 10.0)
-        return None
+            return attempt()
+
+        def count(exc: BaseException, failures: int, wait: float) -> None:
+            self.metrics.outcome("retried", "label_studio_unavailable")
+
+        try:
+            return RETRY.call(f"label_studio: {what}", beat_then_attempt, on_retry=count, stop=stop)
+        except RetryStopped:
+            return None
 
     def run(self, stop: threading.Event) -> None:
         """Until stop is set: import tasks, commit offsets after each import, reconcile annotations."""

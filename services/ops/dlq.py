@@ -1,6 +1,6 @@
 """Dead letters: list them by origin topic and reason, show one, and replay a selection to its origin.
 
-A dead letter is the original key and value bytes with the headers `dead_letter_headers` wrote
+A dead letter is the original key and value bytes with the headers runtime/deadletter.py wrote
 (origin topic, partition and offset, error class, reason and message, service, policy versions).
 
 Privacy: a dead-letter topic is as restricted as its origin. For a restricted origin (the ingress
@@ -34,6 +34,7 @@ from services.contracts import (
     default_codec,
 )
 from services.contracts.models import Record
+from services.runtime import deadletter
 from services.runtime.audit import audit_event
 from services.runtime.errors import DecodeError, FatalError
 from services.runtime.kafka import make_producer, read_topic
@@ -88,7 +89,7 @@ class DeadLetter:
 
     @property
     def reason(self) -> str:
-        return self.headers.get("dlq.error.reason", "unknown")
+        return self.headers.get(deadletter.ERROR_REASON, "unknown")
 
     @property
     def where(self) -> str:
@@ -98,8 +99,8 @@ class DeadLetter:
     @property
     def origin_position(self) -> tuple[int, int]:
         """(partition, offset) of the record in its origin topic."""
-        return int(self.headers.get("dlq.origin.partition", -1)), int(
-            self.headers.get("dlq.origin.offset", -1)
+        return int(self.headers.get(deadletter.ORIGIN_PARTITION, -1)), int(
+            self.headers.get(deadletter.ORIGIN_OFFSET, -1)
         )
 
 
@@ -176,7 +177,7 @@ def summarize(letters: Sequence[DeadLetter]) -> list[dict[str, Any]]:
             "count": len(group),
             "first": min(g.timestamp for g in group).isoformat(),
             "last": max(g.timestamp for g in group).isoformat(),
-            "services": sorted({g.headers.get("dlq.service", "?") for g in group}),
+            "services": sorted({g.headers.get(deadletter.SERVICE, "?") for g in group}),
             "restricted": origin in RESTRICTED,
         }
         for (origin, reason), group in sorted(groups.items())
@@ -187,8 +188,8 @@ def describe(letter: DeadLetter) -> dict[str, Any]:
     """One dead letter for a person: headers, origin, error, and the payload only where allowed."""
     restricted = letter.origin in RESTRICTED
     headers = dict(letter.headers)
-    if restricted and "dlq.error.message" in headers:
-        headers["dlq.error.message"] = "(withheld: the origin topic holds raw personal data)"
+    if restricted and deadletter.ERROR_MESSAGE in headers:
+        headers[deadletter.ERROR_MESSAGE] = "(withheld: the origin topic holds raw personal data)"
     shown: dict[str, Any] = {
         "dead_letter": letter.where,
         "timestamp": letter.timestamp.isoformat(),
@@ -198,10 +199,10 @@ def describe(letter: DeadLetter) -> dict[str, Any]:
             "offset": letter.origin_position[1],
         },
         "error": {
-            "class": letter.headers.get("dlq.error.class"),
+            "class": letter.headers.get(deadletter.ERROR_CLASS),
             "reason": letter.reason,
-            "message": headers.get("dlq.error.message"),
-            "service": letter.headers.get("dlq.service"),
+            "message": headers.get(deadletter.ERROR_MESSAGE),
+            "service": letter.headers.get(deadletter.SERVICE),
         },
         "headers": headers,
         "bytes": len(letter.value),

@@ -28,7 +28,7 @@ from services.privacy_gate.domain import (
     gate,
     load_redaction_policy,
 )
-from services.runtime.audit import audit_event
+from services.runtime.audit import audit_event, policy_versions
 from services.runtime.faust_app import create_app
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
@@ -82,7 +82,7 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
             decision,
             reason,
             subject_pseudonym=subject,
-            policy_versions={"redaction": policy.version},
+            policy_versions=stage.policy_versions,
             details={
                 "consent.source": event.source[:64],
                 "consent.scopes": ",".join(sorted(change.state.granted)),
@@ -122,7 +122,7 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
             metrics.outcome("consent_withdrawn_by_snapshot", "+".join(change.withdrawn))
         for entity_type, count in decision.entity_counts.items():
             metrics.entities.labels(entity_type).inc(count)
-        versions = {"redaction": policy.version, "guardrail": interaction.guardrail_policy_version}
+        versions = policy_versions(stage.policy_versions, interaction)
         audit = audit_event(
             SERVICE,
             decision.outcome.value,

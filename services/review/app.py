@@ -36,7 +36,7 @@ from services.review.domain import (
     score_gold,
     tally,
 )
-from services.runtime.audit import audit_event, dead_letter_headers
+from services.runtime.audit import audit_event, policy_versions
 from services.runtime.errors import ValidationError
 from services.runtime.faust_app import create_app
 from services.runtime.metrics import Metrics
@@ -44,7 +44,7 @@ from services.runtime.packed import pack, unpack
 from services.runtime.pseudonyms import Pseudonymizer
 from services.runtime.settings import Settings
 from services.runtime.stage import Inbound, Outbound, Stage
-from services.runtime.topics import JUDGMENTS, QUEUES, RESOLVED, dlq, task_topic
+from services.runtime.topics import JUDGMENTS, QUEUES, RESOLVED, task_topic
 
 SERVICE = "review"
 GAUGE_INTERVAL_SECONDS = 5.0
@@ -126,11 +126,7 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
     limits = settings.limits
 
     def versions(task: ReviewTask) -> dict[str, str]:
-        return {
-            "escalation": task.escalation_policy_version,
-            "rubric": task.rubric_version,
-            "review": policy.version,
-        }
+        return policy_versions(stage.policy_versions, task)
 
     def close(task: ReviewTask, marker: str) -> None:
         settled[task.task_id] = marker
@@ -236,20 +232,6 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
             return adjudicate(task, outcome)
         return resolved_outputs(task, outcome)
 
-    def judgment_dead_letter(raw: bytes, exc: ValidationError, origin: tuple[int, int]) -> Outbound:
-        """A dead letter of a judgment kept waiting for its task, with the judgment's own origin."""
-        metrics.dead_lettered(JUDGMENTS, exc.reason)
-        partition, offset = origin
-        headers = dead_letter_headers(
-            origin_topic=JUDGMENTS,
-            partition=partition,
-            offset=offset,
-            error=exc,
-            reason=exc.reason,
-            service=SERVICE,
-        )
-        return Outbound(dlq(JUDGMENTS), raw, headers=headers)
-
     async def handle_task(inbound: Inbound) -> Sequence[Outbound]:
         task = codec.decode(inbound.value, ReviewTask)
         key = task.task_id
@@ -273,7 +255,7 @@ def build(settings: Settings) -> tuple[faust.App, Metrics]:
                     vote(task, OpenTask.unpacked(open_tasks[key]), codec.decode(raw, Judgment), raw)
                 )
             except ValidationError as exc:  # the judgment is wrong, not the task: dead-letter it
-                outputs.append(judgment_dead_letter(raw, exc, origin))
+                outputs.append(stage.dead_letter_output(JUDGMENTS, *origin, raw, exc, key=key.encode()))
         return outputs
 
     async def handle_judgment(inbound: Inbound) -> Sequence[Outbound]:

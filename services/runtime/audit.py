@@ -62,15 +62,16 @@ def dead_letter_headers(
     service: str,
     policy_versions: Mapping[str, str] | None = None,
 ) -> list[tuple[str, bytes]]:
-    """Headers of a dead-lettered record: kept for callers not yet on services/runtime/deadletter.py."""
-    return list(
-        deadletter.headers(
-            origin=origin_topic,
-            partition=partition,
-            offset=offset,
-            error=error,
-            reason=reason,
-            service=service,
-            policy_versions=policy_versions,
-        )
+    """deadletter.build's headers, for the dataset sink, the one caller not on deadletter.py yet."""
+    letter = deadletter.build(
+        origin=origin_topic,
+        partition=partition,
+        offset=offset,
+        key=None,
+        value=b"",
+        error=error,
+        reason=reason,
+        service=service,
+        policy_versions=policy_versions,
     )
+    return letter.headers

@@ -15,8 +15,10 @@ registry topic it was read from, with headers that say where it came from and wh
 
 `flagstream dlq` (services/ops/dlq.py) lists, shows and replays dead letters by these headers: the
 origin partition and offset are how a person finds the original record and how a replay is audited,
-so a dead letter always carries the true position of the record it holds. The error message can
-quote the record, which is why a dead-letter topic is as restricted as its origin.
+so a dead letter always carries the true position of the record it holds. -1 and -1 mean the
+record was not read from Kafka (a Label Studio annotation, origin `label_studio:<queue>`) or its
+position was never recorded (a judgment review kept in a table in its older JSON form). The error
+message can quote the record, which is why a dead-letter topic is as restricted as its origin.
 
 Use:
 
@@ -93,32 +95,6 @@ class DeadLetter:
         )
 
 
-def headers(
-    *,
-    origin: str,
-    partition: int,
-    offset: int,
-    error: BaseException,
-    reason: str,
-    service: str,
-    policy_versions: Mapping[str, str] | None = None,
-    extra: Sequence[tuple[str, str]] = (),
-) -> Headers:
-    """The headers of a dead letter (names in the module doc), `extra` ones last."""
-    items = [
-        (ORIGIN_TOPIC, origin),
-        (ORIGIN_PARTITION, str(partition)),
-        (ORIGIN_OFFSET, str(offset)),
-        (ERROR_CLASS, type(error).__name__),
-        (ERROR_REASON, reason),
-        (ERROR_MESSAGE, str(error)[:MESSAGE_CHARS]),
-        (SERVICE, service),
-        *((f"{POLICY_PREFIX}{name}", version) for name, version in (policy_versions or {}).items()),
-        *extra,
-    ]
-    return [(name, value.encode()) for name, value in items]
-
-
 def build(
     *,
     origin: str,
@@ -132,25 +108,21 @@ def build(
     policy_versions: Mapping[str, str] | None = None,
     extra: Sequence[tuple[str, str]] = (),
 ) -> DeadLetter:
-    """The dead letter of the record at `origin`[`partition`]@`offset` that failed with `error`."""
-    return DeadLetter(
-        origin=origin,
-        partition=partition,
-        offset=offset,
-        key=key,
-        value=value,
-        reason=reason,
-        headers=headers(
-            origin=origin,
-            partition=partition,
-            offset=offset,
-            error=error,
-            reason=reason,
-            service=service,
-            policy_versions=policy_versions,
-            extra=extra,
-        ),
-    )
+    """The dead letter of the record at `origin`[`partition`]@`offset` that failed with `error`:
+    its headers as in the module doc, `extra` ones last."""
+    items = [
+        (ORIGIN_TOPIC, origin),
+        (ORIGIN_PARTITION, str(partition)),
+        (ORIGIN_OFFSET, str(offset)),
+        (ERROR_CLASS, type(error).__name__),
+        (ERROR_REASON, reason),
+        (ERROR_MESSAGE, str(error)[:MESSAGE_CHARS]),
+        (SERVICE, service),
+        *((f"{POLICY_PREFIX}{name}", version) for name, version in (policy_versions or {}).items()),
+        *extra,
+    ]
+    headers = [(name, text.encode()) for name, text in items]
+    return DeadLetter(origin, partition, offset, key, value, reason, headers)
 
 
 def send(letter: DeadLetter, produce: Produce, settings: Settings, metrics: Metrics) -> None:

@@ -16,7 +16,8 @@ down promptly); then `call` raises `RetryStopped`.
     outputs = await policy.call_async("handle", lambda: handle(record))  # asyncio.sleep between tries
 
 `on_retry(exc, failures, wait)` runs after each failure that will be retried (before the wait), for a
-metric or a beat; every retry is also logged at WARNING with `what`, the error and the attempt.
+metric or a beat. Every retry is logged at WARNING with `what`, the attempt, and the error's class
+and reason, never its message (which can quote the record being handled).
 """
 
 from __future__ import annotations
@@ -80,15 +81,9 @@ class RetryPolicy:
         if on_retry is not None:
             on_retry(exc, failures, seconds)
         of = "" if self.attempts is None else f" of {self.attempts}"
-        log.warning(
-            "%s failed (%s: %s), attempt %d%s; retrying in %.1f s",
-            what,
-            type(exc).__name__,
-            exc,
-            failures,
-            of,
-            seconds,
-        )
+        # The class and reason only: a message can quote the record being handled (personal data).
+        why = f"{type(exc).__name__}: {getattr(exc, 'reason', '')}"
+        log.warning("%s failed (%s), attempt %d%s; retrying in %.1f s", what, why, failures, of, seconds)
         return seconds
 
     def call(

@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn, cast
 
 import faust
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import KafkaError, Message
 from faust.exceptions import PartitionsMismatch
 from faust.streams import _current_event as current_event_var  # what tables read
 
 from services.contracts import AvroCodec, Record
-from services.runtime import faults
-from services.runtime.audit import dead_letter_headers
+from services.runtime import deadletter, faults
 from services.runtime.crashes import CrashJournal, CrashLoopError, Origin, RecordFault, is_record_error
 from services.runtime.errors import DeadLetterError, FatalError, RetryableError, SkipError
 from services.runtime.faust_app import (
@@ -46,22 +45,22 @@ from services.runtime.faust_app import (
 from services.runtime.kafka import make_producer
 from services.runtime.metrics import Metrics
 from services.runtime.partitioning import partition_for
+from services.runtime.retry import RetryPolicy
 from services.runtime.schema_registry import codec_for
 from services.runtime.settings import Settings
-from services.runtime.topics import AUDIT, BY_NAME, RESTRICTED, dlq
+from services.runtime.topics import AUDIT, BY_NAME, RESTRICTED
 
 log = logging.getLogger(__name__)
 
-MAX_RETRIES = 5
+RETRY = RetryPolicy(attempts=6, delay=0.2, backoff="exponential", retry_on=(RetryableError,))
+"""A transient failure of the handler or its sends: the same record again, 0.2 s, 0.4 s, ... 3.2 s later."""
 REPARTITIONED = "flagstream.repartitioned"
 """Header of a record a stage sent again to the partition its id maps to (Stage.repartition)."""
-DLQ_VALUE_PREFIX = 256 * 1024
-"""Bytes of an oversized record kept in its dead letter (see Stage.dead_letter)."""
 BATCH_MAX = 500
 BATCH_WITHIN_SECONDS = 0.01
 
-# Failures of the infrastructure, not of the record: retry the same record, never dead-letter it.
-TRANSIENT = (RetryableError,)
+# Failures of the infrastructure, not of the record (RetryableError): RETRY the same record, never
+# dead-letter it.
 # Failures of the deployment: no record can be processed, so stop the worker (never dead-letter).
 FATAL = (FatalError, PartitionsMismatch)
 
@@ -234,37 +233,28 @@ class Stage:
         """Handle one record: send its outputs, or dead-letter it; retry transient failures."""
         origin = inbound.topic.removeprefix(self.settings.topic_prefix)
         current_origin.set((inbound.topic, inbound.partition, inbound.offset))
-        if faults.SLOW_ID is not None:  # test-only hooks, inert by default (runtime/faults.py)
-            await faults.hold_if_slow(self.service, inbound.value)
-        if faults.CRASH_ID is not None:
-            faults.crash_if_marked(self.service, inbound.value)
-        for attempt in range(MAX_RETRIES + 1):
-            try:
-                outputs = await handle(inbound)
-                await self.send(outputs)
-                return
-            except SkipError as exc:
-                self.metrics.outcome("skipped", exc.reason)
-                return
-            except DeadLetterError as exc:
-                await self.dead_letter(inbound, origin, exc, exc.reason)
-                return
-            except FATAL:
-                raise  # Stage.run stops the worker
-            except TRANSIENT as exc:
-                if attempt == MAX_RETRIES:
-                    raise
-                log.warning("%s: transient %s, retry %d", self.service, type(exc).__name__, attempt + 1)
-                await asyncio.sleep(0.2 * 2**attempt)
-            except Exception as exc:  # a bug or an input the domain did not foresee: keep flowing
-                where = f"{origin}[{inbound.partition}]@{inbound.offset}"
-                if origin in RESTRICTED:  # a traceback can quote raw personal data: class only
-                    log.error("%s: unexpected %s at %s", self.service, type(exc).__name__, where)
-                else:
-                    log.exception("%s: unexpected %s at %s", self.service, type(exc).__name__, where)
-                reason = "too_large" if _too_large(exc) else f"unexpected:{type(exc).__name__}"
-                await self.dead_letter(inbound, origin, exc, reason)
-                return
+        if faults.ARMED:  # test-only hooks, inert by default (runtime/faults.py)
+            await faults.before_record(self.service, inbound.value)
+
+        async def attempt() -> None:
+            await self.send(await handle(inbound))
+
+        try:
+            await RETRY.call_async(self.service, attempt)
+        except SkipError as exc:
+            self.metrics.outcome("skipped", exc.reason)
+        except DeadLetterError as exc:
+            await self.dead_letter(inbound, origin, exc, exc.reason)
+        except (*FATAL, RetryableError):
+            raise  # Stage.run stops the worker: fatal, or still failing after every retry
+        except Exception as exc:  # a bug or an input the domain did not foresee: keep flowing
+            where = f"{origin}[{inbound.partition}]@{inbound.offset}"
+            if origin in RESTRICTED:  # a traceback can quote raw personal data: class only
+                log.error("%s: unexpected %s at %s", self.service, type(exc).__name__, where)
+            else:
+                log.exception("%s: unexpected %s at %s", self.service, type(exc).__name__, where)
+            reason = "too_large" if deadletter.too_large(exc) else f"unexpected:{type(exc).__name__}"
+            await self.dead_letter(inbound, origin, exc, reason)
 
     async def send(self, outputs: Sequence[Outbound]) -> None:
         """Hand outbound records to the producer; `CommitOrder` flushes them before any commit."""
@@ -363,7 +353,10 @@ class Stage:
             origin,
             error,
             error.reason,
-            extra=[("dlq.crash.count", str(mark.count)), ("dlq.crash.error.class", mark.error_class)],
+            extra=[
+                (deadletter.CRASH_COUNT, str(mark.count)),
+                (deadletter.CRASH_ERROR_CLASS, mark.error_class),
+            ],
         )
 
     async def dead_letter(
@@ -375,32 +368,53 @@ class Stage:
         extra: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Send the original bytes to <origin>.dlq with the reason in headers, and count it."""
-        headers = dead_letter_headers(
-            origin_topic=origin,
-            partition=inbound.partition,
-            offset=inbound.offset,
+        letter = self._letter(
+            origin, inbound.partition, inbound.offset, inbound.key, inbound.value, exc, reason, extra
+        )
+        deadletter.send(letter, self._produce, self.settings, self.metrics)
+
+    def dead_letter_output(
+        self,
+        origin: str,
+        partition: int,
+        offset: int,
+        value: bytes,
+        exc: DeadLetterError,
+        *,
+        key: bytes | None = None,
+    ) -> Outbound:
+        """A dead letter a handler returns among its outputs, for a record it kept and now finds bad.
+
+        `origin`[`partition`]@`offset` is where that record was read, not the event being handled:
+        the dead letter names the record it holds. Counted now; sent with the handler's outputs.
+        """
+        letter = self._letter(origin, partition, offset, key, value, exc, exc.reason)
+        self.metrics.dead_lettered(letter.origin, letter.reason)
+        return Outbound(letter.topic, letter.value, key=letter.key, headers=letter.headers)
+
+    def _letter(
+        self,
+        origin: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        exc: BaseException,
+        reason: str,
+        extra: Sequence[tuple[str, str]] = (),
+    ) -> deadletter.DeadLetter:
+        return deadletter.build(
+            origin=origin,
+            partition=partition,
+            offset=offset,
+            key=key,
+            value=value,
             error=exc,
             reason=reason,
             service=self.service,
             policy_versions=self.policy_versions,
+            extra=extra,
         )
-        headers += [(name, value.encode()) for name, value in extra]
-        topic = self.settings.topic(dlq(origin))
-        try:
-            self._produce(topic, inbound.value, inbound.key, headers)
-        except KafkaException as error:
-            if not _too_large(error):
-                raise
-            # It came in compressed under the broker's limit but is over the producer's (uncompressed)
-            # message.max.bytes: dead-letter a prefix; the origin offset in the headers names the rest.
-            truncated = [*headers, ("dlq.value.truncated_from", str(len(inbound.value)).encode())]
-            self._produce(topic, inbound.value[:DLQ_VALUE_PREFIX], inbound.key, truncated)
-        self.metrics.dead_lettered(origin, reason)
-
-
-def _too_large(exc: BaseException) -> bool:
-    """Whether the producer refused a record for its size (MSG_SIZE_TOO_LARGE, raised by produce())."""
-    return isinstance(exc, KafkaException) and exc.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
 
 
 def _headers(raw: Any) -> dict[str, bytes]:

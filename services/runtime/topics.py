@@ -33,6 +33,15 @@ QUEUES = (
     "calibration",
     "adjudication",
 )
+"""The review queues: the one list of them. Each has a task topic (`task_topic`), provisioned with the
+registry; a policy may name only these (`unknown_queues`), and the shipped escalation policy defines
+exactly these (tests/unit/runtime/test_topics.py)."""
+
+
+def unknown_queues(names: Iterable[str]) -> list[str]:
+    """The names, of `names`, that are not review queues: a policy naming one would route work to a
+    topic nothing provisions or consumes."""
+    return sorted(set(names) - set(QUEUES))
 
 
 def task_topic(queue: str) -> str:

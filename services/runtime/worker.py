@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import faust
 
 from services.runtime import exits
-from services.runtime.errors import RetryableError
 from services.runtime.health import BEAT_SECONDS
 from services.runtime.metrics import DEAD_LETTER_REASONS, Metrics
 from services.runtime.progress import SOURCES, ProgressMonitor
+from services.runtime.retry import RetryPolicy
 from services.runtime.settings import Settings
 from services.runtime.topics import REGISTRY, TopicSpec, changelog_specs, create_topics
 
@@ -20,15 +19,9 @@ log = logging.getLogger(__name__)
 
 def provision(settings: Settings, attempts: int = 30, extra: tuple[TopicSpec, ...] = ()) -> None:
     """Create the registry's topics (and `extra` ones), waiting for the broker if it is starting."""
-    for attempt in range(1, attempts + 1):
-        try:
-            create_topics(settings, (*REGISTRY, *extra))
-            return
-        except RetryableError as exc:
-            if attempt == attempts:
-                raise
-            log.warning("topics not provisioned yet (%s); retrying", exc)
-            time.sleep(1.0)
+    RetryPolicy(attempts, delay=1.0, backoff="constant").call(
+        "provisioning topics", lambda: create_topics(settings, (*REGISTRY, *extra))
+    )
 
 
 def serve_signals(metrics: Metrics, settings: Settings) -> int:

@@ -15,7 +15,7 @@ from integration_support import env_of, free_port
 from services.contracts import AuditEvent, default_codec
 from services.contracts.samples import sample_redacted_interaction
 from services.local import wait_until
-from services.runtime.audit import dead_letter_headers
+from services.runtime import deadletter
 from services.runtime.errors import DecodeError
 from services.runtime.kafka import make_producer, read_topic
 from services.runtime.settings import REPO_ROOT, Settings
@@ -40,10 +40,20 @@ def dead_letter(
     settings: Settings, origin: str, value: bytes, error: Exception, reason: str, offset: int
 ) -> None:
     producer = make_producer(settings)
-    headers = dead_letter_headers(
-        origin_topic=origin, partition=0, offset=offset, error=error, reason=reason, service="test"
+    letter = deadletter.build(
+        origin=origin,
+        partition=0,
+        offset=offset,
+        key=b"k",
+        value=value,
+        error=error,
+        reason=reason,
+        service="test",
     )
-    producer.produce(settings.topic(dlq(origin)), key=b"k", value=value, headers=headers, partition=0)
+    assert letter.topic == dlq(origin)
+    producer.produce(
+        settings.topic(letter.topic), key=letter.key, value=letter.value, headers=letter.headers, partition=0
+    )
     assert producer.flush(30) == 0
 
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -131,14 +132,17 @@ def _await(predicate: Callable[[], bool], what: str, review: Review) -> None:
 
 
 def test_consensus_adjudication_gold_and_bad_judgments(settings: Settings, review: Review) -> None:
-    agree, split, early, solo = (
+    agree, split, early, solo, unfit = (
         _task(1, "urgent", 2),
         _task(2, "urgent", 2),
         _task(3, "borderline", 1),
         _task(4, "policy_review", 1),
+        _task(5, "policy_review", 1),
     )
-    _send(settings, _judgment(early, "r1", Verdict.safe))  # overtakes its task
-    _send(settings, agree, split, early, solo)
+    # Both overtake their tasks; the second waits, then is dead-lettered when its task comes.
+    waited_wrong = _judgment(unfit, "r4", Verdict.safe, queue="borderline", judgment_id="j-waited-wrong")
+    _send(settings, _judgment(early, "r1", Verdict.safe), waited_wrong)
+    _send(settings, agree, split, early, solo, unfit)
     _send(
         settings,
         _judgment(agree, "r1", Verdict.unsafe),
@@ -212,9 +216,29 @@ def test_consensus_adjudication_gold_and_bad_judgments(settings: Settings, revie
     ]
     assert alpha == [pytest.approx(0.0)]
 
-    dead = read_topic(settings, settings.topic(dlq(JUDGMENTS)))
-    reasons = [dict(m.headers() or [])["dlq.error.reason"] for m in dead]
-    assert reasons == [b"wrong_queue"]
+    # Each dead letter names its judgment's true position in review.judgments.v1 (what `flagstream
+    # dlq` shows and replays by): the one dead-lettered as it came, and the one that waited for its task.
+    dead: list[Any] = []
+
+    def dead_lettered() -> bool:
+        dead[:] = read_topic(settings, settings.topic(dlq(JUDGMENTS)))
+        return len(dead) >= 2
+
+    _await(dead_lettered, "two dead letters", review)
+    positions = {
+        CODEC.decode(m.value() or b"", Judgment).judgment_id: (m.partition(), m.offset())
+        for m in read_topic(settings, settings.topic(JUDGMENTS))
+    }
+    letters = {CODEC.decode(m.value() or b"", Judgment).judgment_id: m for m in dead}
+    assert sorted(letters) == ["j-waited-wrong", "j-wrong-queue"]
+    for judgment_id, letter in letters.items():
+        headers = {k: (v or b"").decode() for k, v in letter.headers() or []}
+        assert headers["dlq.error.reason"] == "wrong_queue"
+        assert headers["dlq.origin.topic"] == JUDGMENTS
+        assert headers["dlq.service"] == "review"
+        position = int(headers["dlq.origin.partition"]), int(headers["dlq.origin.offset"])
+        assert position == positions[judgment_id], judgment_id
+    assert letters["j-waited-wrong"].key() == unfit.task_id.encode()
 
     # A late judgment for a settled task is recorded, not counted.
     _send(settings, _judgment(agree, "r7", Verdict.safe))

@@ -23,6 +23,7 @@ from services.contracts.models import (
 )
 from services.review.domain.consensus import AdjudicationSpec
 from services.runtime.errors import PolicyError
+from services.runtime.topics import QUEUES, unknown_queues
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 GOLD_SUBJECT = "gold-set"
@@ -69,6 +70,9 @@ class ReviewPolicy(_Frozen):
 
     @model_validator(mode="after")
     def _rates_have_items(self) -> ReviewPolicy:
+        unknown = unknown_queues([*self.gold_rates, *(item.queue for item in self.gold)])
+        if unknown:
+            raise ValueError(f"unknown queue(s) {', '.join(unknown)}; the queues are {', '.join(QUEUES)}")
         for queue, rate in self.gold_rates.items():
             if not 0 <= rate <= 1:
                 raise ValueError(f"gold_rates.{queue}: {rate} is not within [0, 1]")

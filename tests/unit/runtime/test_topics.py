@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
 from services.contracts.limits import ENVELOPE, SizeLimits
+from services.review.domain import load_review_policy
+from services.runtime.errors import PolicyError
 from services.runtime.topics import (
     BY_NAME,
     CONSENT,
@@ -15,6 +23,7 @@ from services.runtime.topics import (
     RESTRICTED,
     dlq,
     task_topic,
+    unknown_queues,
 )
 
 
@@ -55,3 +64,28 @@ def test_every_topic_takes_what_the_stage_before_it_may_send() -> None:
             assert size >= limits.record_bytes + limits.judgment_bytes + 2 * ENVELOPE, spec.name
         assert limits.producer_bytes > size
         assert limits.fetch_bytes >= limits.producer_bytes
+
+
+def _policy(name: str) -> dict[str, Any]:
+    return yaml.safe_load((Path(__file__).parents[3] / "deploy" / "policies" / name).read_text())
+
+
+def test_the_escalation_policy_defines_exactly_the_queues_that_have_topics() -> None:
+    """QUEUES is the one list: a queue added to (or dropped from) the policy alone fails here."""
+    assert sorted(_policy("escalation.yaml")["queues"]) == sorted(QUEUES)
+
+
+def test_the_review_policy_names_only_queues_that_have_topics() -> None:
+    review = _policy("review.yaml")
+    named = [*review.get("gold_rates", {}), *(item["queue"] for item in review.get("gold", []))]
+    assert named and unknown_queues(named) == []
+    assert unknown_queues(["urgent", "no_such_queue"]) == ["no_such_queue"]
+
+
+def test_a_review_policy_with_an_unknown_queue_is_refused(tmp_path: Path) -> None:
+    policy = _policy("review.yaml")
+    policy["gold_rates"]["no_such_queue"] = 0.0
+    path = tmp_path / "review.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    with pytest.raises(PolicyError, match="no_such_queue"):
+        load_review_policy(path)

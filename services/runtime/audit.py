@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from services.contracts.models import AuditEvent, utcnow
-from services.runtime import deadletter
 
 _AUDIT_NS = uuid.UUID("6c1f9f3e-3a53-4d0e-9d7a-6f1b2f9a4c11")
 
@@ -50,28 +49,3 @@ def audit_event(
         details=dict(details or {}),
         occurred_at=utcnow(),
     )
-
-
-def dead_letter_headers(
-    *,
-    origin_topic: str,
-    partition: int,
-    offset: int,
-    error: BaseException,
-    reason: str,
-    service: str,
-    policy_versions: Mapping[str, str] | None = None,
-) -> list[tuple[str, bytes]]:
-    """deadletter.build's headers, for the dataset sink, the one caller not on deadletter.py yet."""
-    letter = deadletter.build(
-        origin=origin_topic,
-        partition=partition,
-        offset=offset,
-        key=None,
-        value=b"",
-        error=error,
-        reason=reason,
-        service=service,
-        policy_versions=policy_versions,
-    )
-    return letter.headers

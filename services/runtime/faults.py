@@ -16,7 +16,7 @@ FLAGSTREAM_FAULT_CRASH_SERVICE limits it to one service (default escalation).
 
 FLAGSTREAM_FAULT=<point>:<n> makes the process SIGKILL itself the n-th time it reaches <point>
 (`KILL.reach(point)`; n defaults to 1), after logging `fault hook <point>:<n>, killing myself`. The
-dataset sink's points are before_commit, mid_write and after_delta_commit (dataset_sink/app.py).
+dataset sink's points are before_commit, mid_write and after_delta_commit (dataset_sink/commit.py).
 
 These are not settings: nothing reads them but this module, and an unset variable costs one `is None`
 test per record.

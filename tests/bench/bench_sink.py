@@ -142,7 +142,7 @@ def _varied(n: int, rng: random.Random) -> Any:
 def bench_sink_path(size: int, repeats: int, workdir: Path, tables: StorageRoot) -> dict[str, float]:
     """Median rates of the sink's batch path: rows of the four tables built, then one Delta commit per table.
 
-    Building rows happens as records are consumed (DatasetSink._take); the commits happen at flush, so
+    Building rows happens as records are consumed (`Intake.take`); the commits happen at flush, so
     they are timed apart. Parquet writes the same per-table rows, one file per table.
     """
     rng = random.Random(size)
@@ -163,7 +163,9 @@ def bench_sink_path(size: int, repeats: int, workdir: Path, tables: StorageRoot)
                 per_table[table].append(row)
         built = time.perf_counter() - started
 
-        started = time.perf_counter()  # as DatasetSink.flush: three tables in parallel, safety_labels last
+        started = (
+            time.perf_counter()
+        )  # as BatchCommit.write_tables: three tables in parallel, safety_labels last
         list(
             pool.map(
                 lambda t, rows=per_table, last=offset: writer.write(t, rows[t], {(TOPIC, 0): last}, {}),

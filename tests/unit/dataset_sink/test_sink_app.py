@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,80 +10,17 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from deltalake import DeltaTable
 from sink_factories import EVENT_TIME, make_resolved
+from sink_fakes import CODEC, AssigningConsumer, FakeConsumer, FakeMessage, FakeProducer, RefusingConsumer
 
-from services.contracts import AuditEvent, default_codec
 from services.contracts.models import Candidate, ResolvedJudgment, Verdict
 from services.dataset_sink.app import TABLES, DatasetSink
 from services.dataset_sink.domain import ERASURE_LEDGER, LEDGER_SCHEMAS, SAFETY_LABELS
 from services.dataset_sink.writer import DeltaDatasetWriter
 from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
-from services.runtime.topics import AUDIT, ERASURES, RESOLVED
+from services.runtime.topics import ERASURES, RESOLVED
 from tests.support.memory_writer import InMemoryDatasetWriter
 from tests.support.samples import sample_erasure_request
-
-CODEC = default_codec()
-
-
-@dataclass
-class FakeMessage:
-    _topic: str
-    _partition: int
-    _offset: int
-    _value: bytes
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes:
-        return self._value
-
-    def key(self) -> bytes | None:
-        return None
-
-    def error(self) -> None:
-        return None
-
-
-@dataclass
-class FakeProducer:
-    sent: list[tuple[str, bytes]] = field(default_factory=list)
-
-    def produce(self, topic: str, value: bytes, **_: Any) -> None:
-        self.sent.append((topic, value))
-
-    def flush(self, *_: Any) -> int:
-        return 0
-
-    def audits(self) -> list[AuditEvent]:
-        return [CODEC.decode(v, AuditEvent) for t, v in self.sent if t.endswith(AUDIT)]
-
-
-@dataclass
-class FakeConsumer:
-    commits: list[list[Any]] = field(default_factory=list)
-
-    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
-        self.commits.append(offsets)
-
-
-@dataclass
-class AssigningConsumer(FakeConsumer):
-    """Enough of a consumer for `_on_assign`: nothing committed in Kafka yet."""
-
-    assigned: list[TopicPartition] = field(default_factory=list)
-
-    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
-        return [TopicPartition(p.topic, p.partition, -1001) for p in partitions]
-
-    def assign(self, partitions: list[TopicPartition]) -> None:
-        self.assigned = partitions
 
 
 @pytest.fixture
@@ -101,7 +37,7 @@ def sink(tmp_path: Path) -> DatasetSink:
 
 def _feed(sink: DatasetSink, *records: tuple[str, int, int, Any]) -> None:
     for topic, partition, offset, record in records:
-        sink._take(FakeMessage(f"t-{topic}", partition, offset, CODEC.encode(record)))
+        sink.take(FakeMessage(f"t-{topic}", partition, offset, CODEC.encode(record)))
     sink.flush(FakeConsumer())  # type: ignore[arg-type]
 
 
@@ -115,8 +51,8 @@ def _another_worker(sink: DatasetSink) -> DatasetSink:
         ledger=sink.ledger,
         producer=FakeProducer(),
     )
-    other.load_ledger()
-    other._on_assign(AssigningConsumer(), [TopicPartition(f"t-{RESOLVED}", 0)])  # type: ignore[arg-type]
+    other.erasures.load_ledger()
+    other.on_assign(AssigningConsumer(), [TopicPartition(f"t-{RESOLVED}", 0)])  # type: ignore[arg-type]
     return other
 
 
@@ -180,6 +116,14 @@ def test_each_judgment_lands_in_the_tables_it_belongs_to(sink: DatasetSink) -> N
     assert sorted((a.decision, a.interaction_id) for a in audits) == [
         ("written", f"int-00000{n}") for n in range(1, 5)
     ]
+    assert {tuple(sorted(a.policy_versions.items())) for a in audits} == {
+        (
+            ("escalation", "escalation-5"),
+            ("guardrail", "guardrails-14"),
+            ("redaction", "redaction-3"),
+            ("rubric", "2.1"),
+        )
+    }
 
 
 def test_replays_are_skipped_per_table_and_safety_labels_is_the_resume_point(sink: DatasetSink) -> None:
@@ -187,9 +131,9 @@ def test_replays_are_skipped_per_table_and_safety_labels_is_the_resume_point(sin
     writer = sink.writer
     assert isinstance(writer, InMemoryDatasetWriter)
     # A crash mid-write: the next batch reached preferences and demonstrations, not safety_labels.
-    sink._take(FakeMessage("t-" + RESOLVED, 0, 2, CODEC.encode(make_resolved(3))))
+    sink.take(FakeMessage("t-" + RESOLVED, 0, 2, CODEC.encode(make_resolved(3))))
     for table in ("preferences", "demonstrations"):
-        sink._commit(table, sink.batch, {("t-" + RESOLVED, 0)})
+        sink.batch_commit.write_table(table, sink.intake.batch.items, {("t-" + RESOLVED, 0)})
     assert writer.committed_offsets("safety_labels", "t-" + RESOLVED, [0]) == {0: 1}
     # The restarted sink replays the partition from the start: every table keeps each judgment once.
     restarted = _another_worker(sink)
@@ -257,22 +201,6 @@ def test_erasure_removes_the_subject_from_every_table_and_blocks_later_rows(sink
     assert len(ledger.rows(ERASURE_LEDGER)) == 1
 
 
-def test_fault_hook_is_inert_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.dataset_sink.app import _Faults
-
-    killed: list[int] = []
-    monkeypatch.setattr("os.kill", lambda pid, sig: killed.append(sig))
-    for point in ("before_commit", "mid_write", "after_delta_commit"):
-        _Faults(None).reach(point)
-    assert killed == []
-    hook = _Faults("mid_write:2")
-    hook.reach("before_commit")
-    hook.reach("mid_write")
-    assert killed == []
-    hook.reach("mid_write")
-    assert len(killed) == 1
-
-
 def test_a_resolution_emitted_twice_is_written_once_even_across_restarts(sink: DatasetSink) -> None:
     # review is at least once: the same resolution can come back at a later offset
     _feed(sink, (RESOLVED, 0, 0, make_resolved(1)), (RESOLVED, 0, 1, make_resolved(1)))
@@ -293,7 +221,7 @@ def test_a_partition_taken_over_from_another_worker_knows_what_that_worker_wrote
     late = _another_worker(sink)
     _feed(sink, (RESOLVED, 0, 0, make_resolved(1)))
     consumer = AssigningConsumer()
-    late._on_assign(consumer, [TopicPartition(f"t-{RESOLVED}", 0)])  # type: ignore[arg-type]
+    late.on_assign(consumer, [TopicPartition(f"t-{RESOLVED}", 0)])  # type: ignore[arg-type]
     assert [(p.partition, p.offset) for p in consumer.assigned] == [(0, 1)]  # after the txn version
     # review emits the same resolution again at a later offset: it is a duplicate, not a second row
     _feed(late, (RESOLVED, 0, 1, make_resolved(1)), (RESOLVED, 0, 2, make_resolved(2)))
@@ -312,11 +240,11 @@ def test_each_table_is_compacted_after_the_configured_number_of_commits(tmp_path
         producer=FakeProducer(),
     )
     for n in range(3):
-        assert not sink._compaction_due()
+        assert not sink.maintenance.compaction_due()
         _feed(sink, (RESOLVED, 0, n, make_resolved(n)))
-    assert sink._compaction_due()
-    sink.compact()
-    assert not sink._compaction_due()
+    assert sink.maintenance.compaction_due()
+    sink.maintenance.compact()
+    assert not sink.maintenance.compaction_due()
     labels = DeltaTable(str(tmp_path / "datasets" / SAFETY_LABELS))
     assert len(labels.file_uris()) == 1
     assert sorted(labels.to_pyarrow_table(columns=["resolution_id"]).column(0).to_pylist()) == [
@@ -327,44 +255,30 @@ def test_each_table_is_compacted_after_the_configured_number_of_commits(tmp_path
     assert labels.history(1)[0]["operation"] == "OPTIMIZE"
 
 
-@dataclass
-class RefusingConsumer:
-    """A consumer whose group refuses offset commits with `error` until told otherwise."""
-
-    error: int
-    commits: list[list[Any]] = field(default_factory=list)
-    refuse: bool = True
-
-    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
-        if self.refuse:
-            raise KafkaException(KafkaError(self.error))
-        self.commits.append(offsets)
-
-
 def test_a_refused_offset_commit_keeps_the_sink_running_and_is_retried(sink: DatasetSink) -> None:
     """NOT_COORDINATOR while the broker restarts is not a reason to stop the sink."""
     consumer = RefusingConsumer(KafkaError.NOT_COORDINATOR)
-    sink._take(FakeMessage("t-" + RESOLVED, 2, 7, CODEC.encode(make_resolved(1))))
+    sink.take(FakeMessage("t-" + RESOLVED, 2, 7, CODEC.encode(make_resolved(1))))
     sink.flush(consumer)  # type: ignore[arg-type]
     assert len(_rows(sink, SAFETY_LABELS)) == 1  # the Delta commit stands; it holds the offsets
-    assert [(tp.partition, tp.offset) for tp in sink.uncommitted] == [(2, 8)]
+    assert [(tp.partition, tp.offset) for tp in sink.offsets.uncommitted] == [(2, 8)]
     consumer.refuse = False
-    sink._take(FakeMessage("t-" + RESOLVED, 1, 3, CODEC.encode(make_resolved(2))))
+    sink.take(FakeMessage("t-" + RESOLVED, 1, 3, CODEC.encode(make_resolved(2))))
     sink.flush(consumer)  # type: ignore[arg-type]
     assert sorted((tp.partition, tp.offset) for tp in consumer.commits[-1]) == [(1, 4), (2, 8)]
-    assert sink.uncommitted == []
+    assert sink.offsets.uncommitted == []
 
 
 def test_offsets_of_revoked_partitions_are_not_retried(sink: DatasetSink) -> None:
     consumer = RefusingConsumer(KafkaError.REBALANCE_IN_PROGRESS)
-    sink._take(FakeMessage("t-" + RESOLVED, 2, 7, CODEC.encode(make_resolved(1))))
+    sink.take(FakeMessage("t-" + RESOLVED, 2, 7, CODEC.encode(make_resolved(1))))
     sink.flush(consumer)  # type: ignore[arg-type]
-    sink._on_revoke(consumer, [TopicPartition("t-" + RESOLVED, 2)])  # type: ignore[arg-type]
-    assert sink.uncommitted == []
+    sink.on_revoke(consumer, [TopicPartition("t-" + RESOLVED, 2)])  # type: ignore[arg-type]
+    assert sink.offsets.uncommitted == []
 
 
 def test_other_offset_commit_errors_still_stop_the_sink(sink: DatasetSink) -> None:
     consumer = RefusingConsumer(KafkaError.GROUP_AUTHORIZATION_FAILED)
-    sink._take(FakeMessage("t-" + RESOLVED, 2, 7, CODEC.encode(make_resolved(1))))
+    sink.take(FakeMessage("t-" + RESOLVED, 2, 7, CODEC.encode(make_resolved(1))))
     with pytest.raises(KafkaException):
         sink.flush(consumer)  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psutil
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from services.contracts import ReviewTask, default_codec
 from services.local import LocalStack, Progress, wait_until
@@ -263,6 +263,11 @@ def capacity(
         on_tick=tick,
     )
     last = series.points[-1][1]
+    watcher = make_consumer(settings, f"{settings.topic_prefix}bench-offsets")
+    try:
+        written = records_written(settings, watcher)
+    finally:
+        watcher.close()
     first_gate = next(t for t, p in series.points if p.gated > 0)
     through_escalation = next(t for t, p in series.points if p.gated >= n and escalated(p) >= p.passed_gate)
     cpu_after = sampler.cpu_seconds()
@@ -280,8 +285,31 @@ def capacity(
             "dataset_sink": series.rate(lambda p: p.rows + p.sink.get("not_written", 0), resolved),
         },
         "cpu_ms_per_event": cpu_ms_per_event,
+        "records_per_event": {
+            topic: count / n
+            for topic, count in sorted(written.items(), key=lambda kv: -kv[1])
+            if topic != INTERACTIONS and not topic.startswith("bench.")  # the baseline's own
+        },
         "sampler": sampler,
     }
+
+
+def records_written(settings: Settings, consumer: Consumer) -> dict[str, int]:
+    """Records on every topic of the deployment (end offsets summed over partitions), by topic
+    without its prefix; the ingress topic included. Changelog and internal topics count: every
+    record one is a record the broker stores, replicates and serves."""
+    metadata = consumer.list_topics(timeout=30).topics
+    out: dict[str, int] = {}
+    for name, topic in metadata.items():
+        if not name.startswith(settings.topic_prefix):
+            continue
+        total = 0
+        for partition in topic.partitions:
+            _, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+            total += max(0, high)
+        if total:
+            out[name.removeprefix(settings.topic_prefix)] = total
+    return out
 
 
 # --- phase 3: latency -----------------------------------------------------------------------------
@@ -442,6 +470,10 @@ def main() -> None:
     print(f"{'pipeline / baseline':40} {cap['e2e_eps'] / base['eps']:>12.3f}")
     for name, ms in sorted(cap["cpu_ms_per_event"].items(), key=lambda kv: -kv[1]):
         print(f"{'  CPU ms per input event: ' + name:40} {ms:>12.2f}")
+    per_event = cap["records_per_event"]
+    print(f"{'records written per input event':40} {sum(per_event.values()):>12.2f}")
+    for topic, count in per_event.items():
+        print(f"{'  ' + topic:40} {count:>12.2f}")
     for rate, r in lat.items():
         print(
             f"{'latency @' + rate + '/s p50 / p99 / p99.9 (ms)':40} "

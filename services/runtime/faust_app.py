@@ -34,6 +34,10 @@ The workarounds (what Faust or aiokafka does; upstream reports; the tests that p
   not arrived (0) and raised `PartitionsMismatch` on every write. test_stage_metadata.py.
 - `METADATA_MAX_AGE_MS`: a topic unknown at the last metadata fetch got no partitions for Faust's
   300 s. test_stage_metadata.py.
+- `Worker`, no terminal spinner: at log level WARNING or above, Faust's worker sets the root logger
+  to DEBUG so that its spinner turns on every log record; every debug call of Faust and aiokafka
+  (one per record sent) then builds a record, formats nothing and is dropped by the handler.
+  tests/unit/runtime/test_faust_worker.py.
 """
 
 from __future__ import annotations
@@ -183,6 +187,20 @@ def leave_group(app: Any, timeout: float = LEAVE_TIMEOUT_SECONDS) -> bool:
     except Exception as exc:  # the session timeout remains
         log.warning("could not leave the consumer group before stopping: %r", exc)
         return False
+
+
+class Worker(faust.Worker):
+    """Faust's worker without its terminal spinner, so the root logger keeps the configured level.
+
+    With the spinner (Faust's default at WARNING and above) the root logger is set to DEBUG and each
+    of the debug calls Faust and aiokafka make per record sent builds a log record for the spinner:
+    about 4% of an escalation worker's samples under load. The spinner's cursor codes also went into
+    the services' logs, which are files, not terminals.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spinner = None
 
 
 class FencedConsumer(faust_aiokafka.Consumer):
@@ -605,7 +623,7 @@ class CommitWatchdog:
                 f"{tp.topic}[{tp.partition}]: committed offset {done} for {stalled:.0f}s with "
                 f"end offset {end} (the consumer's own record: {consumer._committed_offset.get(tp)}); "
                 f"acked {acked[:3]}{'…' if len(acked) > 3 else ''} ({len(acked)}), "
-                f"read offset {consumer._read_offset.get(tp)}"
+                f"read offset {consumer._read_offset.get(tp)}; {fetch_state(consumer, tp)}"
             )
             busy = self.stage.busy_since
             if busy is not None and time.monotonic() - busy >= self.stall_seconds:
@@ -617,6 +635,26 @@ class CommitWatchdog:
                 )
                 continue
             self.stage.crash(FatalError(f"commits stalled: {state}"))
+
+
+def fetch_state(consumer: Any, tp: Any) -> str:
+    """Where Faust and aiokafka stand on fetching one partition, for a stall's report: whether Faust
+    hands its records out (active, paused, buffer full) and aiokafka's position and status."""
+    try:
+        faust_side = (
+            f"faust: active {tp in (consumer._active_partitions or ())}, paused "
+            f"{tp in consumer._paused_partitions}, buffer full {tp in consumer._buffered_partitions}"
+        )
+        assignment = consumer._thread._ensure_consumer()._subscription.subscription.assignment
+        state = assignment.state_value(tp)
+        if state is None:
+            return f"{faust_side}; aiokafka: not assigned"
+        return (
+            f"{faust_side}; aiokafka: position {state._position}, status {state._status.name}, "
+            f"paused {state.paused}, reset {state._reset_strategy}, highwater {state.highwater}"
+        )
+    except Exception as exc:  # a diagnostic: never the reason a stop fails
+        return f"fetch state not readable ({type(exc).__name__})"
 
 
 class CommitOrder(Sensor):

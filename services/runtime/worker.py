@@ -7,6 +7,7 @@ import logging
 import faust
 
 from services.runtime import exits
+from services.runtime.faust_app import Worker
 from services.runtime.health import BEAT_SECONDS
 from services.runtime.metrics import DEAD_LETTER_REASONS, Metrics
 from services.runtime.progress import SOURCES, ProgressMonitor
@@ -49,7 +50,7 @@ def run_faust(app: faust.App, metrics: Metrics, settings: Settings) -> None:
         metrics.health.beat()
 
     app.timer(interval=BEAT_SECONDS)(beat)
-    worker = faust.Worker(
+    worker = Worker(
         app, loglevel=settings.log_level.lower().replace("warning", "warn"), redirect_stdouts=False
     )
     worker.execute_from_commandline()

@@ -162,6 +162,9 @@ class Decision:
     """The allocation recorded for a candidate (the `decided` table, keyed by task id), and whether
     its outputs are known to be on the broker. A replay of an unsent decision sends the same outcome.
 
+    A decision of a window (`windowed`) is sent once its candidate's `window_pending` entry is gone:
+    that entry is removed only after the broker has the outputs, so its removal is the mark, and the
+    decision is written once. Any other decision is marked by writing it again with `sent`.
     Stored as a JSON object of these fields, by name; `decided_at` is epoch seconds.
     """
 
@@ -174,9 +177,10 @@ class Decision:
     remaining: int | None
     """Budget left in the hour after it; None for an unbudgeted queue."""
     sent: bool = False
+    windowed: bool = False
 
     @classmethod
-    def of(cls, allocation: Allocation, now: float) -> Decision:
+    def of(cls, allocation: Allocation, now: float, *, windowed: bool) -> Decision:
         return cls(
             queue=allocation.candidate.queue,
             outcome=allocation.outcome,
@@ -184,6 +188,7 @@ class Decision:
             hour=allocation.hour,
             cluster=allocation.cluster_id,
             remaining=allocation.remaining,
+            windowed=windowed,
         )
 
     def allocation(self, candidate: Candidate) -> Allocation:
@@ -199,6 +204,7 @@ class Decision:
             "cluster": self.cluster,
             "remaining": self.remaining,
             "sent": self.sent,
+            "windowed": self.windowed,
         }
 
     @classmethod
@@ -213,6 +219,7 @@ class Decision:
             cluster=value["cluster"],
             remaining=None if remaining is None else int(remaining),
             sent=bool(value["sent"]),
+            windowed=bool(value.get("windowed", False)),  # rows written before the field: marked by `sent`
         )
 
 
@@ -229,8 +236,8 @@ class Tables:
 
     spent: MutableMapping[str, int]
     """"<queue>|<UTC hour>" -> tasks created."""
-    bands: MutableMapping[str, str]
-    """"<queue>|<band>" -> cluster id."""
+    clusters: MutableMapping[str, list[str]]
+    """"<queue>|<cluster id>" -> the band keys the cluster claimed (`ClusterIndex`)."""
     cluster_tasks: MutableMapping[str, Any]
     """"<queue>|<cluster id>" -> [tasks, window opened]."""
     pending: MutableMapping[str, bytes]
@@ -270,7 +277,7 @@ class EscalationService:
         self.metrics = metrics
         self.assigned = assigned
         self.clock = clock
-        self.allocator = Allocator(policy, tables.spent, tables.bands, tables.cluster_tasks)
+        self.allocator = Allocator(policy, tables.spent, tables.clusters, tables.cluster_tasks)
         self.windows = WindowMirror(policy)
         for name, queue in policy.queues.items():  # every queue exported from the start, zeros too
             metrics.queue_sla.labels(name).set(queue.sla_minutes * 60)
@@ -353,11 +360,11 @@ class EscalationService:
         recorded = self.recorded(task_id)
         if recorded is not None:  # a replay of a candidate already allocated
             self.metrics.outcome("replayed", queue)
-            if not recorded.sent:  # ... whose outputs may not have reached the broker: send them again
+            if not self.sent(task_id, recorded):  # ... whose outputs may not be on the broker: send again
                 await self.send(queue, [recorded.allocation(candidate)], {task_id: payload}, now)
             return []
         if not self.policy.budgeted(queue):
-            await self.decide(queue, [candidate], {task_id: payload}, now)
+            await self.decide(queue, [candidate], {task_id: payload}, now, windowed=False)
             return []
         window = self.windows.window(queue)
         if window.add(candidate):
@@ -369,8 +376,10 @@ class EscalationService:
         return []
 
     def windows_moved(self) -> None:
-        """Partitions were assigned or revoked: rebuild the windows from the table at the next candidate."""
+        """Partitions were assigned or revoked: rebuild the windows and the near-duplicate index from
+        their tables at their next use."""
         self.windows.ready = False
+        self.allocator.clusters.reload()
 
     async def close_window(self, queue: str, now: float) -> None:
         """Decide every candidate of a queue's window; replay decisions a stopped worker left unsent."""
@@ -381,7 +390,7 @@ class EscalationService:
         for candidate in self.windows.window(queue).drain():
             task_id = candidate.task_id
             recorded = self.recorded(task_id)
-            if recorded is not None and recorded.sent:  # sent by a worker that stopped before tidying up
+            if recorded is not None and self.sent(task_id, recorded):  # a worker stopped before tidying up
                 self.tables.pending.pop(task_id, None)
                 continue
             entry = self.tables.pending.get(task_id)
@@ -401,10 +410,16 @@ class EscalationService:
         self.metrics.escalation_window.labels(queue).set(0)
         if unsent:
             await self.send(queue, unsent, payloads, now)
-        await self.decide(queue, fresh, payloads, now)
+        await self.decide(queue, fresh, payloads, now, windowed=True)
 
     async def decide(
-        self, queue: str, candidates: list[Candidate], payloads: Mapping[str, Payload], now: float
+        self,
+        queue: str,
+        candidates: list[Candidate],
+        payloads: Mapping[str, Payload],
+        now: float,
+        *,
+        windowed: bool,
     ) -> None:
         """Allocate candidates, record the decisions, deliver their outputs, then mark them sent.
 
@@ -420,7 +435,8 @@ class EscalationService:
         """
         allocations = self.allocator.allocate(candidates, datetime.fromtimestamp(now, UTC))
         for allocation in allocations:
-            self.tables.decided[allocation.candidate.task_id] = Decision.of(allocation, now).to_json()
+            decision = Decision.of(allocation, now, windowed=windowed)
+            self.tables.decided[allocation.candidate.task_id] = decision.to_json()
         await self.send(queue, allocations, payloads, now)
         remaining = self.allocator.remaining(queue, datetime.fromtimestamp(now, UTC))
         if remaining is not None:
@@ -444,9 +460,14 @@ class EscalationService:
         for allocation in allocations:
             task_id = allocation.candidate.task_id
             recorded = Decision.from_json(self.tables.decided[task_id])
-            self.tables.decided[task_id] = replace(recorded, sent=True).to_json()
+            if not recorded.windowed:  # a window's decision is marked sent by its entry's removal
+                self.tables.decided[task_id] = replace(recorded, sent=True).to_json()
             self.windows.remember(queue, task_id, now)
             self.tables.pending.pop(task_id, None)
+
+    def sent(self, task_id: str, decision: Decision) -> bool:
+        """Whether a recorded decision's outputs are on the broker (see `Decision`)."""
+        return decision.sent or (decision.windowed and task_id not in self.tables.pending)
 
     def recorded(self, task_id: str) -> Decision | None:
         """The decision recorded for a task id, if any."""
@@ -564,7 +585,7 @@ def build(settings: Settings, policy: EscalationPolicy | None = None) -> tuple[f
 
     tables = Tables(
         spent=table("budget_spent"),
-        bands=table("dedup_bands"),
+        clusters=table("dedup_clusters"),
         cluster_tasks=table("dedup_cluster_tasks"),
         pending=table("window_pending", raw_values=True),
         decided=table("decided"),

@@ -70,12 +70,12 @@ class Allocator:
         self,
         policy: EscalationPolicy,
         spent: MutableMapping[str, int],
-        bands: MutableMapping[str, str],
+        clusters: MutableMapping[str, list[str]],
         cluster_tasks: MutableMapping[str, Any],
     ) -> None:
         self.policy = policy
         self.spent = spent
-        self.clusters = ClusterIndex(bands)
+        self.clusters = ClusterIndex(clusters)
         self.cluster_tasks = cluster_tasks
 
     def remaining(self, queue: str, now: datetime) -> int | None:
@@ -106,7 +106,7 @@ class Allocator:
         for candidate in rank(candidates):
             queue = candidate.queue
             # Only reviewed items are indexed: a cluster matters once it has a reviewed member, and
-            # indexing every deferred item would cost `bands` state writes each for nothing.
+            # indexing every deferred item would cost a state write each for nothing.
             cluster_id: str | None = None
             if candidate.fingerprint is not None:
                 cluster_id = self.clusters.find(queue, candidate.fingerprint)

@@ -85,18 +85,38 @@ class ClusterMatch:
 class ClusterIndex:
     """Clusters of near-duplicates per queue, kept in any mutable mapping (a Faust table in the service).
 
-    Keys are `<queue>|<band key>` -> cluster id: a queue's index lives with the queue's other state.
+    One entry per cluster: `<queue>|<cluster id>` -> the band keys the cluster claimed, so indexing
+    an item is one write, not one per band key. A band key belongs to the first cluster that claimed
+    it and no other entry lists it, so the band key -> cluster index kept in memory can be rebuilt
+    from the entries in any order: `reload` after the mapping changed under it (a worker's
+    partitions moved and their tables were recovered). A queue's entries live with its other state.
     An item joins the cluster most of its matching band keys point to; with none, it starts a cluster.
     """
 
-    def __init__(self, bands: MutableMapping[str, str]) -> None:
-        self.bands = bands
+    def __init__(self, clusters: MutableMapping[str, list[str]]) -> None:
+        self.clusters = clusters
+        self._bands: dict[str, str] | None = None
+
+    def reload(self) -> None:
+        """Rebuild the band index from the entries at its next use."""
+        self._bands = None
+
+    def _index(self) -> dict[str, str]:
+        if self._bands is None:
+            bands: dict[str, str] = {}
+            for entry, keys in self.clusters.items():
+                queue, _, cluster_id = entry.partition("|")
+                for key in keys or ():
+                    bands[f"{queue}|{key}"] = cluster_id
+            self._bands = bands
+        return self._bands
 
     def find(self, queue: str, keys: Fingerprint) -> str | None:
         """The id of the cluster an item's band keys point to most often, if any."""
+        bands = self._index()
         votes: dict[str, int] = {}
         for key in keys:
-            cluster_id = self.bands.get(f"{queue}|{key}")
+            cluster_id = bands.get(f"{queue}|{key}")
             if cluster_id is not None:
                 votes[cluster_id] = votes.get(cluster_id, 0) + 1
         if not votes:
@@ -107,9 +127,12 @@ class ClusterIndex:
         """The cluster of an item, indexing its band keys; a new cluster when no band key is known."""
         found = self.find(queue, keys)
         cluster_id = found or hashlib.blake2b("|".join(keys).encode(), digest_size=8).hexdigest()
-        for key in keys:
-            # A band key already taken keeps its cluster (no setdefault: a Faust table with a default
-            # never raises KeyError); new keys of a member widen its cluster's net.
-            if self.bands.get(f"{queue}|{key}") is None:
-                self.bands[f"{queue}|{key}"] = cluster_id
+        bands = self._index()
+        # A band key already taken keeps its cluster; new keys of a member widen its cluster's net.
+        claimed = [key for key in dict.fromkeys(keys) if f"{queue}|{key}" not in bands]
+        if claimed:
+            for key in claimed:
+                bands[f"{queue}|{key}"] = cluster_id
+            entry = f"{queue}|{cluster_id}"
+            self.clusters[entry] = [*(self.clusters.get(entry) or ()), *claimed]
         return ClusterMatch(cluster_id, new=found is None)

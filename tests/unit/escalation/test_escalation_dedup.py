@@ -61,8 +61,8 @@ def test_identical_text_after_normalisation_has_identical_fingerprints(interacti
 
 
 def test_cluster_index_joins_near_duplicates_per_queue_and_starts_new_clusters() -> None:
-    bands: dict[str, str] = {}
-    index = ClusterIndex(bands)
+    clusters: dict[str, list[str]] = {}
+    index = ClusterIndex(clusters)
     started = index.assign("policy_review", keys(TEMPLATE.format("anna")))
     assert started.new
     joined = index.assign("policy_review", keys(TEMPLATE.format("boris")))
@@ -70,7 +70,28 @@ def test_cluster_index_joins_near_duplicates_per_queue_and_starts_new_clusters()
     other = index.assign("policy_review", keys(_random_text(random.Random(1))))
     assert other.new and other.cluster_id != started.cluster_id
     assert index.assign("borderline", keys(TEMPLATE.format("boris"))).new  # each queue keeps its own
-    assert {key.split("|")[0] for key in bands} == {"policy_review", "borderline"}
+    assert {key.split("|")[0] for key in clusters} == {"policy_review", "borderline"}
+
+
+def test_the_index_is_one_entry_per_cluster_and_a_reload_finds_the_same_clusters() -> None:
+    clusters: dict[str, list[str]] = {}
+    index = ClusterIndex(clusters)
+    first = keys(TEMPLATE.format("anna"))
+    started = index.assign("policy_review", first)
+    entry = f"policy_review|{started.cluster_id}"
+    assert list(clusters) == [entry] and clusters[entry] == list(first)  # one write, every band key
+    member = keys(TEMPLATE.format("boris"))
+    index.assign("policy_review", member)
+    claimed = clusters[entry]
+    assert claimed[: len(first)] == list(first) and len(claimed) == len(set(claimed))  # widened, once each
+    other = index.assign("policy_review", keys(_random_text(random.Random(1))))
+
+    successor = ClusterIndex(dict(clusters))  # a worker that recovered the table
+    assert successor.find("policy_review", member) == started.cluster_id
+    assert successor.find("policy_review", keys(_random_text(random.Random(1)))) == other.cluster_id
+    assert successor.find("borderline", member) is None
+    index.reload()
+    assert index.find("policy_review", first) == started.cluster_id
 
 
 def test_a_flood_of_variants_forms_one_cluster() -> None:

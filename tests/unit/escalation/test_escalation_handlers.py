@@ -46,6 +46,7 @@ class Collector:
         self.tables = tables
         self.delivered: list[Outbound] = []
         self.decided_when_delivered: list[dict[str, Any]] = []
+        self.pending_when_delivered: list[set[str]] = []
         self.broker_away = False
 
     def audit(self, event: Record) -> Outbound:
@@ -53,6 +54,7 @@ class Collector:
 
     async def deliver_after_tables(self, outputs: Sequence[Outbound]) -> None:
         self.decided_when_delivered.append({k: dict(v) for k, v in self.tables.decided.items()})
+        self.pending_when_delivered.append(set(self.tables.pending))
         if self.broker_away:
             raise FatalError("outputs not delivered")
         self.delivered.extend(outputs)
@@ -77,7 +79,7 @@ class Worker:
         clock: Clock | None = None,
     ) -> None:
         self.make = make
-        self.tables = tables or Tables(spent={}, bands={}, cluster_tasks={}, pending={}, decided={})
+        self.tables = tables or Tables(spent={}, clusters={}, cluster_tasks={}, pending={}, decided={})
         self.out = Collector(self.tables)
         self.clock = clock or Clock()
         self.metrics = Metrics("escalation")
@@ -115,6 +117,10 @@ class Worker:
     def tasks(self, outputs: Sequence[Outbound] | None = None) -> list[ReviewTask]:
         outs = self.out.delivered if outputs is None else outputs
         return [CODEC.decode(o.value, ReviewTask) for o in outs if o.topic.startswith("review.tasks.")]
+
+    def sent(self, task_id: str) -> bool:
+        """Whether the service takes the recorded decision of a task id as sent."""
+        return self.service.sent(task_id, Decision.from_json(self.tables.decided[task_id]))
 
     def count(self, outcome: str, reason: str) -> float:
         value = self.metrics.registry.get_sample_value(
@@ -222,7 +228,7 @@ def test_a_window_spends_its_budget_on_the_most_valuable_and_defers_the_rest(sma
         assert (event.decision, event.reason) == ("not_escalated", "over_budget")
         assert event.details["deferred"] == "budget" and event.details["budget_remaining"] == "0"
     assert worker.tables.pending == {}
-    assert all(Decision.from_json(v).sent for v in worker.tables.decided.values())
+    assert all(worker.sent(task_id) for task_id in worker.tables.decided)
     assert worker.count("not_escalated", "over_budget") == 2
 
 
@@ -242,6 +248,34 @@ def test_near_duplicates_over_the_quota_share_the_cluster_and_spend_no_budget(sm
     assert sum(worker.tables.spent.values()) == 1
 
 
+def test_a_worker_that_recovers_the_tables_knows_the_clusters_its_predecessor_indexed(
+    small, new_worker
+) -> None:
+    queues = {
+        n: s.model_copy(update={"hourly_budget": 5}) if s.hourly_budget else s
+        for n, s in small.queues.items()
+    }
+    policy = small.model_copy(update={"queues": queues})
+    first = new_worker(policy)
+    same = "the exact same templated spam text about a lottery prize you have surely won today friend"
+    first.allocate(first.candidate(0, text=same))
+    first.clock.now += policy.window.seconds + 1
+    first.tick()
+    (task,) = first.tasks()
+    (entry,) = first.tables.clusters  # one table entry for the whole cluster, not one per band key
+    assert entry == f"policy_review|{task.cluster_id}"
+
+    successor = new_worker(policy, first.tables, first.clock)  # the tables as a restart recovers them
+    successor.service.windows_moved()
+    for n in (1, 2):
+        successor.allocate(successor.candidate(n, text=same, value=0.9))
+    successor.clock.now += policy.window.seconds + 1
+    successor.tick()
+    assert not successor.tasks()
+    assert [e.reason for e in successor.events()] == ["duplicate", "duplicate"]
+    assert {e.details["cluster_id"] for e in successor.events()} == {task.cluster_id}
+
+
 def test_a_tick_closes_a_window_once_it_is_old_enough(small, new_worker) -> None:
     worker = new_worker(small)
     worker.allocate(worker.candidate(1))
@@ -259,7 +293,12 @@ def test_a_decision_is_recorded_unsent_before_its_outputs_are_delivered(small, n
     for n in range(3):
         worker.allocate(worker.candidate(n))
     (at_delivery,) = worker.out.decided_when_delivered
-    assert len(at_delivery) == 3 and not any(Decision.from_json(v).sent for v in at_delivery.values())
+    (pending,) = worker.out.pending_when_delivered
+    decisions = {task_id: Decision.from_json(v) for task_id, v in at_delivery.items()}
+    assert len(decisions) == 3 and all(d.windowed and not d.sent for d in decisions.values())
+    assert pending == set(decisions)  # the unsent mark of a window's decision: its entry is still there
+    assert all(worker.sent(task_id) for task_id in decisions)  # and once delivered, it is gone
+    assert all(not Decision.from_json(v).sent for v in worker.tables.decided.values())  # written once
 
 
 def test_a_decision_left_unsent_by_a_stopped_worker_is_sent_again_unchanged(small, new_worker) -> None:
@@ -271,7 +310,7 @@ def test_a_decision_left_unsent_by_a_stopped_worker_is_sent_again_unchanged(smal
     with pytest.raises(FatalError):
         first.allocate(candidates[2])
     recorded = {k: Decision.from_json(v) for k, v in first.tables.decided.items()}
-    assert len(recorded) == 3 and not any(d.sent for d in recorded.values())
+    assert len(recorded) == 3 and not any(first.sent(task_id) for task_id in recorded)
     spent = dict(first.tables.spent)
 
     # Its successor recovers the same tables; the window is rebuilt from `window_pending`.
@@ -283,7 +322,7 @@ def test_a_decision_left_unsent_by_a_stopped_worker_is_sent_again_unchanged(smal
     assert outcomes == {task_id: reasons[d.outcome.value] for task_id, d in recorded.items()}
     assert [t.task_id for t in second.tasks()] == [candidates[1].headers[TASK_ID].decode()]
     assert second.tables.spent == spent  # not allocated again
-    assert all(Decision.from_json(v).sent for v in second.tables.decided.values())
+    assert all(second.sent(task_id) for task_id in second.tables.decided)
     assert second.tables.pending == {}
 
     # The replayed input of a decision now sent is recognised and skipped.
@@ -306,7 +345,8 @@ def test_a_replayed_candidate_of_an_unsent_decision_resends_the_recorded_outcome
     worker.allocate(inbound)  # the input is consumed again
     (task,) = worker.tasks()
     assert task.task_id == inbound.headers[TASK_ID].decode() and task.cluster_id
-    assert Decision.from_json(worker.tables.decided[task.task_id]).sent
+    decision = Decision.from_json(worker.tables.decided[task.task_id])
+    assert decision.sent and not decision.windowed  # decided on arrival: marked by a second write
     assert worker.count("replayed", "policy_review") == 1
 
 

@@ -317,11 +317,16 @@ def _reachable(bootstrap: str) -> bool:
 
 
 _CALL = """
-import pickle, sys
+import os, pickle, sys, traceback
 function, args = pickle.load(sys.stdin.buffer)
-function(*args)
+try:
+    function(*args)
+except BaseException:
+    traceback.print_exc()
+    sys.stderr.flush()
+    os._exit(1)  # now: the clients' log lines at interpreter exit would bury the traceback
 """
-"""Calls the pickled (function, args) read from stdin (`isolated`)."""
+"""Calls the pickled (function, args) read from stdin (`isolated`); a failure's traceback ends stderr."""
 
 
 def isolated(what: str, function: Callable[..., None], *args: Any, timeout: float = 300.0) -> None:

@@ -102,6 +102,8 @@ test: setup ops-setup test-alerts ## Alert rules (promtool), unit, contract, int
 	scripts/label_studio.sh install  # its own venv; the Label Studio tests start and stop the server
 	@# The cluster faults (own three-node cluster, own ports and folders) run beside the other suites,
 	@# which mostly wait on brokers and servers; their output is printed when both are done.
+	@# When that pytest dies of a signal, pytest's faulthandler has written every thread's Python stack
+	@# to its log (none for a fault in a thread of librdkafka's own: those block signals); printed below.
 	@mkdir -p var/test-logs
 	RELIABILITY_SUMMARY=summary-cluster $(PY) -m pytest tests/reliability/test_cluster_faults.py $(PYTEST_ARGS) \
 	    > var/test-logs/cluster-faults.log 2>&1 & cluster=$$!; trap 'kill $$cluster 2>/dev/null' EXIT; \
@@ -112,6 +114,10 @@ test: setup ops-setup test-alerts ## Alert rules (promtool), unit, contract, int
 	wait $$cluster; faults=$$?; \
 	echo "=== cluster faults (ran beside the suites above; full log: var/test-logs/cluster-faults.log)"; \
 	tail -n 30 var/test-logs/cluster-faults.log; \
+	if [ $$faults -gt 128 ]; then \
+	    echo "=== the cluster faults' pytest died of signal $$((faults - 128)); Python's stacks at that moment, if any:"; \
+	    sed -n '/Fatal Python error/,$$p' var/test-logs/cluster-faults.log | head -n 300; \
+	fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$faults
 
 test-reliability-fast: setup ## The fast fault subset (poison, SIGKILL of each service, replay) on its own broker

@@ -246,19 +246,25 @@ class BrokerReader:
         return out
 
 
+def serve(conn: Connection, answer: Callable[[Any], Any]) -> None:
+    """The child side of `IsolatedReader`: answer each request until the parent's end of the pipe
+    closes; a failure is sent back as a RuntimeError with the exception's text."""
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:  # the parent is gone (exited or killed): so is this process
+            return
+        try:
+            conn.send(answer(request))
+        except Exception as exc:
+            conn.send(RuntimeError(repr(exc)))
+
+
 def serve_reads(settings: Settings, conn: Connection) -> None:
-    """The child side of `IsolatedReader`: answer each request with a Snapshot or the error's text."""
+    """The progress monitor's child: answer each request (sources) with a Snapshot or the error's text."""
     reader = BrokerReader(settings)
     try:
-        while True:
-            try:
-                sources = conn.recv()
-            except EOFError:  # the worker is gone (exited or killed): so is this process
-                return
-            try:
-                conn.send(reader.read(sources))
-            except Exception as exc:
-                conn.send(RuntimeError(repr(exc)))
+        serve(conn, reader.read)
     finally:
         reader.close()
 
@@ -272,6 +278,10 @@ class IsolatedReader:
     during a rolling restart. Here such an abort ends the child, the round fails like any round the
     broker did not answer, and the next round starts a new child. The child ends when its worker
     does (its end of the pipe closes), even when the worker is SIGKILLed.
+
+    `target` is the child's serve function (`serve_reads` by default): any child that answers each
+    request it receives with a picklable answer, or an Exception to raise in the parent, can be run
+    this way (`ask`); the fault tests run their own consumer-group reads so.
     """
 
     def __init__(
@@ -279,10 +289,12 @@ class IsolatedReader:
         settings: Settings,
         timeout: float = 60.0,
         target: Callable[[Settings, Connection], None] = serve_reads,
+        name: str = "progress-reader",
     ) -> None:
         self.settings = settings
         self.timeout = timeout
         self.target = target
+        self.name = name
         self._process: Any = None
         self._conn: Connection | None = None
 
@@ -290,7 +302,7 @@ class IsolatedReader:
         context = multiprocessing.get_context("spawn")  # not fork: the worker runs threads
         ours, theirs = context.Pipe()
         self._process = context.Process(
-            target=self.target, args=(self.settings, theirs), name="progress-reader", daemon=True
+            target=self.target, args=(self.settings, theirs), name=self.name, daemon=True
         )
         self._process.start()
         theirs.close()
@@ -298,27 +310,34 @@ class IsolatedReader:
         return ours
 
     def read(self, sources: Mapping[str, Sequence[str]]) -> Snapshot:
-        """One round in the child; raises ConnectionError if the child died, TimeoutError if slow."""
+        """One round of the progress monitor in the child (`serve_reads`)."""
+        return cast(Snapshot, self.ask({service: list(topics) for service, topics in sources.items()}))
+
+    def ask(self, request: Any) -> Any:
+        """The child's answer to one request, starting a child if none runs; raises ConnectionError
+        if the child died, TimeoutError if it did not answer in time (it is stopped then), and the
+        Exception the child sent back."""
         conn = self._conn if self._process is not None and self._process.is_alive() else None
         if conn is None:
             self.close()
             conn = self._start()
         try:
-            conn.send({service: list(topics) for service, topics in sources.items()})
-            if not conn.poll(self.timeout):
-                self.close()
-                raise TimeoutError(f"progress reader gave no answer in {self.timeout:.0f}s")
-            answer = conn.recv()
+            conn.send(request)
+            answered = conn.poll(self.timeout)
+            answer = conn.recv() if answered else None
         except (EOFError, OSError) as exc:
             code = None
             if self._process is not None:
                 self._process.join(2)  # reap it, to tell an abort (-6) from a kill
                 code = self._process.exitcode
             self.close()
-            raise ConnectionError(f"progress reader process ended (exit code {code})") from exc
+            raise ConnectionError(f"{self.name} process ended (exit code {code})") from exc
+        if not answered:  # raised out here: TimeoutError is an OSError, not a dead child
+            self.close()
+            raise TimeoutError(f"{self.name} gave no answer in {self.timeout:.0f}s")
         if isinstance(answer, Exception):
             raise answer
-        return cast(Snapshot, answer)
+        return answer
 
     def close(self) -> None:
         """Stop the child (if any) and forget it."""

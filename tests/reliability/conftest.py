@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 from reconcile import REPORT_DIR, Report, summary_table
-from reliability_support import Broker, Fleet, delete_topics
+from reliability_support import Broker, Fleet, delete_topics, provision_isolated
 
 from services.runtime.settings import REPO_ROOT, Settings
-from services.runtime.worker import provision
 
 PORT = int(os.environ.get("RELIABILITY_KAFKA_PORT", "19092"))
 REPORTS: list[Report] = []
@@ -61,7 +60,7 @@ def settings(broker: Broker, run_dir: Path) -> Iterator[Settings]:
         pseudonym_key_id="rel-1",
         sink_batch_seconds=0.5,
     )
-    provision(deployment)
+    provision_isolated(deployment)
     yield deployment
     if not broker.running() or os.environ.get("FLAGSTREAM_KEEP_TOPICS"):
         return  # kept: read them after the run (docs/reliability.md, "Reading a failed run")

@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import os
+import pickle
 import random
 import re
 import signal
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from reconcile import TERMINAL, Produced
 
@@ -42,8 +43,10 @@ from services.runtime.topics import (
     RESOLVED,
     task_topic,
 )
+from services.runtime.worker import provision
 from services.simulators.traffic import Produced as Record
 from services.simulators.traffic import generate
+from tests.support.group_reads import GroupReader, GroupState, group_states
 
 log = logging.getLogger(__name__)
 
@@ -294,22 +297,85 @@ def _alive(pid: int) -> bool:
         return False
 
 
+_REACHABLE = """
+import sys
+from confluent_kafka.admin import AdminClient
+AdminClient({"bootstrap.servers": sys.argv[1]}).list_topics(timeout=5)
+"""
+"""Exits 0 when the brokers answer a metadata request (`_reachable`); argv: bootstrap servers."""
+
+
 def _reachable(bootstrap: str) -> bool:
+    """Whether the brokers answer; asked by a child process, as `Cluster.describe` does."""
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5)
-        return True
-    except KafkaException:
+        done = subprocess.run(
+            [sys.executable, "-c", _REACHABLE, bootstrap], capture_output=True, timeout=30, check=False
+        )
+    except subprocess.TimeoutExpired:
         return False
+    return done.returncode == 0
 
 
-def delete_topics(bootstrap: str, prefix: str) -> None:
-    """Delete a deployment's topics (best effort: the broker is the suite's own)."""
+_CALL = """
+import os, pickle, sys, traceback
+function, args = pickle.load(sys.stdin.buffer)
+try:
+    function(*args)
+except BaseException:
+    traceback.print_exc()
+    sys.stderr.flush()
+    os._exit(1)  # now: the clients' log lines at interpreter exit would bury the traceback
+"""
+"""Calls the pickled (function, args) read from stdin (`isolated`); a failure's traceback ends stderr."""
+
+
+def isolated(what: str, function: Callable[..., None], *args: Any, timeout: float = 300.0) -> None:
+    """Run function(*args) in a child Python process and wait for it; fail naming `what`, with the
+    end of the child's output, if it does not succeed.
+
+    For the harness's admin work (creating and deleting topics): librdkafka can crash the process
+    whose admin client has requests in flight while brokers start or restart (see `Cluster.describe`),
+    and the test process must outlive it. `function` is pickled by reference: a module-level function
+    of an importable module (the repository root and this folder are on the child's path).
+    """
+    path = [str(REPO_ROOT), str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CALL],
+            input=pickle.dumps((function, args)),
+            capture_output=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = (exc.stderr or b"").decode(errors="replace")
+        raise AssertionError(
+            f"{what}: no result after {timeout:.0f}s; its stderr ends: {output[-2000:]}"
+        ) from None
+    if done.returncode != 0:
+        output = done.stderr.decode(errors="replace")
+        raise AssertionError(f"{what} failed (exit {done.returncode}); its stderr ends: {output[-2000:]}")
+
+
+def _delete_topics(bootstrap: str, prefix: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix)]
     if mine:
         for future in admin.delete_topics(mine, operation_timeout=60).values():
             with contextlib.suppress(Exception):
                 future.result()
+
+
+def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete a deployment's topics (best effort: the broker is the suite's own), in a child process."""
+    isolated(f"deleting the topics {prefix}*", _delete_topics, bootstrap, prefix)
+
+
+def provision_isolated(settings: Settings) -> None:
+    """Create a deployment's topics (`provision`, which waits for the brokers) in a child process."""
+    isolated(f"provisioning the topics {settings.topic_prefix}*", provision, settings)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
@@ -632,12 +698,6 @@ class Traffic:
 
 
 @dataclass
-class GroupState:
-    committed: int
-    lag: int
-
-
-@dataclass
 class Watch:
     """Follows the audit topic and every consumer group's committed offsets and lag.
 
@@ -657,14 +717,15 @@ class Watch:
     _audit: Consumer | None = None
 
     def __post_init__(self) -> None:
-        self.admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap_servers})
-        self.offsets = make_consumer(self.settings, f"{self.settings.topic_prefix}watch")
+        # group offsets and states are read by a child process: librdkafka's admin client can crash
+        # the process whose requests are in flight while brokers restart (tests/support/group_reads.py)
+        self.groups = GroupReader(self.settings)
         self.codec = default_codec()
 
     def close(self) -> None:
-        for consumer in (self._audit, self.offsets):
-            if consumer is not None:
-                consumer.close()
+        if self._audit is not None:
+            self._audit.close()
+        self.groups.close()
 
     def follow_audit(self) -> None:
         """Read the audit records that arrived since the last call; remember terminal outcomes."""
@@ -688,34 +749,16 @@ class Watch:
                     self.terminal.add(event.interaction_id)
 
     def sample(self) -> dict[str, GroupState] | None:
-        """Committed offsets and lag of each group; None while the broker does not answer."""
-        try:
-            states = {}
-            for group, topics in GROUP_TOPICS.items():
-                full = self.settings.group(group)
-                future = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(full)])[full]
-                committed = {
-                    (tp.topic, tp.partition): tp.offset
-                    for tp in future.result(timeout=10).topic_partitions or []
-                }
-                total_committed = lag = 0
-                seen = self.offsets_seen.setdefault(group, {})
-                for topic in topics:
-                    name = self.settings.topic(topic)
-                    for partition in range(self.settings.partitions):
-                        _, high = self.offsets.get_watermark_offsets(
-                            TopicPartition(name, partition), timeout=10
-                        )
-                        done = max(0, committed.get((name, partition), 0))
-                        seen[f"{topic}[{partition}]"] = (committed.get((name, partition)), high)
-                        total_committed += done
-                        if topic not in TICKED:
-                            lag += max(0, high - done)
-                states[group] = GroupState(total_committed, lag)
-            return states
-        except (KafkaException, TimeoutError, Exception) as exc:
-            log.info("offsets not readable now: %s", exc)
+        """Committed offsets and lag of each group; None while the broker (or the child that reads it)
+        does not answer."""
+        offsets = self.groups.offsets(GROUP_TOPICS)
+        if offsets is None:
             return None
+        for group, partitions in offsets.items():
+            seen = self.offsets_seen.setdefault(group, {})
+            for (topic, partition), committed_and_end in partitions.items():
+                seen[f"{topic}[{partition}]"] = committed_and_end
+        return group_states(offsets, TICKED)
 
     def check_stall(self, now: float | None = None) -> dict[str, GroupState] | None:
         """Sample the groups and raise Stalled when one made no progress with lag > 0 for too long."""
@@ -776,16 +819,8 @@ class Watch:
         def stable() -> bool:
             fleet.supervise()
             expected = {s: len(fleet.of(s)) for s in SERVICES}
-            try:
-                groups = [self.settings.group(s) for s in SERVICES]
-                described = self.admin.describe_consumer_groups(groups)
-                for service in SERVICES:
-                    group = described[self.settings.group(service)].result(timeout=10)
-                    if str(group.state.name) != "STABLE" or len(group.members) != expected[service]:
-                        return False
-                return True
-            except Exception:  # broker restarting
-                return False
+            states = self.groups.states(SERVICES)  # None while the broker restarts
+            return states is not None and all(states[s] == ("STABLE", expected[s]) for s in SERVICES)
 
         try:
             wait_for(stable, timeout, "stable consumer groups", interval=1.0)

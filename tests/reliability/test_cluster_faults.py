@@ -22,12 +22,11 @@ from typing import Any
 
 import pytest
 from reconcile import Report
-from reliability_support import Cluster, Fleet, Traffic, delete_topics
+from reliability_support import Cluster, Fleet, Traffic, delete_topics, provision_isolated
 from test_faults import during, finish, start_pipeline
 
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import INTERACTIONS, JUDGMENTS
-from services.runtime.worker import provision
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
 
@@ -66,7 +65,7 @@ def settings(cluster: Cluster, run_dir: Path) -> Iterator[Settings]:
         sink_batch_seconds=0.5,
         replication_factor=3,
     )
-    provision(deployment)
+    provision_isolated(deployment)
     yield deployment
     if os.environ.get("FLAGSTREAM_KEEP_TOPICS"):
         return

@@ -32,6 +32,7 @@ from typing import Any
 
 import psutil
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from services.contracts import ReviewTask, default_codec
 from services.local import LocalStack, Progress, wait_until
@@ -312,6 +313,18 @@ def records_written(settings: Settings, consumer: Consumer) -> dict[str, int]:
     return out
 
 
+def delete_topics(settings: Settings) -> None:
+    """Delete the run's topics: every run leaves about 45, and clients that refresh the metadata of
+    all topics (Faust's producer does) pay for each one left on the broker in later runs."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(settings.topic_prefix)]
+    for future in admin.delete_topics(mine, operation_timeout=60).values() if mine else ():
+        try:
+            future.result()
+        except Exception as exc:  # best effort: the results are written already
+            print(f"could not delete a topic of the run: {exc}", file=sys.stderr)
+
+
 # --- phase 3: latency -----------------------------------------------------------------------------
 
 
@@ -446,6 +459,7 @@ def main() -> None:
             soak["memory"] = sampler.report(since=steady_from)
     finally:
         stack.stop()
+        delete_topics(settings)
 
     machine = {"cores": psutil.cpu_count(), "load_avg_1m": psutil.getloadavg()[0]}
     result = {

@@ -39,11 +39,14 @@ from services.local import LocalStack, Progress, wait_until
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.metrics import PIPELINE as SERVICES
 from services.runtime.settings import REPO_ROOT, Settings
-from services.runtime.topics import INTERACTIONS, QUEUES, task_topic
+from services.runtime.topics import ESCALATION_CANDIDATES, INTERACTIONS, QUEUES, REDACTED, task_topic
 from services.runtime.worker import provision
 from services.simulators.traffic import Produced, generate
 
 sys.path.insert(0, str(REPO_ROOT))  # run as a script: the repository root, for tests.support
+from floors import Floor
+from floors import measure as floor_measure
+
 from tests.support.deployment import deployment_env, free_port
 
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -405,6 +408,12 @@ def main() -> None:
         default=0.0,
         help="after the latency phases, run at 50%% of capacity this long (memory growth)",
     )
+    parser.add_argument(
+        "--floor-events",
+        type=int,
+        default=5_000,
+        help="events through each stage's floor (tests/bench/floors.py); 0 skips the floors",
+    )
     parser.add_argument("--passthrough", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.passthrough:
@@ -461,6 +470,7 @@ def main() -> None:
         stack.stop()
         delete_topics(settings)
 
+    floors = floor_measure(settings.kafka_bootstrap_servers, args.floor_events) if args.floor_events else {}
     machine = {"cores": psutil.cpu_count(), "load_avg_1m": psutil.getloadavg()[0]}
     result = {
         "run": run_id,
@@ -470,6 +480,7 @@ def main() -> None:
         "latency": lat,
         "memory": memory,
         "soak": soak,
+        "floors": floors,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{run_id}.json"
@@ -485,6 +496,18 @@ def main() -> None:
     for name, ms in sorted(cap["cpu_ms_per_event"].items(), key=lambda kv: -kv[1]):
         print(f"{'  CPU ms per input event: ' + name:40} {ms:>12.2f}")
     per_event = cap["records_per_event"]
+    consumed = {  # records each stage takes per input event (ticks left out)
+        "privacy_gate": 1.0 + per_event.get("consent.events.v1", 0.0),
+        "escalation": per_event.get(REDACTED, 0.0) + per_event.get(ESCALATION_CANDIDATES, 0.0),
+    }
+    for stage in floors.keys() & consumed.keys():
+        floor = Floor(**floors[stage]).per_input(consumed[stage])
+        cpu = cap["cpu_ms_per_event"][stage]
+        print(
+            f"{'  ' + stage + ' CPU vs its floor (ms)':40} {cpu:>5.2f} / {floor:.2f} = {cpu / floor:.1f}x"
+            f"  (floor: {consumed[stage]:.2f} records x {floors[stage]['loop_us']:.0f} us stage loop"
+            f" + {floors[stage]['domain_us']:.0f} us domain and Avro)"
+        )
     print(f"{'records written per input event':40} {sum(per_event.values()):>12.2f}")
     for topic, count in per_event.items():
         print(f"{'  ' + topic:40} {count:>12.2f}")

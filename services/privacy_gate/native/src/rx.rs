@@ -4,9 +4,11 @@
 //! src/patterns.rs.
 //!
 //! The detectors work on code points (positions are Python str indices); a regex runs on the
-//! text's UTF-8 form, built once per text when a regex first needs it, and byte offsets are mapped
-//! back. A lone surrogate, which UTF-8 cannot hold, becomes U+FFFF: like it, outside every class
-//! the patterns name and inside every negated one.
+//! text's UTF-8 form and byte offsets are mapped back. That form is Python's own (kept on the str
+//! once asked for, so the detector calls on one text share it), with the code points' byte offsets
+//! counted when a regex first needs them; a str with a lone surrogate has none, so its form is
+//! built from the code points, the surrogate as U+FFFF: like it, outside every class the patterns
+//! name and inside every negated one.
 //!
 //! Each method takes Python's `pos`/`endpos`: look-behind and `\b` see the text before `pos`, while
 //! the text is cut at `endpos` (look-ahead, `\b` and `\z` see only up to it).
@@ -48,13 +50,17 @@ impl<'a> Txt<'a> {
                 let bytes = u.as_bytes();
                 let mut offsets = Vec::new();
                 if !bytes.is_ascii() {
-                    offsets.reserve_exact(self.cps.len() + 1);
+                    // Without a branch per byte: each byte's offset is written at the next slot,
+                    // which moves on only after a lead byte (not 0b10xxxxxx).
+                    let mut slots = vec![0u32; bytes.len() + 1];
+                    let mut k = 0;
                     for (i, &x) in bytes.iter().enumerate() {
-                        if (x & 0xC0) != 0x80 {
-                            offsets.push(i as u32);
-                        }
+                        slots[k] = i as u32;
+                        k += usize::from((x & 0xC0) != 0x80);
                     }
-                    offsets.push(bytes.len() as u32);
+                    slots[k] = bytes.len() as u32;
+                    slots.truncate(k + 1);
+                    offsets = slots;
                 }
                 return Hay { s: Cow::Borrowed(u), offsets };
             }

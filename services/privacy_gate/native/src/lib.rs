@@ -79,7 +79,7 @@ impl PyStreet {
 
     fn detect(&self, text: &Bound<'_, PyString>) -> PyResult<Vec<(&'static str, usize, usize, f64)>> {
         let (t, b) = code_points(text)?;
-        Ok(self.inner.detect(&t, &b).into_iter().map(|(s, e, sc)| ("LOCATION", s, e, sc)).collect())
+        Ok(self.inner.detect(&t, &b, text.to_str().ok()).into_iter().map(|(s, e, sc)| ("LOCATION", s, e, sc)).collect())
     }
 }
 
@@ -187,7 +187,9 @@ fn detect(name: &Bound<'_, PyAny>, text: &Bound<'_, PyString>) -> PyResult<Found
         return Err(PyTypeError::new_err("detect() takes a detector name or a tuple or list of names"));
     }
     let t = code_points_u32(text)?;
-    let tx = structured::Text::new(&t);
+    // Python's UTF-8 form of the str (kept on it, so the street detector's call reuses it); a str
+    // with a lone surrogate has none, and the regexes' text is then made from the code points.
+    let tx = structured::Text::new(&t, text.to_str().ok());
     let mut out = Vec::new();
     for f in run {
         f(&tx, &mut out);
@@ -209,7 +211,7 @@ fn detector_names() -> Vec<&'static str> {
 fn _scan(name: &str, text: &Bound<'_, PyString>) -> PyResult<Vec<(usize, usize)>> {
     use structured::scan;
     let t = code_points_u32(text)?;
-    let tx = structured::Text::new(&t);
+    let tx = structured::Text::new(&t, text.to_str().ok());
     let n = t.len();
     let mut out = vec![];
     match name {

@@ -4,9 +4,11 @@
 //! src/patterns.rs.
 //!
 //! The detectors work on code points (positions are Python str indices); a regex runs on the
-//! text's UTF-8 form, built once per text when a regex first needs it, and byte offsets are mapped
-//! back. A lone surrogate, which UTF-8 cannot hold, becomes U+FFFF: like it, outside every class
-//! the patterns name and inside every negated one.
+//! text's UTF-8 form and byte offsets are mapped back. That form is Python's own (kept on the str
+//! once asked for, so the detector calls on one text share it), with the code points' byte offsets
+//! counted when a regex first needs them; a str with a lone surrogate has none, so its form is
+//! built from the code points, the surrogate as U+FFFF: like it, outside every class the patterns
+//! name and inside every negated one.
 //!
 //! Each method takes Python's `pos`/`endpos`: look-behind and `\b` see the text before `pos`, while
 //! the text is cut at `endpos` (look-ahead, `\b` and `\z` see only up to it).
@@ -14,34 +16,61 @@
 use regex_automata::util::captures::Captures;
 use regex_automata::util::pool::Pool;
 use regex_automata::{meta, Anchored, Input};
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 /// A text as code points, with its UTF-8 form made on first use.
 pub struct Txt<'a> {
     pub cps: &'a [u32],
-    hay: OnceCell<Hay>,
+    /// The text's UTF-8 form when the caller has it (Python's own, for a str without a lone
+    /// surrogate): the regexes then search it in place.
+    utf8: Option<&'a str>,
+    hay: OnceCell<Hay<'a>>,
 }
 
-struct Hay {
-    s: String,
+struct Hay<'a> {
+    s: Cow<'a, str>,
     /// Byte offset of each code point, and of the end (empty when the text is ASCII).
     offsets: Vec<u32>,
 }
 
 impl<'a> Txt<'a> {
-    pub fn new(cps: &'a [u32]) -> Txt<'a> {
-        Txt { cps, hay: OnceCell::new() }
+    /// `utf8`: the text's UTF-8 form when at hand, the same code points as `cps` one for one (so
+    /// never for a str with a lone surrogate, which has none); else it is made from `cps`.
+    pub fn new(cps: &'a [u32], utf8: Option<&'a str>) -> Txt<'a> {
+        debug_assert!(utf8.is_none_or(|u| u.chars().count() == cps.len()));
+        Txt { cps, utf8, hay: OnceCell::new() }
     }
 
-    fn hay(&self) -> &Hay {
+    fn hay(&self) -> &Hay<'a> {
         self.hay.get_or_init(|| {
+            if let Some(u) = self.utf8 {
+                // Python keeps a str's UTF-8 form once asked for it, so the detectors' calls on
+                // one text encode it once; only the offsets are counted here, from the lead bytes.
+                let bytes = u.as_bytes();
+                let mut offsets = Vec::new();
+                if !bytes.is_ascii() {
+                    // Without a branch per byte: each byte's offset is written at the next slot,
+                    // which moves on only after a lead byte (not 0b10xxxxxx).
+                    let mut slots = vec![0u32; bytes.len() + 1];
+                    let mut k = 0;
+                    for (i, &x) in bytes.iter().enumerate() {
+                        slots[k] = i as u32;
+                        k += usize::from((x & 0xC0) != 0x80);
+                    }
+                    slots[k] = bytes.len() as u32;
+                    slots.truncate(k + 1);
+                    offsets = slots;
+                }
+                return Hay { s: Cow::Borrowed(u), offsets };
+            }
             let ascii = self.cps.iter().all(|&c| c < 0x80);
             let mut offsets = Vec::new();
             if ascii {
                 let bytes: Vec<u8> = self.cps.iter().map(|&c| c as u8).collect();
                 // SAFETY: every byte is below 0x80, so the bytes are ASCII, which is UTF-8.
                 let s = unsafe { String::from_utf8_unchecked(bytes) };
-                return Hay { s, offsets };
+                return Hay { s: Cow::Owned(s), offsets };
             }
             let mut s = String::with_capacity(self.cps.len() * 2);
             {
@@ -52,12 +81,12 @@ impl<'a> Txt<'a> {
                 }
                 offsets.push(s.len() as u32);
             }
-            Hay { s, offsets }
+            Hay { s: Cow::Owned(s), offsets }
         })
     }
 }
 
-impl Hay {
+impl Hay<'_> {
     #[inline]
     fn byte(&self, cp: usize) -> usize {
         if self.offsets.is_empty() {
@@ -192,7 +221,11 @@ impl Rx {
         if let Some(g) = self.m {
             spans[0] = spans[g];
         }
-        Some(Match { caps: spans.into_iter().map(|g| g.map(|(a, b)| (h.cp(a), h.cp(b)))).collect() })
+        // Byte offsets to code points, in place (one allocation per match).
+        for g in spans.iter_mut().flatten() {
+            *g = (h.cp(g.0), h.cp(g.1));
+        }
+        Some(Match { caps: spans })
     }
 
     /// `pattern.match(text, pos, endpos)`.

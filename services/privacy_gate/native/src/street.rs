@@ -231,9 +231,10 @@ impl Street {
     }
 
     /// `t` the text's code points, `b` one byte per code point: ASCII as is, anything else 0x80.
-    pub fn detect(&self, t: &[char], b: &[u8]) -> Vec<(usize, usize, f64)> {
+    /// `utf8` is the text's UTF-8 form when at hand (see `Txt::new`).
+    pub fn detect(&self, t: &[char], b: &[u8], utf8: Option<&str>) -> Vec<(usize, usize, f64)> {
         let lex = &*self.lex;
-        let h = Txt::new(code_points(t));
+        let h = Txt::new(code_points(t), utf8);
         let five = FiveDigits::default();
         let mut out = Vec::new();
         let mut cursor = 0;

@@ -278,10 +278,11 @@ pub fn ascii_projection(t: &[u32]) -> Vec<u8> {
 }
 
 impl<'a> Text<'a> {
-    pub fn new(t: &'a [u32]) -> Text<'a> {
+    /// `utf8`: the text's UTF-8 form, when at hand (see `Txt::new`).
+    pub fn new(t: &'a [u32], utf8: Option<&'a str>) -> Text<'a> {
         let b = ascii_projection(t);
         let runs = scan::digit_runs(&b);
-        Text { t, rx: Txt::new(t), b, runs, marks: std::cell::OnceCell::new() }
+        Text { t, rx: Txt::new(t, utf8), b, runs, marks: std::cell::OnceCell::new() }
     }
 
     pub fn marks(&self) -> &Marks {

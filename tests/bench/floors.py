@@ -10,17 +10,17 @@ interaction and its candidate), so the ratio says how much of a stage is overhea
 - gate: the ceiling's `gate` mode forwards each record's bytes and a small audit record (the gate's
   two outputs) with no decoding; the domain is decode + consent and redaction + encode of both
   outputs (`privacy/gate_throughput.py`'s `domain_costs`).
-- escalation: the ceiling's `escalation` mode only counts; the domain is decode + `assess` + the
-  task and candidate headers or the audit event, encoded, over the escalation bench's simulated
-  redacted interactions (tests/bench/escalation).
+- escalation: the ceiling's `escalation` mode only counts; the domain is the service's own
+  `handle_interaction` (decode, `assess`, the candidate or audit event it sends, encoded) over the
+  escalation bench's simulated redacted interactions (tests/bench/escalation), tables as dicts.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,12 +29,14 @@ import psutil
 from escalation.throughput import CEILING, _Deployment, _records
 from privacy.gate_throughput import domain_costs, run_once
 
-from services.contracts import RedactedInteraction, default_codec, utcnow
-from services.escalation.app import CandidateMeta
-from services.escalation.domain import assess, load_escalation_policy, make_task
+from services.contracts import Record, default_codec
+from services.escalation.app import EscalationService, Tables
+from services.escalation.domain import load_escalation_policy
 from services.local import wait_until
-from services.runtime.audit import audit_event, policy_versions
+from services.runtime.metrics import Metrics
 from services.runtime.settings import REPO_ROOT
+from services.runtime.stage import Inbound, Outbound
+from services.runtime.topics import AUDIT, REDACTED
 
 POLICY = REPO_ROOT / "deploy" / "policies" / "escalation.yaml"
 
@@ -68,44 +70,33 @@ def _best(step: Callable[[], object], passes: int = 3) -> float:
     return min(times)
 
 
+class _Outputs:
+    """The part of the stage `EscalationService` sends through; keeps nothing."""
+
+    def __init__(self) -> None:
+        self.codec = default_codec()
+
+    def audit(self, event: Record) -> Outbound:
+        return Outbound(AUDIT, self.codec.encode(event), key=None)
+
+    async def deliver_after_tables(self, outputs: Sequence[Outbound]) -> None:
+        return None
+
+
 def escalation_domain_us(events: int, seed: int = 13) -> float:
-    """Decode, assess and encode what `handle_interaction` sends, per event, in this process."""
-    codec = default_codec()
+    """The service's own `handle_interaction` (decode, assess, encode what it sends), per event, in
+    this process, over plain dicts as tables."""
     policy = load_escalation_policy(POLICY)
-    values = [value for _, value in _records(events, seed=seed)]
+    tables = Tables(spent={}, clusters={}, cluster_tasks={}, pending={}, decided={})
+    service = EscalationService(policy, tables, _Outputs(), Metrics("escalation"), assigned=lambda: {0})
+    records = _records(events, seed)
+    inbound = [Inbound(REDACTED, 0, n, key, value, {}) for n, (key, value) in enumerate(records)]
 
-    def run() -> None:
-        for value in values:
-            interaction = codec.decode(value, RedactedInteraction)
-            assessment = assess(interaction, policy)
-            decision = assessment.decision
-            versions = policy_versions({"escalation": policy.version}, interaction)
-            if decision.queue is None:
-                codec.encode(
-                    audit_event(
-                        "escalation",
-                        "not_escalated",
-                        decision.reason,
-                        interaction_id=interaction.interaction_id,
-                        subject_pseudonym=interaction.subject_pseudonym,
-                        policy_versions=versions,
-                        details={"risk_score": f"{decision.risk_score:.4f}", "rule": decision.reason},
-                    )
-                )
-                continue
-            task = make_task(interaction, decision, policy, utcnow())
-            meta = CandidateMeta(
-                interaction_id=interaction.interaction_id,
-                subject_pseudonym=interaction.subject_pseudonym,
-                rule=task.rule,
-                priority=task.priority,
-                risk_score=task.risk_score,
-                versions=versions,
-            )
-            codec.encode(task)
-            json.dumps(meta.to_json(), separators=(",", ":"))
+    async def handle_all() -> None:
+        for record in inbound:
+            await service.handle_interaction(record)
 
-    return _best(run) * 1e6 / events
+    return _best(lambda: asyncio.run(handle_all())) * 1e6 / events
 
 
 def escalation_loop_us(events: int, seed: int = 17) -> float:

@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO_ROOT))  # run as a script: the repository root, for 
 from floors import Floor
 from floors import measure as floor_measure
 
-from tests.support.deployment import deployment_env, free_port
+from tests.support.deployment import deployment_env, free_port, tree_cpu_seconds
 
 RESULTS = REPO_ROOT / "bench" / "results"
 PRODUCED_AT = "flagstream.produced_at_ms"
@@ -172,8 +172,7 @@ class MemorySampler:
         out = {}
         for name, process in self.processes().items():
             try:
-                times = process.cpu_times()
-                out[name] = times.user + times.system
+                out[name] = tree_cpu_seconds(process)  # with its progress reader's child process
             except psutil.Error:
                 continue
         return out

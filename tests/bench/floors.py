@@ -37,6 +37,7 @@ from services.runtime.metrics import Metrics
 from services.runtime.settings import REPO_ROOT
 from services.runtime.stage import Inbound, Outbound
 from services.runtime.topics import AUDIT, REDACTED
+from tests.support.deployment import tree_cpu_seconds
 
 POLICY = REPO_ROOT / "deploy" / "policies" / "escalation.yaml"
 
@@ -109,11 +110,11 @@ def escalation_loop_us(events: int, seed: int = 17) -> float:
             raise RuntimeError(f"the escalation ceiling did not start; see {deployment.logs}")
         worker = psutil.Process(deployment.processes[0].pid)
         records = _records(events, seed=seed)
-        base, cpu_before = deployment.assessed(), sum(worker.cpu_times()[:2])
+        base, cpu_before = deployment.assessed(), tree_cpu_seconds(worker)
         deployment.produce(records)
         if not wait_until(lambda: deployment.assessed() >= base + events, timeout=600, interval=0.25):
             raise RuntimeError(f"the escalation ceiling did not consume its records; see {deployment.logs}")
-        return (sum(worker.cpu_times()[:2]) - cpu_before) * 1e6 / events
+        return (tree_cpu_seconds(worker) - cpu_before) * 1e6 / events
     finally:
         deployment.close()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import psutil
+
 from services.runtime.settings import Settings
 
 
@@ -43,3 +45,17 @@ def deployment_env(settings: Settings, log_level: str = "INFO") -> dict[str, str
             if secret is not None:
                 env[name] = secret.get_secret_value()
     return env
+
+
+def tree_cpu_seconds(process: psutil.Process) -> float:
+    """CPU seconds of a process and of its live children: a worker's progress reader runs in a
+    child process of its own (runtime/progress.py), and its broker reads are the worker's cost too.
+    A child that has ended takes its seconds with it (the reader is replaced only when it fails)."""
+    total = 0.0
+    for member in (process, *process.children(recursive=True)):
+        try:
+            times = member.cpu_times()
+        except psutil.Error:  # ended between listing and reading
+            continue
+        total += times.user + times.system
+    return total

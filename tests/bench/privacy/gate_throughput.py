@@ -50,7 +50,7 @@ from services.runtime.settings import Settings  # noqa: E402
 from services.runtime.topics import INTERACTIONS  # noqa: E402
 from services.runtime.worker import provision  # noqa: E402
 from services.simulators.traffic import generate  # noqa: E402
-from tests.support.deployment import free_port  # noqa: E402
+from tests.support.deployment import free_port, tree_cpu_seconds  # noqa: E402
 
 KEY = "bench-gate-key-0123456789abcdef0123"
 CEILING = REPO_ROOT / "tests" / "bench" / "faust_ceiling.py"
@@ -129,12 +129,12 @@ def run_once(events: int, bootstrap: str, seed: int, mode: str = "gate") -> dict
             now = time.monotonic()
             if decided > 0 and first is None:
                 first = (now, decided)
-                first_cpu = sum(worker.cpu_times()[:2])
+                first_cpu = tree_cpu_seconds(worker)
             if decided >= events:
                 break
             time.sleep(0.05)
         done = time.monotonic()
-        cpu = sum(worker.cpu_times()[:2]) - first_cpu
+        cpu = tree_cpu_seconds(worker) - first_cpu
     finally:
         process.terminate()
         process.wait(30)

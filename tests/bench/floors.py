@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import psutil
 from escalation.throughput import CEILING, _Deployment, _records
-from privacy.gate_throughput import domain_costs, run_once
+from privacy.gate_throughput import best, domain_costs, run_once
 
 from services.contracts import Record, default_codec
 from services.escalation.app import EscalationService, Tables
@@ -62,15 +61,6 @@ def gate_floor(bootstrap: str, events: int, seed: int = 11) -> Floor:
     return Floor(1e6 / forward["events_per_cpu_second"], domain_costs(events, seed)["domain_total_us"])
 
 
-def _best(step: Callable[[], object], passes: int = 3) -> float:
-    times = []
-    for _ in range(passes):
-        started = time.process_time()
-        step()
-        times.append(time.process_time() - started)
-    return min(times)
-
-
 class _Outputs:
     """The part of the stage `EscalationService` sends through; keeps nothing."""
 
@@ -97,7 +87,7 @@ def escalation_domain_us(events: int, seed: int = 13) -> float:
         for record in inbound:
             await service.handle_interaction(record)
 
-    return _best(lambda: asyncio.run(handle_all())) * 1e6 / events
+    return best(lambda: asyncio.run(handle_all())) * 1e6 / events
 
 
 def escalation_loop_us(events: int, seed: int = 17) -> float:

@@ -151,6 +151,16 @@ def run_once(events: int, bootstrap: str, seed: int, mode: str = "gate") -> dict
     return {"events_per_second": rate, "events_per_cpu_second": per_cpu, "seconds": done - first[0]}
 
 
+def best(step: Callable[[], object], passes: int = 3) -> float:
+    """The least CPU seconds of `passes` runs of a step (a shared machine only ever adds time)."""
+    times = []
+    for _ in range(passes):
+        started = time.process_time()
+        step()
+        times.append(time.process_time() - started)
+    return min(times)
+
+
 def domain_costs(events: int, seed: int, passes: int = 3) -> dict[str, float]:
     """CPU microseconds per event of each handler step, in this process, no Kafka; best of ``passes``
     (a shared machine only ever adds time to a pass)."""
@@ -196,15 +206,7 @@ def domain_costs(events: int, seed: int, passes: int = 3) -> dict[str, float]:
                 )
             )
 
-    def best(step: Callable[[], object]) -> float:
-        times = []
-        for _ in range(passes):
-            started = time.process_time()
-            step()
-            times.append(time.process_time() - started)
-        return min(times)
-
-    decode, decide, encode = best(decode_all), best(decide_all), best(encode_all)
+    decode, decide, encode = (best(step, passes) for step in (decode_all, decide_all, encode_all))
     per = 1e6 / events
     return {
         "decode_us": decode * per,

@@ -7,7 +7,15 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 
 from services.runtime.errors import FatalError
@@ -119,6 +127,31 @@ def make_consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
     return Consumer(config)
 
 
+# What a partition answers while its leader is being elected: right after its topic is created, or
+# while leadership moves. librdkafka raises these from get_watermark_offsets with retriable() False
+# (the flag is only set on errors from its newer APIs), so they are named here.
+_LEADER_MOVING = frozenset(
+    {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
+)
+
+
+def watermarks(consumer: Consumer, partition: TopicPartition, timeout: float = 30.0) -> tuple[int, int]:
+    """A partition's low and high offsets, retrying while its leader is being elected (until
+    `timeout`); any other error is raised at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = max(1.0, deadline - time.monotonic())
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=left)
+            return low, high
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            moving = isinstance(error, KafkaError) and (error.code() in _LEADER_MOVING or error.retriable())
+            if not moving or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
 def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[Message]:
     """Every record of a topic, from the beginning to the end it has now (for audits and tests)."""
     consumer = make_consumer(settings, f"{settings.topic_prefix}reader-{uuid.uuid4().hex[:8]}")
@@ -126,7 +159,7 @@ def read_topic(settings: Settings, topic: str, timeout: float = 30.0) -> list[Me
         metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
         ends = {}
         for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+            low, high = watermarks(consumer, TopicPartition(topic, partition), timeout=timeout)
             if high > low:
                 ends[partition] = high
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])

@@ -36,7 +36,7 @@ from confluent_kafka.admin import AdminClient
 
 from services.contracts import ReviewTask, default_codec
 from services.local import LocalStack, Progress, wait_until
-from services.runtime.kafka import make_consumer, make_producer
+from services.runtime.kafka import make_consumer, make_producer, watermarks
 from services.runtime.metrics import PIPELINE as SERVICES
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import ESCALATION_CANDIDATES, INTERACTIONS, QUEUES, REDACTED, task_topic
@@ -308,7 +308,7 @@ def records_written(settings: Settings, consumer: Consumer) -> dict[str, int]:
             continue
         total = 0
         for partition in topic.partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+            _, high = watermarks(consumer, TopicPartition(name, partition), timeout=10)
             total += max(0, high)
         if total:
             out[name.removeprefix(settings.topic_prefix)] = total

@@ -22,7 +22,7 @@ from services.contracts import AuditEvent, ResolvedJudgment, default_codec
 from services.dataset_sink.app import TABLES
 from services.dataset_sink.writer import app_id, list_tables, read_table
 from services.local import scrape, total, wait_until
-from services.runtime.kafka import make_consumer, make_producer, read_topic
+from services.runtime.kafka import make_consumer, make_producer, read_topic, watermarks
 from services.runtime.pseudonyms import Pseudonymizer
 from services.runtime.settings import REPO_ROOT, Settings
 from services.runtime.topics import AUDIT, RESOLVED
@@ -104,7 +104,7 @@ def end_offsets(settings: Settings) -> dict[int, int]:
         topic = settings.topic(RESOLVED)
         ends = {}
         for p in range(settings.partitions):
-            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            _low, high = watermarks(consumer, TopicPartition(topic, p), timeout=10)
             if high > 0:
                 ends[p] = high - 1
         return ends

@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from services.runtime.kafka import make_consumer
+from services.runtime.kafka import make_consumer, watermarks
 from services.runtime.progress import IsolatedReader, serve
 from services.runtime.settings import Settings
 
@@ -83,7 +83,7 @@ class _ChildReads:
             for topic in topics:
                 name = self.settings.topic(topic)
                 for partition in range(self.settings.partitions):
-                    _, high = self.consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
+                    _, high = watermarks(self.consumer, TopicPartition(name, partition), timeout=10)
                     mine[(topic, partition)] = (committed.get((name, partition)), high)
         return found
 

@@ -10,7 +10,14 @@ Phases, all on the same broker and machine:
 3. latency: an open-loop producer at 50% and 80% of the measured capacity (and at 1,000 events/s
    when that is below capacity), each event carrying a produce-time header; latency is the review
    task's timestamp minus the produce time of its interaction, p50/p99/p99.9;
-4. memory: each worker's resident set sampled throughout (start, peak, end).
+4. memory: each worker's resident set sampled throughout (start, peak, end);
+5. restart: escalation is stopped and started again as a deploy would; how many changelog records
+   it restores and how long until it decides again;
+6. scale-out: the capacity phase again on fresh topics with two workers per service (`--workers`),
+   so the ratio shows how throughput grows with workers on this machine's cores.
+
+Latency is reported for all review tasks and split by kind of queue: the urgent queue is decided on
+arrival, budgeted queues wait in the policy's ranking window before they are ranked.
 
 Results print as a table and go to bench/results/<timestamp>.json; the last line reads
 `BENCH e2e_eps=<n> baseline_eps=<n> ratio=<x> p50_ms=<x> p99_ms=<x>` (latency at 80% of capacity).
@@ -31,10 +38,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psutil
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from services.contracts import ReviewTask, default_codec
+from services.escalation.domain.policy import load_escalation_policy
 from services.local import LocalStack, Progress, wait_until
 from services.runtime.kafka import make_consumer, make_producer, watermarks
 from services.runtime.metrics import PIPELINE as SERVICES
@@ -241,23 +249,57 @@ class Series:
 
 
 def escalated(p: Progress) -> float:
-    return sum(p.escalation.get(k, 0) for k in ("routed", "not_escalated", "dead_lettered"))
+    """Records escalation has decided: each ends routed, not escalated, dead-lettered or, when it was
+    handled before (around a rebalance), replayed."""
+    return sum(p.escalation.get(k, 0) for k in ("routed", "not_escalated", "dead_lettered", "replayed"))
+
+
+def worker_ports(workers: int) -> list[dict[str, int]]:
+    """Metrics ports of `workers` workers of every service: one {service: port} map per replica."""
+    return [{name: free_port() for name in SERVICES} for _ in range(workers)]
+
+
+def replica(name: str, index: int) -> str:
+    """The LocalStack name of a service's index-th worker (0: the service's own name)."""
+    return name if index == 0 else f"{name}#{index + 1}"
+
+
+def deploy(settings: Settings, workers: int) -> tuple[LocalStack, list[dict[str, int]]]:
+    """A LocalStack of `workers` workers per service (not started yet) and their metrics ports."""
+    port_sets = worker_ports(workers)
+    ports = {replica(name, i): port for i, ports in enumerate(port_sets) for name, port in ports.items()}
+    stack = LocalStack(
+        settings,
+        log_dir=settings.data_dir / "log",
+        env=deployment_env(settings, log_level="WARNING"),
+        ports=ports,
+    )
+    return stack, port_sets
+
+
+def read_progress(port_sets: list[dict[str, int]]) -> Progress:
+    """Every worker's counts, summed."""
+    progress = Progress.read(port_sets[0])
+    for ports in port_sets[1:]:
+        progress = progress.plus(Progress.read(ports))
+    return progress
 
 
 def capacity(
-    settings: Settings, records: list[Produced], stack: LocalStack, ports: dict[str, int]
+    settings: Settings, records: list[Produced], stack: LocalStack, port_sets: list[dict[str, int]]
 ) -> dict[str, Any]:
     n = len(records)
     produce(make_producer(settings), settings.topic(INTERACTIONS), records)
     series = Series()
-    stack.start(("simulated_reviewers", ["simulate-reviewers"]))
+    more = [(replica(name, i), ["worker", name]) for i in range(1, len(port_sets)) for name in SERVICES]
+    stack.start(("simulated_reviewers", ["simulate-reviewers"]), *more)
     sampler = MemorySampler(stack)
     threading.Thread(target=sampler.run, daemon=True).start()
     cpu_before = sampler.cpu_seconds()
 
     def tick() -> None:
         stack.check()
-        series.points.append((time.monotonic(), Progress.read(ports)))
+        series.points.append((time.monotonic(), read_progress(port_sets)))
 
     drained = wait_until(
         lambda: bool(series.points) and series.points[-1][1].drained(n),
@@ -266,6 +308,8 @@ def capacity(
         on_tick=tick,
     )
     last = series.points[-1][1]
+    if not drained:
+        raise RuntimeError(f"the backlog did not drain in 900 s: {last.line(n)}; logs in {stack.log_dir}")
     watcher = make_consumer(settings, f"{settings.topic_prefix}bench-offsets")
     try:
         written = records_written(settings, watcher)
@@ -274,11 +318,16 @@ def capacity(
     first_gate = next(t for t, p in series.points if p.gated > 0)
     through_escalation = next(t for t, p in series.points if p.gated >= n and escalated(p) >= p.passed_gate)
     cpu_after = sampler.cpu_seconds()
-    cpu_ms_per_event = {name: (cpu_after[name] - cpu_before.get(name, 0.0)) * 1000 / n for name in cpu_after}
+    cpu_ms_per_event: dict[str, float] = {}
+    for name in cpu_after:  # a service's workers summed
+        service = name.split("#")[0]
+        spent = (cpu_after[name] - cpu_before.get(name, 0.0)) * 1000 / n
+        cpu_ms_per_event[service] = cpu_ms_per_event.get(service, 0.0) + spent
     gate_total, kept = last.gated, last.passed_gate
     resolved = last.review.get("resolved", 0)
     return {
         "events": n,
+        "workers": len(port_sets),
         "drained": drained,
         "e2e_eps": n / (through_escalation - first_gate),
         "stages_eps": {
@@ -327,15 +376,123 @@ def delete_topics(settings: Settings) -> None:
             print(f"could not delete a topic of the run: {exc}", file=sys.stderr)
 
 
+# --- phase 5: restart -----------------------------------------------------------------------------
+
+
+def changelog_records(settings: Settings, service: str) -> int:
+    """Records on a service's table changelogs: what its in-memory tables restore at start."""
+    watcher = make_consumer(settings, f"{settings.topic_prefix}bench-offsets")
+    try:
+        written = records_written(settings, watcher)
+    finally:
+        watcher.close()
+    app = f"flagstream-{service}-"
+    return sum(
+        count for topic, count in written.items() if topic.startswith(app) and topic.endswith("-changelog")
+    )
+
+
+def lag(settings: Settings, inputs: dict[str, list[str]]) -> int:
+    """Records not yet committed by each service's group on its input topics, summed."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    consumer = make_consumer(settings, f"{settings.topic_prefix}bench-offsets")
+    try:
+        behind = 0
+        for service, topics in inputs.items():
+            group = settings.group(service)
+            future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+            committed = {
+                (tp.topic, tp.partition): tp.offset for tp in future.result(timeout=10).topic_partitions
+            }
+            for topic in topics:
+                name = settings.topic(topic)
+                for partition in range(settings.partitions):
+                    _, high = watermarks(consumer, TopicPartition(name, partition), timeout=10)
+                    behind += max(0, high - max(0, committed.get((name, partition), 0)))
+        return behind
+    finally:
+        consumer.close()
+
+
+def restart(
+    settings: Settings, stack: LocalStack, ports: dict[str, int], probe: int = 200
+) -> dict[str, float]:
+    """Stop escalation and start it again (SIGTERM, as a deploy does) while a few events arrive.
+
+    Two times from the stop: until the new worker decides its first record (its tables restored),
+    and until the gate and escalation have committed every record on their inputs (caught up). A
+    worker that stops itself on the way (exit 70, e.g. the offset guard seeing records the consumer
+    dropped at start) is started again, as a supervisor would, and counted.
+    """
+    records = changelog_records(settings, "escalation")
+    stack.restart_codes = frozenset({70})
+    before = stack.restarts.get("escalation", 0)
+    stopped = time.monotonic()
+    stack.restart("escalation")
+    spawned = time.monotonic()
+    produce(
+        make_producer(settings),
+        settings.topic(INTERACTIONS),
+        list(generate(probe, malformed_rate=0.0, codec=default_codec())),
+    )
+
+    def deciding() -> bool:
+        stack.check()
+        return escalated(Progress.read(ports)) > 0  # the new worker's counters start at zero
+
+    if not wait_until(deciding, timeout=900, interval=0.25):
+        raise RuntimeError("escalation did not decide within 900 s of its restart")
+    serving = time.monotonic() - stopped
+    inputs = {"privacy_gate": [INTERACTIONS], "escalation": [REDACTED, ESCALATION_CANDIDATES]}
+
+    def caught_up() -> bool:
+        stack.check()
+        return lag(settings, inputs) == 0
+
+    if not wait_until(caught_up, timeout=900, interval=0.5):
+        raise RuntimeError("escalation did not catch up within 900 s of its restart")
+    return {
+        "changelog_records": records,
+        "stop_s": spawned - stopped,
+        "serving_after_s": serving,
+        "caught_up_after_s": time.monotonic() - stopped,
+        "self_restarts": stack.restarts.get("escalation", 0) - before,
+        "records_per_s": records / serving,
+    }
+
+
+# --- phase 6: scale-out ---------------------------------------------------------------------------
+
+
+def scale_out(records: list[Produced], workers: int) -> dict[str, Any]:
+    """The capacity phase on fresh topics with `workers` workers per service."""
+    settings = bench_settings(uuid.uuid4().hex[:6])
+    provision(settings)
+    stack, port_sets = deploy(settings, workers)
+    try:
+        cap = capacity(settings, records, stack, port_sets)
+        cap.pop("sampler").stop.set()
+    finally:
+        stack.stop()
+        delete_topics(settings)
+    return cap
+
+
 # --- phase 3: latency -----------------------------------------------------------------------------
 
 
-def latency(settings: Settings, rate: float, seconds: float) -> dict[str, float]:
-    """Open-loop load at `rate` events/s; latency ingress → review task."""
+URGENT = "urgent"
+"""The queue decided on arrival (no hourly budget, no ranking window); the others wait in a window."""
+
+
+def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
+    """Open-loop load at `rate` events/s; latency ingress → review task, over all tasks and by kind of
+    queue (urgent, decided on arrival; budgeted, ranked when their window closes)."""
     codec = default_codec()
     records = list(generate(int(rate * seconds), malformed_rate=0.0, codec=codec))
     sent_at: dict[str, int] = {}
     got: list[float] = []
+    by_kind: dict[str, list[float]] = {"urgent": [], "budgeted": []}
     consumer: Consumer = make_consumer(
         settings, f"bench-latency-{uuid.uuid4().hex[:6]}", **{"auto.offset.reset": "latest"}
     )
@@ -352,7 +509,9 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, float]
                 task = codec.decode(msg.value() or b"", ReviewTask)
                 produced = sent_at.get(task.interaction_id)
                 if produced is not None:
-                    got.append(msg.timestamp()[1] - produced)
+                    took = msg.timestamp()[1] - produced
+                    got.append(took)
+                    by_kind["urgent" if task.queue == URGENT else "budgeted"].append(took)
 
     collector = threading.Thread(target=collect, daemon=True)
     collector.start()
@@ -376,19 +535,27 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, float]
     stop.set()
     collector.join()
     consumer.close()
-    got.sort()
-
-    def pct(q: float) -> float:
-        return got[min(len(got) - 1, int(q * len(got)))] if got else float("nan")
-
     return {
         "target_eps": rate,
         "achieved_eps": achieved,
-        "tasks": len(got),
+        **percentiles(got),
+        "by_kind": {kind: percentiles(values) for kind, values in by_kind.items()},
+    }
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """Count, p50, p99, p99.9 and max of latencies in ms (nan when there are none)."""
+    ordered = sorted(values)
+
+    def pct(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+    return {
+        "tasks": len(ordered),
         "p50_ms": pct(0.5),
         "p99_ms": pct(0.99),
         "p999_ms": pct(0.999),
-        "max_ms": got[-1] if got else float("nan"),
+        "max_ms": ordered[-1] if ordered else float("nan"),
     }
 
 
@@ -413,6 +580,12 @@ def main() -> None:
         default=5_000,
         help="events through each stage's floor (tests/bench/floors.py); 0 skips the floors",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="workers per service of the scale-out phase (the same backlog on fresh topics); 1 skips it",
+    )
     parser.add_argument("--passthrough", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.passthrough:
@@ -433,15 +606,9 @@ def main() -> None:
     base = baseline(settings, records)
     print(f"baseline passthrough: {base['eps']:.0f} events/s", flush=True)
 
-    ports = {name: free_port() for name in SERVICES}
-    stack = LocalStack(
-        settings,
-        log_dir=settings.data_dir / "log",
-        env=deployment_env(settings, log_level="WARNING"),
-        ports=ports,
-    )
+    stack, port_sets = deploy(settings, 1)
     try:
-        cap = capacity(settings, records, stack, ports)
+        cap = capacity(settings, records, stack, port_sets)
         sampler: MemorySampler = cap.pop("sampler")
         print(f"pipeline capacity: {cap['e2e_eps']:.0f} events/s", flush=True)
         rates = sorted(
@@ -452,7 +619,12 @@ def main() -> None:
         for rate in rates:
             lat[str(rate)] = latency(settings, float(rate), args.latency_seconds)
             r = lat[str(rate)]
-            print(f"latency at {rate}/s: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms", flush=True)
+            urgent = r["by_kind"]["urgent"]
+            print(
+                f"latency at {rate}/s: p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms "
+                f"(urgent p99 {urgent['p99_ms']:.0f} ms)",
+                flush=True,
+            )
         soak: dict[str, Any] = {}
         if args.soak_seconds:
             # memory growth counts from 10% into the soak (warm caches, full windows) to its end
@@ -465,9 +637,20 @@ def main() -> None:
         memory = sampler.report()
         if args.soak_seconds:
             soak["memory"] = sampler.report(since=steady_from)
+        restarted = restart(settings, stack, port_sets[0])
+        print(
+            f"restart: escalation decides again {restarted['serving_after_s']:.1f}s after its stop, caught "
+            f"up after {restarted['caught_up_after_s']:.1f}s ({restarted['changelog_records']:.0f} changelog "
+            f"records, {restarted['self_restarts']:.0f} self-restarts)",
+            flush=True,
+        )
     finally:
         stack.stop()
         delete_topics(settings)
+    scaled: dict[str, Any] = {}
+    if args.workers > 1:
+        scaled = scale_out(records, args.workers)
+        print(f"pipeline capacity, {args.workers} workers per service: {scaled['e2e_eps']:.0f} events/s")
 
     floors = floor_measure(settings.kafka_bootstrap_servers, args.floor_events) if args.floor_events else {}
     machine = {"cores": psutil.cpu_count(), "load_avg_1m": psutil.getloadavg()[0]}
@@ -479,6 +662,8 @@ def main() -> None:
         "latency": lat,
         "memory": memory,
         "soak": soak,
+        "restart": restarted,
+        "scale_out": scaled,
         "floors": floors,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -510,12 +695,35 @@ def main() -> None:
     print(f"{'records written per input event':40} {sum(per_event.values()):>12.2f}")
     for topic, count in per_event.items():
         print(f"{'  ' + topic:40} {count:>12.2f}")
+    window = load_escalation_policy(settings.escalation_policy).window
     for rate, r in lat.items():
         print(
             f"{'latency @' + rate + '/s p50 / p99 / p99.9 (ms)':40} "
             f"{r['p50_ms']:>5.0f} / {r['p99_ms']:.0f} / {r['p999_ms']:.0f}"
             f"  (achieved {r['achieved_eps']:.0f}/s, {r['tasks']} tasks)"
         )
+        for kind, k in r["by_kind"].items():
+            label = f"  {kind}" + (f" (window {window.seconds:g} s)" if kind == "budgeted" else "")
+            print(
+                f"{label:40} {k['p50_ms']:>5.0f} / {k['p99_ms']:.0f} / {k['p999_ms']:.0f}"
+                f"  ({k['tasks']} tasks)"
+            )
+    print(
+        f"{'restart: escalation decides again (s)':40} {restarted['serving_after_s']:>12.1f}"
+        f"  ({restarted['changelog_records']:.0f} changelog records, {restarted['records_per_s']:.0f}/s)"
+    )
+    print(
+        f"{'restart: caught up on its inputs (s)':40} {restarted['caught_up_after_s']:>12.1f}"
+        f"  ({restarted['self_restarts']:.0f} self-restarts on the way)"
+    )
+    if scaled:
+        print(
+            f"{'scale-out: ' + str(scaled['workers']) + ' workers per service (ev/s)':40} "
+            f"{scaled['e2e_eps']:>12.0f}  ({scaled['e2e_eps'] / cap['e2e_eps']:.2f}x one worker each,"
+            f" {machine['cores']} cores)"
+        )
+        for stage, eps in scaled["stages_eps"].items():
+            print(f"{'  stage ' + stage + ' (events/s)':40} {eps:>12.0f}")
     for name, m in memory.items():
         print(
             f"{'memory ' + name + ' start/peak/end (MiB)':40} {m['start_mib']:>5.0f} / {m['peak_mib']:.0f} / "

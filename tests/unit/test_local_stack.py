@@ -56,3 +56,42 @@ def test_progress_carries_a_restarted_services_counts() -> None:
     total = after_restart.plus(before.only("escalation"))
     assert total.gate == {"keep": 12.0}  # the gate did not restart: its own counter is the truth
     assert total.escalation == {"routed": 5.0} and total.routed == {"urgent": 5.0}
+
+
+def test_restart_stops_a_child_with_sigterm_and_starts_it_again(tmp_path: Path) -> None:
+    stack = LocalStack(Settings(data_dir=tmp_path), log_dir=tmp_path, ports={})
+    marks = tmp_path / "marks"
+    code = (
+        "import signal, sys, time\n"
+        f"def mark(what): open({str(marks)!r}, 'a').write(what + '\\n')\n"
+        "signal.signal(signal.SIGTERM, lambda *_: (mark('term'), sys.exit(0)))\n"
+        "mark('start')\n"  # after the handler: a SIGTERM from now on runs it
+        "time.sleep(60)\n"
+    )
+    child(stack, "escalation", code)
+    first = stack.processes["escalation"]
+    deadline = time.monotonic() + 10
+    while not marks.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stack.restart("escalation", timeout=10)
+    assert first.returncode == 0  # it ran its SIGTERM handler, as a worker shuts down cleanly
+    second = stack.processes["escalation"]
+    assert second.pid != first.pid and second.poll() is None
+    stack.stop()
+    assert marks.read_text().splitlines()[:2] == ["start", "term"]
+
+
+def test_a_replayed_candidate_counts_as_decided() -> None:
+    # A record handled twice around a rebalance: the gate counts it twice, escalation's second pass
+    # ends "replayed". Without counting it, the pipeline would never read as drained.
+    progress = Progress(
+        gate={"keep": 3.0},
+        escalation={"routed": 1.0, "not_escalated": 1.0, "replayed": 1.0},
+        routed={"urgent": 1.0},
+        review={"resolved": 1.0},
+        sink={"written": 1.0},
+    )
+    assert progress.drained(2)
+    assert not Progress(
+        gate={"keep": 3.0}, escalation={"routed": 1.0, "not_escalated": 1.0}, routed={"urgent": 1.0}
+    ).drained(2)

@@ -212,6 +212,14 @@ class Metrics:
             registry=r,
         )
 
+        self.refetches = Counter(
+            "flagstream_consumer_refetches_total",
+            "Holes in the offsets a worker's consumer handed over (records Faust dropped around a "
+            "rebalance or start), each fetched again from the first missing record, by source topic.",
+            ["service", "topic"],
+            registry=r,
+        )
+
         # Consumer progress of every stage (services/runtime/progress.py): `service` is the stage
         # watched, not the process reporting it (every process reports every stage).
         progress_labels = ["service", "topic", "partition"]

@@ -119,7 +119,13 @@ class Stage:
             settings.crash_loop_limit,
         )
         compacted = {settings.topic(spec.name) for spec in BY_NAME.values() if spec.compacted}
-        self.offsets = OffsetGuard(app, skip_topics=compacted)
+        self.offsets = OffsetGuard(
+            app,
+            skip_topics=compacted,
+            on_refetch=lambda topic: self.metrics.refetches.labels(
+                service, topic.removeprefix(settings.topic_prefix)
+            ).inc(),
+        )
         if isinstance(app, App):
             app.commit_order = CommitOrder(app, self.flush, self.offsets.committable, self.crash)
             app.sensors.add(app.commit_order)
@@ -196,9 +202,10 @@ class Stage:
                 current_event_var.set(weakref.ref(event))
                 msg = event.message
                 try:
-                    await self.offsets.check(msg.tp, msg.offset)
-                except FatalError as exc:
-                    self.crash(exc)
+                    if not await self.offsets.check(msg.tp, msg.offset):
+                        continue  # a hole, fetched again: the record comes again after the missing ones
+                except Exception as exc:  # the broker's committed offset or the seek failed
+                    self.crash(FatalError(f"{msg.topic}[{msg.partition}]: offset check failed: {exc}"))
                 inbound = Inbound(
                     topic=msg.topic,
                     partition=msg.partition,

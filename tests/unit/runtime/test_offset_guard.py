@@ -1,4 +1,4 @@
-"""The stage's offset guard: a hole in a partition's offsets stops the worker, a replay does not, and
+"""The stage's offset guard: a hole in a partition's offsets is fetched again, a replay is handled, and
 Faust never commits past the records the stage has finished (the commit fence)."""
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def app_at(generation: int, committed: dict[TP, int]) -> Any:
     )
 
 
-def check(guard: OffsetGuard, tp: TP, offset: int) -> None:
-    asyncio.run(guard.check(tp, offset))
+def check(guard: OffsetGuard, tp: TP, offset: int) -> bool:
+    return asyncio.run(guard.check(tp, offset))
 
 
 def committed_at(offset: int | None) -> Any:
@@ -44,65 +44,133 @@ def committed_at(offset: int | None) -> Any:
     return committed
 
 
+class Seeks:
+    """The consumer's seeks, recorded; and the topics of the holes the guard reported."""
+
+    def __init__(self) -> None:
+        self.seeks: list[tuple[TP, int]] = []
+        self.refetched: list[str] = []
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+def guarded(app: Any, committed: Any = None, skip: set[str] | None = None) -> tuple[OffsetGuard, Seeks]:
+    seeks = Seeks()
+    guard = OffsetGuard(
+        app,
+        skip_topics=skip or set(),
+        committed=committed,
+        seek=seeks.seek,
+        on_refetch=seeks.refetched.append,
+    )
+    return guard, seeks
+
+
 def test_consecutive_offsets_from_the_committed_one_pass() -> None:
-    guard = OffsetGuard(app_at(1, {TASKS: 40}), skip_topics=set())
-    for offset in range(40, 60):
-        check(guard, TASKS, offset)
+    guard, seeks = guarded(app_at(1, {TASKS: 40}))
+    assert all(check(guard, TASKS, offset) for offset in range(40, 60))
+    assert seeks.seeks == []
 
 
-def test_a_first_record_past_the_committed_offset_stops_the_worker() -> None:
-    guard = OffsetGuard(app_at(1, {TASKS: 40}), skip_topics=set())
-    with pytest.raises(FatalError, match=r"offset 41 but 40 was next; 1 records were dropped"):
-        check(guard, TASKS, 41)
+def test_a_first_record_past_the_committed_offset_is_fetched_again_from_it() -> None:
+    guard, seeks = guarded(app_at(1, {TASKS: 40}))
+    assert not check(guard, TASKS, 41)
+    assert seeks.seeks == [(TASKS, 40)] and seeks.refetched == [TASKS.topic]
 
 
-def test_a_hole_after_some_records_stops_the_worker() -> None:
-    guard = OffsetGuard(app_at(1, {TASKS: 0}), skip_topics=set())
-    check(guard, TASKS, 0)
-    check(guard, TASKS, 1)
-    with pytest.raises(FatalError, match=r"\[3\]: record at offset 5 but 2 was next"):
-        check(guard, TASKS, 5)
+def test_at_a_hole_the_partition_is_sought_back_and_the_records_fetched_before_are_not_handled() -> None:
+    guard, seeks = guarded(app_at(1, {TASKS: 0}))
+    assert check(guard, TASKS, 0) and check(guard, TASKS, 1)
+    assert not check(guard, TASKS, 5)  # 2, 3 and 4 were dropped
+    assert seeks.seeks == [(TASKS, 2)]
+    # the rest of what was fetched before the seek: not handled, and no second seek for them
+    assert not any(check(guard, TASKS, offset) for offset in (6, 7, 8))
+    assert seeks.seeks == [(TASKS, 2)]
+    # fetched again from the first missing record: every one handled, in order, 5 to 8 included
+    assert all(check(guard, TASKS, offset) for offset in range(2, 10))
+    assert seeks.seeks == [(TASKS, 2)] and seeks.refetched == [TASKS.topic]
+
+
+def test_a_hole_in_the_records_fetched_again_is_sought_again() -> None:
+    guard, seeks = guarded(app_at(1, {TASKS: 0}))
+    assert check(guard, TASKS, 0)
+    assert not check(guard, TASKS, 5)
+    assert check(guard, TASKS, 1) and check(guard, TASKS, 2)
+    assert not check(guard, TASKS, 4)  # the fetch again dropped 3 as well
+    assert seeks.seeks == [(TASKS, 1), (TASKS, 3)]
+    assert check(guard, TASKS, 3) and check(guard, TASKS, 4)
+
+
+def test_a_hole_does_not_hold_back_other_partitions() -> None:
+    other = TP(TASKS.topic, 4)
+    guard, seeks = guarded(app_at(1, {TASKS: 0, other: 7}))
+    assert not check(guard, TASKS, 3)
+    assert check(guard, other, 7) and check(guard, other, 8)
+    assert seeks.seeks == [(TASKS, 0)]
+
+
+def test_a_rebalance_ends_a_refetch_its_own_seek_replaces() -> None:
+    app = app_at(1, {TASKS: 10})
+    guard, seeks = guarded(app)
+    assert not check(guard, TASKS, 12)
+    app.consumer_generation_id = 2  # rebalanced; another worker moved the partition on meanwhile
+    app.consumer._committed_offset[TASKS] = 30
+    assert check(guard, TASKS, 30) and check(guard, TASKS, 31)
+    assert seeks.seeks == [(TASKS, 10)]
+
+
+def test_nothing_past_a_hole_is_finished_so_nothing_past_it_is_committed() -> None:
+    guard, _ = guarded(app_at(1, {TASKS: 0}))
+    guard.guard(TASKS.topic)
+    for offset in (0, 1):
+        assert check(guard, TASKS, offset)
+        guard.done(TASKS, offset)
+    assert not check(guard, TASKS, 5)
+    assert guard.committable({TASKS: 6}) == {TASKS: 2}
 
 
 def test_a_replayed_record_is_not_a_hole() -> None:
-    guard = OffsetGuard(app_at(1, {TASKS: 10}), skip_topics=set())
-    check(guard, TASKS, 10)
-    check(guard, TASKS, 11)
-    check(guard, TASKS, 8)  # a redelivery (at least once): processed again, ids make it safe
-    check(guard, TASKS, 9)
+    guard, seeks = guarded(app_at(1, {TASKS: 10}))
+    assert check(guard, TASKS, 10)
+    assert check(guard, TASKS, 11)
+    assert check(guard, TASKS, 8)  # a redelivery (at least once): processed again, ids make it safe
+    assert check(guard, TASKS, 9)
+    assert seeks.seeks == []
 
 
 def test_a_new_generation_starts_again_at_the_committed_offset() -> None:
     app = app_at(1, {TASKS: 10})
-    guard = OffsetGuard(app, skip_topics=set())
-    check(guard, TASKS, 10)
+    guard, seeks = guarded(app)
+    assert check(guard, TASKS, 10)
     app.consumer_generation_id = 2  # rebalanced; another worker moved the partition on meanwhile
     app.consumer._committed_offset[TASKS] = 30
-    check(guard, TASKS, 30)
+    assert check(guard, TASKS, 30)
     app.consumer_generation_id = 3
-    with pytest.raises(FatalError):
-        check(guard, TASKS, 31)
+    assert not check(guard, TASKS, 31)
+    assert seeks.seeks == [(TASKS, 30)]
 
 
 def test_before_faust_has_sought_the_broker_says_where_to_start() -> None:
-    guard = OffsetGuard(app_at(1, {}), skip_topics=set(), committed=committed_at(40))
-    with pytest.raises(FatalError, match="offset 67 but 40 was next"):
-        check(guard, TASKS, 67)
-    guard = OffsetGuard(app_at(1, {}), skip_topics=set(), committed=committed_at(40))
-    check(guard, TASKS, 40)
+    guard, seeks = guarded(app_at(1, {}), committed=committed_at(40))
+    assert not check(guard, TASKS, 67)
+    assert seeks.seeks == [(TASKS, 40)]
+    guard, seeks = guarded(app_at(1, {}), committed=committed_at(40))
+    assert check(guard, TASKS, 40)
 
 
 def test_a_partition_never_committed_accepts_its_first_record() -> None:
-    guard = OffsetGuard(app_at(1, {}), skip_topics=set(), committed=committed_at(None))
-    check(guard, TASKS, 7)
-    with pytest.raises(FatalError):
-        check(guard, TASKS, 9)
+    guard, seeks = guarded(app_at(1, {}), committed=committed_at(None))
+    assert check(guard, TASKS, 7)
+    assert not check(guard, TASKS, 9)
+    assert seeks.seeks == [(TASKS, 8)]
 
 
 def test_compacted_topics_may_have_holes() -> None:
-    guard = OffsetGuard(app_at(1, {CONSENT: 0}), skip_topics={CONSENT.topic})
-    check(guard, CONSENT, 0)
-    check(guard, CONSENT, 17)  # compaction removed the records in between
+    guard, seeks = guarded(app_at(1, {CONSENT: 0}), skip={CONSENT.topic})
+    assert check(guard, CONSENT, 0)
+    assert check(guard, CONSENT, 17)  # compaction removed the records in between
+    assert seeks.seeks == []
 
 
 # The commit fence ------------------------------------------------------------------------------

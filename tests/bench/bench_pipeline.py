@@ -41,7 +41,8 @@ import psutil
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from services.contracts import ReviewTask, default_codec
+from services.contracts import RedactedInteraction, ReviewTask, default_codec
+from services.escalation.app import META as CANDIDATE_META
 from services.escalation.domain.policy import load_escalation_policy
 from services.local import LocalStack, Progress, wait_until
 from services.runtime.kafka import make_consumer, make_producer, watermarks
@@ -503,18 +504,31 @@ URGENT = "urgent"
 """The queue decided on arrival (no hourly budget, no ranking window); the others wait in a window."""
 
 
+HOPS = ("gate", "assess", "allocate")
+"""The urgent path's hops, each from one record's broker timestamp to the next: ingress →
+interactions.redacted (the gate), → escalation.candidates (escalation's assess agent), → review task
+(its allocate agent). A record's timestamp is set when its producer is handed it, so time a record
+waits in a producer's batch counts towards the next hop."""
+
+
 def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
     """Open-loop load at `rate` events/s; latency ingress → review task, over all tasks and by kind of
-    queue (urgent, decided on arrival; budgeted, ranked when their window closes)."""
+    queue (urgent, decided on arrival; budgeted, ranked when their window closes), and the urgent
+    tasks' latency split into hops (`HOPS`)."""
     codec = default_codec()
     records = list(generate(int(rate * seconds), malformed_rate=0.0, codec=codec))
     sent_at: dict[str, int] = {}
     got: list[float] = []
     by_kind: dict[str, list[float]] = {"urgent": [], "budgeted": []}
+    redacted_at: dict[str, int] = {}
+    candidate_at: dict[str, int] = {}
+    urgent_at: dict[str, int] = {}
     consumer: Consumer = make_consumer(
         settings, f"bench-latency-{uuid.uuid4().hex[:6]}", **{"auto.offset.reset": "latest"}
     )
-    consumer.subscribe([settings.topic(task_topic(q)) for q in QUEUES])
+    tasks = {settings.topic(task_topic(q)) for q in QUEUES}
+    redacted, candidates = settings.topic(REDACTED), settings.topic(ESCALATION_CANDIDATES)
+    consumer.subscribe([*tasks, redacted, candidates])
     while not consumer.assignment():
         consumer.poll(0.2)
     stop = threading.Event()
@@ -524,12 +538,23 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
             for msg in consumer.consume(num_messages=500, timeout=0.2):
                 if msg.error():
                     continue
+                stamp = msg.timestamp()[1]
+                if msg.topic() == redacted:
+                    redacted_at[codec.decode(msg.value() or b"", RedactedInteraction).interaction_id] = stamp
+                    continue
+                if msg.topic() == candidates:
+                    meta = dict(msg.headers() or []).get(CANDIDATE_META)
+                    if meta is not None:  # ticks carry none
+                        candidate_at[json.loads(meta)["interaction_id"]] = stamp
+                    continue
                 task = codec.decode(msg.value() or b"", ReviewTask)
                 produced = sent_at.get(task.interaction_id)
                 if produced is not None:
-                    took = msg.timestamp()[1] - produced
+                    took = stamp - produced
                     got.append(took)
                     by_kind["urgent" if task.queue == URGENT else "budgeted"].append(took)
+                    if task.queue == URGENT:
+                        urgent_at[task.interaction_id] = stamp
 
     collector = threading.Thread(target=collect, daemon=True)
     collector.start()
@@ -553,11 +578,18 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
     stop.set()
     collector.join()
     consumer.close()
+    hops: dict[str, list[float]] = {hop: [] for hop in HOPS}
+    for iid, done in urgent_at.items():
+        if iid in redacted_at and iid in candidate_at:
+            hops["gate"].append(redacted_at[iid] - sent_at[iid])
+            hops["assess"].append(candidate_at[iid] - redacted_at[iid])
+            hops["allocate"].append(done - candidate_at[iid])
     return {
         "target_eps": rate,
         "achieved_eps": achieved,
         **percentiles(got),
         "by_kind": {kind: percentiles(values) for kind, values in by_kind.items()},
+        "urgent_hops": {hop: percentiles(values) for hop, values in hops.items()},
     }
 
 
@@ -725,6 +757,11 @@ def main() -> None:
             print(
                 f"{label:40} {k['p50_ms']:>5.0f} / {k['p99_ms']:.0f} / {k['p999_ms']:.0f}"
                 f"  ({k['tasks']} tasks)"
+            )
+        for hop, h in r["urgent_hops"].items():
+            print(
+                f"{'    urgent hop: ' + hop:40} {h['p50_ms']:>5.0f} / {h['p99_ms']:.0f} / {h['p999_ms']:.0f}"
+                f"  (max {h['max_ms']:.0f})"
             )
     print(
         f"{'restart: escalation decides again (s)':40} {restarted['serving_after_s']:>12.1f}"

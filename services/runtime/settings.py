@@ -160,6 +160,13 @@ class Settings(BaseSettings):
         description="A Faust worker whose committed offset on a partition with lag has not moved for this "
         "long, while no event is in its handler, stops itself (exit 70) to be restarted.",
     )
+    changelog_segment_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="Faust table changelogs roll a segment this often, so the broker's log cleaner "
+        "compacts them and a restarting worker restores the tables' state, not every update since the "
+        "topic was created (services/runtime/topics.py: SEGMENT_MS).",
+    )
     session_timeout_seconds: float = Field(
         20.0,
         gt=0,

@@ -14,6 +14,17 @@ from services.runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
+MINUTE_MS = 60 * 1000
+
+SEGMENT_MS = 10 * MINUTE_MS
+"""How often a compacted topic rolls a new segment. The log cleaner compacts only closed segments, and
+the broker's default (a segment of 1 GiB or 7 days) kept a week of every table update: escalation's
+changelogs grew by about 1.9 records per input event, all of them read back at each restart."""
+TOMBSTONE_MS = 60 * MINUTE_MS
+"""How long a compacted topic keeps a deletion (tombstone) once compacted (the broker's default is a
+day). A reader that restores a table from the start must reach a tombstone within this time of its
+compaction, or it keeps the deleted key; Faust restores escalation's tables at about 2,000 records/s,
+so an hour covers 7 million records."""
 
 INTERACTIONS = "flagged.interactions.v1"
 CONSENT = "consent.events.v1"
@@ -63,6 +74,8 @@ class TopicSpec:
     retention_ms: int = 7 * DAY_MS
     compacted: bool = False
     restricted: bool = False
+    segment_ms: int = SEGMENT_MS
+    """A compacted topic's segment time (see SEGMENT_MS)."""
 
     @property
     def is_dlq(self) -> bool:
@@ -80,8 +93,13 @@ class TopicSpec:
         }
         if self.compacted:
             configs["cleanup.policy"] = "compact"
+            configs.update(self.compaction())
             del configs["retention.ms"]
         return configs
+
+    def compaction(self) -> dict[str, str]:
+        """A compacted topic's cleaner configs: segments it can compact, tombstones it can drop."""
+        return {"segment.ms": str(self.segment_ms), "delete.retention.ms": str(TOMBSTONE_MS)}
 
 
 def _registry() -> tuple[TopicSpec, ...]:
@@ -154,6 +172,7 @@ def changelog_specs(settings: Settings, changelogs: Iterable[str]) -> tuple[Topi
                 name.removeprefix(settings.topic_prefix),
                 "A Faust table's changelog (the table's state, compacted).",
                 compacted=True,
+                segment_ms=round(settings.changelog_segment_seconds * 1000),
             )
         )
     return tuple(specs)
@@ -227,7 +246,7 @@ def create_topics(
         for spec in specs
         if settings.topic(spec.name) not in existing
     ]
-    _raise_size_limits(admin, settings, [s for s in specs if settings.topic(s.name) in existing], timeout)
+    _align_configs(admin, settings, [s for s in specs if settings.topic(s.name) in existing], timeout)
     if not wanted:
         return []
     created = []
@@ -242,44 +261,49 @@ def create_topics(
     return created
 
 
-def _raise_size_limits(admin: Any, settings: Settings, specs: list[TopicSpec], timeout: float) -> None:
-    """Set max.message.bytes of existing topics whose limit is below the size contract's.
+def _align_configs(admin: Any, settings: Settings, specs: list[TopicSpec], timeout: float) -> None:
+    """Bring existing topics up to what their spec needs, leaving what an operator set.
 
-    Topics created before the contract (or with a smaller `max_record_bytes`) would refuse records
-    that the stages now accept and send. Only raised, never lowered: a larger limit set by an
-    operator stays.
+    - max.message.bytes below the size contract's is raised: topics created before the contract (or
+      with a smaller `max_record_bytes`) would refuse records the stages now accept and send. Only
+      raised, never lowered: a larger limit set by an operator stays.
+    - a compacted topic without its own segment and tombstone times (they come from the broker's
+      defaults) gets the spec's (`TopicSpec.compaction`): topics created before them were never
+      compacted. A value set on the topic stays.
     """
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
+    from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource
     from confluent_kafka.admin._resource import ResourceType
 
     if not specs:
         return
     by_name = {settings.topic(spec.name): spec for spec in specs}
     resources = [ConfigResource(ResourceType.TOPIC, name) for name in by_name]
-    low: list[Any] = []
+    changes: list[Any] = []
     try:
         for resource, future in admin.describe_configs(resources, request_timeout=timeout).items():
-            entry = future.result().get("max.message.bytes")
-            wanted = by_name[resource.name].max_message_bytes(settings.limits)
-            if entry is None or int(entry.value) < wanted:
-                low.append(
-                    ConfigResource(
-                        ResourceType.TOPIC,
-                        resource.name,
-                        incremental_configs=[
-                            ConfigEntry(
-                                "max.message.bytes",
-                                str(wanted),
-                                incremental_operation=AlterConfigOpType.SET,
-                            )
-                        ],
-                    )
-                )
-        if not low:
+            current = future.result()
+            spec = by_name[resource.name]
+            wanted: dict[str, str] = {}
+            entry = current.get("max.message.bytes")
+            size = spec.max_message_bytes(settings.limits)
+            if entry is None or int(entry.value) < size:
+                wanted["max.message.bytes"] = str(size)
+            if spec.compacted:
+                for name, value in spec.compaction().items():
+                    entry = current.get(name)
+                    if entry is None or entry.source != ConfigSource.DYNAMIC_TOPIC_CONFIG.value:
+                        wanted[name] = value
+            if wanted:
+                entries = [
+                    ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+                    for name, value in wanted.items()
+                ]
+                changes.append(ConfigResource(ResourceType.TOPIC, resource.name, incremental_configs=entries))
+        if not changes:
             return
-        for resource, future in admin.incremental_alter_configs(low, request_timeout=timeout).items():
+        for resource, future in admin.incremental_alter_configs(changes, request_timeout=timeout).items():
             future.result()
-            log.info("%s: max.message.bytes raised to the size contract", resource.name)
+            log.info("%s: configs set to its spec", resource.name)
     except KafkaException as exc:
-        raise RetryableError(f"cannot set topic size limits: {exc}") from exc
+        raise RetryableError(f"cannot set topic configs: {exc}") from exc

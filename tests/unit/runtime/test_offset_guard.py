@@ -327,6 +327,43 @@ def test_records_of_a_batch_fetched_before_a_seek_are_left_to_be_fetched_again(
     assert skipped == 2
 
 
+def test_a_refetched_hole_is_committed_in_one_go_not_one_record_per_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust records the hole it jumped over as a gap to count as acked; fetched again and acked,
+    every record of it was in the acked list twice, and Faust's commit (its own `_new_offset`: the
+    first run of consecutive offsets) moved by one record per commit."""
+    sought: list[tuple[TP, int]] = []
+
+    async def faust_seek(self: Any, tp: TP, offset: int) -> None:
+        sought.append((tp, offset))
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "seek", faust_seek)
+    tp = TP("t", 0)
+
+    async def scenario() -> int | None:
+        consumer: Any = create_app("refetch-test", Settings(data_dir=tmp_path)).consumer
+        consumer._committed_offset[tp] = 81
+        await consumer._add_gap(tp, 82, 148)  # Faust read 148 right after 81: 82..148 "missing"
+
+        def ack(offset: int) -> None:  # Faust's ack: once per offset above the committed one
+            if offset not in consumer._acked_index[tp]:
+                consumer._acked_index[tp].add(offset)
+                consumer._acked[tp].append(offset)
+
+        for offset in range(148, 161):  # handed over past the hole, not handled, acked by Faust
+            ack(offset)
+        await consumer.refetch(tp, 81)
+        for offset in range(161, 171):  # queued before the seek, acked after it
+            ack(offset)
+        for offset in range(81, 171):  # fetched again from the hole, handled, acked
+            ack(offset)
+        return consumer._new_offset(tp)
+
+    assert asyncio.run(scenario()) == 171
+    assert sought == [(tp, 81)]
+
+
 # Table updates before a commit ----------------------------------------------------------------
 
 

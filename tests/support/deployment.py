@@ -24,6 +24,7 @@ def deployment_env(settings: Settings, log_level: str = "INFO") -> dict[str, str
         "FLAGSTREAM_DATA_DIR": str(settings.data_dir),
         "FLAGSTREAM_PSEUDONYM_KEY_ID": settings.pseudonym_key_id,
         "FLAGSTREAM_SINK_BATCH_SECONDS": str(settings.sink_batch_seconds),
+        "FLAGSTREAM_CHANGELOG_SEGMENT_SECONDS": str(settings.changelog_segment_seconds),
         "FLAGSTREAM_LOG_LEVEL": log_level,
     }
     if settings.pseudonym_key is not None:

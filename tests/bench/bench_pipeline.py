@@ -41,7 +41,7 @@ import psutil
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from services.contracts import RedactedInteraction, ReviewTask, default_codec
+from services.contracts import ReviewTask, default_codec
 from services.escalation.app import META as CANDIDATE_META
 from services.escalation.domain.policy import load_escalation_policy
 from services.local import LocalStack, Progress, wait_until
@@ -398,41 +398,51 @@ def delete_topics(settings: Settings) -> None:
 # --- phase 5: restart -----------------------------------------------------------------------------
 
 
-def changelog_records(settings: Settings, service: str) -> tuple[int, int]:
-    """Records written to a service's table changelogs (end offsets), and the records on them now,
-    counted by reading them: what its in-memory tables restore at start, once the log cleaner has
-    compacted the closed segments."""
+def changelog_records(settings: Settings, service: str) -> dict[str, dict[str, int]]:
+    """Per table of a service: the records written to its changelog (end offsets), and the records
+    on it now, tombstones among them, counted by reading them: what its in-memory table restores at
+    start, once the log cleaner has compacted the closed segments."""
     consumer = make_consumer(settings, f"{settings.topic_prefix}bench-changelogs")
     try:
         app = f"{settings.topic_prefix}flagstream-{service}-"
         metadata = consumer.list_topics(timeout=30).topics
-        written = present = 0
-        for name, topic in metadata.items():
+        tables: dict[str, dict[str, int]] = {}
+        for name, topic in sorted(metadata.items()):
             if not (name.startswith(app) and name.endswith("-changelog")):
                 continue
+            counts = tables.setdefault(
+                name.removeprefix(app).removesuffix("-changelog"),
+                {"written": 0, "present": 0, "tombstones": 0},
+            )
             for partition in topic.partitions:
                 low, high = watermarks(consumer, TopicPartition(name, partition), timeout=10)
-                written += max(0, high)
+                counts["written"] += max(0, high)
                 if high > low:
-                    present += count_records(consumer, TopicPartition(name, partition, low), high)
-        return written, present
+                    present, tombstones = count_records(consumer, TopicPartition(name, partition, low), high)
+                    counts["present"] += present
+                    counts["tombstones"] += tombstones
+        return tables
     finally:
         consumer.close()
 
 
-def count_records(consumer: Consumer, start: TopicPartition, high: int) -> int:
-    """Records from `start` to the end offset `high` (compaction leaves gaps in the offsets)."""
+def count_records(consumer: Consumer, start: TopicPartition, high: int) -> tuple[int, int]:
+    """Records, and tombstones among them, from `start` to the end offset `high` (compaction
+    leaves gaps in the offsets)."""
     consumer.assign([start])
-    counted, idle = 0, 0
+    counted = tombstones = idle = 0
     while idle < 10:
         batch = consumer.consume(num_messages=5000, timeout=0.5)
-        counted += sum(1 for msg in batch if not msg.error())
+        for msg in batch:
+            if not msg.error():
+                counted += 1
+                tombstones += msg.value() is None
         idle = 0 if batch else idle + 1
         [position] = consumer.position([TopicPartition(start.topic, start.partition)])
         if position.offset >= high:
             break
     consumer.unassign()
-    return counted
+    return counted, tombstones
 
 
 def lag(settings: Settings, inputs: dict[str, list[str]]) -> int:
@@ -457,9 +467,7 @@ def lag(settings: Settings, inputs: dict[str, list[str]]) -> int:
         consumer.close()
 
 
-def restart(
-    settings: Settings, stack: LocalStack, ports: dict[str, int], probe: int = 200
-) -> dict[str, float]:
+def restart(settings: Settings, stack: LocalStack, ports: dict[str, int], probe: int = 200) -> dict[str, Any]:
     """Stop escalation and start it again (SIGTERM, as a deploy does) while a few events arrive.
 
     Two times from the stop: until the new worker decides its first record (its tables restored),
@@ -467,7 +475,9 @@ def restart(
     worker that stops itself on the way (exit 70, e.g. the offset guard seeing records the consumer
     dropped at start) is started again, as a supervisor would, and counted.
     """
-    written, records = changelog_records(settings, "escalation")
+    tables = changelog_records(settings, "escalation")
+    written = sum(t["written"] for t in tables.values())
+    records = sum(t["present"] for t in tables.values())
     stack.restart_codes = frozenset({70})
     before = stack.restarts.get("escalation", 0)
     stopped = time.monotonic()
@@ -497,6 +507,7 @@ def restart(
     return {
         "changelog_written": written,
         "changelog_records": records,
+        "changelog_tables": tables,
         "stop_s": spawned - stopped,
         "serving_after_s": serving,
         "caught_up_after_s": time.monotonic() - stopped,
@@ -540,6 +551,22 @@ interactions.redacted (the gate), → escalation.candidates (escalation's assess
 waits in a producer's batch counts towards the next hop."""
 
 
+def leading_string(value: bytes) -> str:
+    """The first field of a single-object Avro record, a string: a redacted interaction's
+    `interaction_id`, read without decoding the rest, so that the bench's own consumer takes little
+    of the CPU the workers it measures run on (a full decode is a pydantic model per record)."""
+    position, shift, raw = 10, 0, 0  # after the header: magic (2 bytes) and fingerprint (8)
+    while True:
+        byte = value[position]
+        position += 1
+        raw |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            break
+    length = (raw >> 1) ^ -(raw & 1)  # zigzag
+    return value[position : position + length].decode()
+
+
 def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
     """Open-loop load at `rate` events/s; latency ingress → review task, over all tasks and by kind of
     queue (urgent, decided on arrival; budgeted, ranked when their window closes), and the urgent
@@ -569,7 +596,7 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
                     continue
                 stamp = msg.timestamp()[1]
                 if msg.topic() == redacted:
-                    redacted_at[codec.decode(msg.value() or b"", RedactedInteraction).interaction_id] = stamp
+                    redacted_at[leading_string(msg.value() or b"")] = stamp
                     continue
                 if msg.topic() == candidates:
                     meta = dict(msg.headers() or []).get(CANDIDATE_META)
@@ -805,6 +832,11 @@ def main() -> None:
         f"  ({restarted['changelog_records']:.0f} changelog records of {restarted['changelog_written']:.0f}"
         f" written, {restarted['records_per_s']:.0f}/s)"
     )
+    for table, t in restarted["changelog_tables"].items():
+        print(
+            f"{'  changelog ' + table + ' (records)':40} {t['present']:>12,}"
+            f"  (of {t['written']:,} written; {t['tombstones']:,} tombstones)"
+        )
     print(
         f"{'restart: caught up on its inputs (s)':40} {restarted['caught_up_after_s']:>12.1f}"
         f"  ({restarted['self_restarts']:.0f} self-restarts on the way)"

@@ -282,6 +282,37 @@ def test_never_committed_partitions_are_sought_to_their_start_after_a_rebalance(
     assert offsets == {fresh: None, zero: 0, committed: 12}  # Faust reads them as before
 
 
+def test_a_commit_made_while_faust_seeks_is_not_overwritten_by_the_offsets_it_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust's own perform_seek: it reads the committed offsets (4633), seeks, and while it awaits
+    that the stage handles 4633..4673 and the commit timer commits 4642. Storing 4633 afterwards
+    left Faust waiting for acks of offsets it had already committed."""
+    tp = TP("t", 2)
+
+    async def scenario() -> tuple[int | None, int | None]:
+        consumer: Any = create_app("seek-race-test", Settings(data_dir=tmp_path)).consumer
+        consumer.assignment = lambda: {tp}
+
+        async def aiokafka_seek(self: Any) -> dict[TP, int | None]:
+            read = {tp: 4633}  # what the broker said before the commit below
+            for offset in range(4633, 4674):  # handled and acked while the seek is awaited
+                consumer._acked_index[tp].add(offset)
+                consumer._acked[tp].append(offset)
+                if offset == 4641:  # the commit timer: Faust's own bookkeeping of a commit
+                    assert consumer._new_offset(tp) == 4642
+                    consumer._committed_offset[tp] = 4642
+            return read
+
+        monkeypatch.setattr(faust_aiokafka.Consumer, "seek_to_committed", aiokafka_seek)
+        await consumer.perform_seek()
+        return consumer._committed_offset[tp], consumer._new_offset(tp)
+
+    committed, next_commit = asyncio.run(scenario())
+    assert committed == 4642
+    assert next_commit == 4674  # with 4633 stored over 4642: None, for good
+
+
 def test_records_of_a_batch_fetched_before_a_seek_are_left_to_be_fetched_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

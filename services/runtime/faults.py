@@ -14,6 +14,11 @@ bytes contain <id>, every time it meets it: a record that deterministically stop
 in native code would (PyO3's PanicException is a BaseException too, past every `except Exception`).
 FLAGSTREAM_FAULT_CRASH_SERVICE limits it to one service (default escalation).
 
+FLAGSTREAM_FAULT_DROP_ID=<id> makes a Faust worker's consumer drop the first fetched record whose bytes
+contain <id>, once, after logging `fault hook: dropping`: the record is taken from aiokafka and never
+handed to the stream, as Faust has done around its seek at the end of a recovery. Nothing fetches it
+again unless the worker notices (the commit watchdog's refetch).
+
 FLAGSTREAM_FAULT=<point>:<n> makes the process SIGKILL itself the n-th time it reaches <point>
 (`KILL.reach(point)`; n defaults to 1), after logging `fault hook <point>:<n>, killing myself`. The
 dataset sink's points are before_commit, mid_write and after_delta_commit (dataset_sink/commit.py).
@@ -48,6 +53,11 @@ CRASHING = "fault hook: crashing on"
 CRASH_ID: bytes | None = os.environ.get(CRASH_ID_ENV, "").encode() or None
 CRASH_SERVICE = os.environ.get(CRASH_SERVICE_ENV) or "escalation"
 
+DROP_ID_ENV = "FLAGSTREAM_FAULT_DROP_ID"
+DROPPING = "fault hook: dropping"
+
+DROP_ID: bytes | None = os.environ.get(DROP_ID_ENV, "").encode() or None
+
 KILL_ENV = "FLAGSTREAM_FAULT"
 
 ARMED = SLOW_ID is not None or CRASH_ID is not None
@@ -78,6 +88,16 @@ async def before_record(service: str, value: bytes) -> None:
     """The per-record hooks, in order: hold the slow record, then crash on the marked one."""
     await hold_if_slow(service, value)
     crash_if_marked(service, value)
+
+
+def drop_once(value: bytes | None) -> bool:
+    """Whether the consumer drops this fetched record: the first one carrying the drop id."""
+    global DROP_ID
+    if DROP_ID is None or value is None or DROP_ID not in value:
+        return False
+    log.warning("%s %s", DROPPING, DROP_ID.decode())
+    DROP_ID = None
+    return True
 
 
 class KillHook:

@@ -30,6 +30,11 @@ The workarounds (what Faust or aiokafka does; upstream reports; the tests that p
   its commits then stalled. test_offset_guard.py.
 - `CommitWatchdog`: Faust records a failed commit as committed and never retries it, so a
   partition can stop committing for good. faust-streaming #318, #611. test_commit_watchdog.py.
+- `CommitWatchdog._refetch_lost`: around recovery's seek to the committed offsets, records
+  aiokafka had fetched (its position is past them) were never handed to the stream, nothing was
+  acked, and the partition's commits stopped; the worker stopped itself 30 s later (the #216
+  family again, cause not pinned down). They are fetched again from the committed offset.
+  test_commit_watchdog.py.
 - `stop_worker` + `leave_group`: an exception reaching Faust acks its event (faust-streaming #315,
   #527, robinhood/faust #604) and wedges the worker, which then ignores SIGTERM; a worker that ends
   holds its partitions for the session timeout unless it leaves the group.
@@ -63,7 +68,7 @@ from faust.exceptions import PartitionsMismatch
 from faust.sensors import Sensor
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from services.runtime import exits
+from services.runtime import exits, faults
 from services.runtime.crashes import Origin, RecordFault, is_record_error
 from services.runtime.errors import FatalError
 from services.runtime.kafka import faust_credentials
@@ -256,6 +261,8 @@ class FencedConsumer(faust_aiokafka.Consumer):
         """
         skipped = 0
         async for tp, message in super().getmany(timeout):
+            if faults.DROP_ID is not None and faults.drop_once(message.value):
+                continue  # the reliability suite's stand-in for a record Faust lost (faults.py)
             fetched_at = self._batch_seeks.get(tp, 0)
             if self._seeks[tp] != fetched_at:
                 skipped += 1
@@ -549,14 +556,25 @@ class OffsetGuard:
                 offset - expected,
                 expected,
             )
-            self._next[tp] = expected
-            self._refetching[tp] = expected
-            await self.seek(tp, expected)
-            if self.on_refetch is not None:
-                self.on_refetch(tp.topic)
+            await self.refetch(tp, expected)
             return False
         self._next[tp] = offset + 1
         return True
+
+    async def refetch(self, tp: Any, offset: int) -> None:
+        """Seek `tp` back to `offset` and let none of its records past it through until it comes."""
+        self._next[tp] = offset
+        self._refetching[tp] = offset
+        await self.seek(tp, offset)
+        if self.on_refetch is not None:
+            self.on_refetch(tp.topic)
+
+    def seen_nothing_past(self, tp: Any, offset: int) -> bool:
+        """Whether, since the last rebalance, the stage was handed no record of `tp` past `offset`
+        and no refetch of it is under way (the commit watchdog's test for records lost in Faust)."""
+        if self._generation != self.app.consumer_generation_id:
+            return True  # nothing handed out in this generation yet
+        return tp not in self._refetching and self._next.get(tp, offset) <= offset
 
     def done(self, tp: Any, offset: int) -> None:
         """The stage has finished the record at `offset` (its outputs are with the producer).
@@ -622,6 +640,8 @@ class CommitWatchdog:
     committed offset: so, like a liveness probe, the worker ends itself (exit 70, nothing committed)
     and is restarted. A stall while an event is in the handler is that event's own slowness (it is
     logged, not ended: the event would be slow again after a restart).
+    One kind it mends in place, at half the stall time: records aiokafka fetched that never reached
+    the stage are fetched again (`_refetch_lost`), and only a stall that outlasts that stops the worker.
     """
 
     def __init__(
@@ -631,15 +651,66 @@ class CommitWatchdog:
         *,
         ends: Offsets | None = None,
         committed: Offsets | None = None,
+        position: Callable[[Any], int | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stage = stage
         self.stall_seconds = stall_seconds
         self.ends = ends or self._broker_ends
         self.committed = committed or functools.partial(broker_committed, stage.app)
+        self.position = position or self._aiokafka_position
         self.clock = clock
         self._since: dict[Any, tuple[int, float]] = {}
         self._warned: set[Any] = set()
+        self._refetched: dict[Any, int] = {}
+        """The committed offset each partition was last fetched again from (`_refetch_lost`)."""
+
+    async def _refetch_lost(self, tp: Any, committed: int) -> bool:
+        """Fetch `tp` again from `committed` if its records were fetched but never reached the stage.
+
+        The signature, seen after rebalances and restarts: Faust's committed offset is the broker's,
+        nothing is acked or in the handler, the stage was handed nothing past the committed offset,
+        yet aiokafka's fetch position is past it. The records in between were taken from aiokafka
+        and dropped on the way to the stream (a batch fetched around recovery's seek to the
+        committed offsets); nothing fetches them again, and the partition's commits stop for good.
+        A seek back costs a round trip where a restart costs the worker's recovery. Once per
+        committed offset: a stall that comes back at the same offset stops the worker as before.
+        """
+        consumer = cast(Any, self.stage.app.consumer)
+        if self._refetched.get(tp) == committed or self.stage.busy_since is not None:
+            return False
+        mine = consumer._committed_offset.get(tp)  # None: not committed by this worker yet
+        if consumer._acked.get(tp) or (mine is not None and mine != committed):
+            return False  # acks waiting, or Faust believes in a commit the broker lacks (below)
+        if tp in consumer._paused_partitions or tp in consumer._buffered_partitions:
+            return False  # Faust holds them back on purpose
+        offsets = self.stage.offsets
+        position = self.position(tp)
+        if position is None or position <= committed or not offsets.seen_nothing_past(tp, committed):
+            return False
+        log.warning(
+            "%s: %s[%d]: fetched up to %d but the stage was handed nothing past the committed offset "
+            "%d; fetching again from %d",
+            self.stage.service,
+            tp.topic,
+            tp.partition,
+            position,
+            committed,
+            committed,
+        )
+        self._refetched[tp] = committed
+        await offsets.refetch(tp, committed)
+        return True
+
+    def _aiokafka_position(self, tp: Any) -> int | None:
+        """aiokafka's fetch position of `tp` (the next offset it would fetch), if it has one."""
+        try:
+            consumer = cast(Any, self.stage.app.consumer)
+            assignment = consumer._thread._ensure_consumer()._subscription.subscription.assignment
+            state = assignment.state_value(tp)
+            return None if state is None else cast("int | None", state._position)
+        except Exception:  # not readable: no refetch, the stall stops the worker as before
+            return None
 
     async def _broker_ends(self, tps: set[Any]) -> Mapping[Any, int | None]:
         # The consumer's own high-water mark is only known for partitions it fetches, and a
@@ -701,6 +772,8 @@ class CommitWatchdog:
                         stalled,
                         end,
                     )
+                    if await self._refetch_lost(tp, done):
+                        self._since[tp] = (done, now)  # the refetch gets a whole stall period
                 continue
             acked = sorted(consumer._acked.get(tp) or [])
             state = (

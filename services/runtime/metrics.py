@@ -214,8 +214,9 @@ class Metrics:
 
         self.refetches = Counter(
             "flagstream_consumer_refetches_total",
-            "Holes in the offsets a worker's consumer handed over (records Faust dropped around a "
-            "rebalance or start), each fetched again from the first missing record, by source topic.",
+            "Records a worker's consumer lost around a rebalance or start (a hole in the offsets it "
+            "handed over, or fetched records it never handed over), each time fetched again, by "
+            "source topic.",
             ["service", "topic"],
             registry=r,
         )

@@ -158,7 +158,8 @@ class Settings(BaseSettings):
         30.0,
         gt=0,
         description="A Faust worker whose committed offset on a partition with lag has not moved for this "
-        "long, while no event is in its handler, stops itself (exit 70) to be restarted.",
+        "long, while no event is in its handler, stops itself (exit 70) to be restarted; at half "
+        "of it, records it fetched that never reached its handler are fetched again first.",
     )
     changelog_segment_seconds: float = Field(
         600.0,

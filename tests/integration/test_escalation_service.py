@@ -99,8 +99,11 @@ def produce(settings: Settings, items: Sequence[RedactedInteraction]) -> None:
 class Escalation:
     """One escalation worker process, restartable, with its own metrics port."""
 
-    def __init__(self, settings: Settings, policy: Path, log: Path) -> None:
+    def __init__(
+        self, settings: Settings, policy: Path, log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.settings, self.policy, self.log = settings, policy, log
+        self.env = env or {}
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -110,6 +113,7 @@ class Escalation:
             **env_of(self.settings),
             "FLAGSTREAM_ESCALATION_POLICY": str(self.policy),
             "FLAGSTREAM_METRICS_PORT": str(self.port),
+            **self.env,
         }
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -305,6 +309,39 @@ def test_budget_holds_with_two_workers(settings: Settings, tmp_path: Path, worke
     # Both workers took part: the assess agent's input spreads over partitions.
     candidates = [w.outcomes().get("candidate", 0) for w in workers]
     assert sum(candidates) >= 40  # at least once: a rebalance may hand an event to both
+
+
+def test_a_record_fetched_but_never_handed_to_the_stage_is_fetched_again_without_a_restart(
+    settings: Settings, tmp_path: Path, workers: list[Escalation]
+) -> None:
+    """The commit watchdog's refetch: the consumer drops one fetched record (a fault hook standing in
+    for Faust losing it around a recovery's seek), the last of its partition, so no later record
+    shows a hole. The partition's commits stop; at half the stall time the worker fetches it again."""
+    policy = write_policy(tmp_path / "policy.yaml", version="it-lost", budget=None)
+    lost = severe()
+    stall_seconds = 10
+    worker = Escalation(
+        settings,
+        policy,
+        tmp_path / "escalation.log",
+        env={
+            "FLAGSTREAM_FAULT_DROP_ID": lost.interaction_id,
+            "FLAGSTREAM_COMMIT_STALL_SECONDS": str(stall_seconds),
+        },
+    ).start()
+    workers.append(worker)
+    produce(settings, [severe() for _ in range(4)])
+    decided(settings, 4, workers)
+    produce(settings, [lost])
+
+    events = decided(settings, 5, workers, timeout=60)
+    assert lost.interaction_id in {e.interaction_id for e in events}
+    log = worker.log.read_text()
+    assert f"fault hook: dropping {lost.interaction_id}" in log
+    assert "but the stage was handed nothing past the committed offset" in log
+    assert "stopping the worker" not in log  # outcomes() above also found the same process alive
+    refetched = by_label(scrape(worker.port), "flagstream_consumer_refetches_total", "topic")
+    assert refetched.get(REDACTED, 0) >= 1
 
 
 def test_a_policy_change_shows_its_new_version_on_tasks(

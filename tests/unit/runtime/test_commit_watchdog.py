@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from services.runtime.faust_app import CommitWatchdog
+from services.runtime.faust_app import CommitWatchdog, OffsetGuard
 
 TASKS = TP("review.tasks.urgent.v1", 1)
 CHANGELOG = TP("flagstream-review-open_tasks-changelog", 1)
@@ -31,18 +31,32 @@ class Harness:
             _acked={},
             _committed_offset={TASKS: 50},  # Faust's belief: a commit that failed, recorded anyway
             _read_offset={},
+            _paused_partitions=set(),
+            _buffered_partitions=set(),
         )
         self.app = SimpleNamespace(
-            rebalancing=False, flow_control=SimpleNamespace(is_active=lambda: True), consumer=consumer
+            rebalancing=False,
+            flow_control=SimpleNamespace(is_active=lambda: True),
+            consumer=consumer,
+            consumer_generation_id=1,
         )
-        self.stage = SimpleNamespace(app=self.app, service="review", busy_since=None, crash=self._crash)
+        self.sought: list[tuple[TP, int]] = []
+        self.guard = OffsetGuard(self.app, skip_topics=set(), seek=self._seek)  # type: ignore[arg-type]
+        self.position: dict[TP, int | None] = {TASKS: 40}
+        self.stage = SimpleNamespace(
+            app=self.app, service="review", busy_since=None, crash=self._crash, offsets=self.guard
+        )
         self.watchdog = CommitWatchdog(
             self.stage,  # type: ignore[arg-type]
             stall_seconds,
             ends=self._ends,
             committed=self._committed,
+            position=self.position.get,
             clock=lambda: self.now,
         )
+
+    async def _seek(self, tp: Any, offset: int) -> None:
+        self.sought.append((tp, offset))
 
     def _crash(self, exc: BaseException) -> None:
         raise Stopped(str(exc))
@@ -122,3 +136,60 @@ def test_an_error_in_a_round_does_not_end_the_timer(caplog: pytest.LogCaptureFix
     h.app.consumer.assignment = not_started
     h.tick()
     assert "commit watchdog round failed" in caplog.text
+
+
+def lost_after_recovery() -> Harness:
+    """The stall seen after rebalances: Faust's committed offset is the broker's, nothing is acked or
+    in the handler, and aiokafka fetched past the committed offset without the stage seeing a record."""
+    h = Harness()
+    h.app.consumer._committed_offset[TASKS] = 40
+    h.position[TASKS] = 50
+    return h
+
+
+def test_records_fetched_but_never_handed_over_are_fetched_again_not_a_restart(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = lost_after_recovery()
+    for _ in range(4):  # 15 s stalled at the fourth round: half the stall time
+        h.tick()
+    assert h.sought == [(TASKS, 40)]
+    assert "fetching again from 40" in caplog.text
+    for _ in range(5):  # the refetch gets a whole stall period of its own
+        h.tick()
+    assert h.sought == [(TASKS, 40)]
+
+
+def test_a_stall_that_outlasts_the_refetch_stops_the_worker() -> None:
+    h = lost_after_recovery()
+    for _ in range(9):
+        h.tick()
+    assert len(h.sought) == 1  # not again at the same committed offset
+    with pytest.raises(Stopped, match="committed offset 40"):
+        h.tick()
+
+
+@pytest.mark.parametrize(
+    "state",
+    ["acked", "in the handler", "nothing fetched", "stage saw later records", "paused", "faust behind"],
+)
+def test_no_refetch_when_the_records_are_not_lost(state: str) -> None:
+    """Each of these has its own explanation (or is the watchdog's to stop): no seek."""
+    h = lost_after_recovery()
+    consumer = h.app.consumer
+    if state == "acked":
+        consumer._acked[TASKS] = [41]
+    elif state == "in the handler":
+        h.stage.busy_since = h.now
+    elif state == "nothing fetched":
+        h.position[TASKS] = 40
+    elif state == "stage saw later records":
+        asyncio.run(h.guard.check(TASKS, 40))
+        asyncio.run(h.guard.check(TASKS, 41))
+    elif state == "paused":
+        consumer._paused_partitions.add(TASKS)
+    elif state == "faust behind":
+        consumer._committed_offset[TASKS] = 38
+    for _ in range(6):
+        h.tick()
+    assert h.sought == []

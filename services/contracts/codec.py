@@ -68,7 +68,8 @@ SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
 
-_SINGLE_OBJECT_HEADER = len(SINGLE_OBJECT_MAGIC) + 8
+SINGLE_OBJECT_HEADER = len(SINGLE_OBJECT_MAGIC) + 8
+"""Bytes before the Avro body of a single-object record: the magic and the schema's 8-byte fingerprint."""
 _CONFLUENT_HEADER = struct.Struct(">BI")
 
 
@@ -308,15 +309,15 @@ class AvroCodec:
         if magic == SINGLE_OBJECT_MAGIC[0]:
             if size >= 2 and data[1] != SINGLE_OBJECT_MAGIC[1]:
                 raise DecodeError(f"unknown magic {bytes(data[:2]).hex()}", reason="unknown_magic")
-            if size < _SINGLE_OBJECT_HEADER:
+            if size < SINGLE_OBJECT_HEADER:
                 raise DecodeError(f"single-object header cut at {size} bytes", reason="truncated")
-            fingerprint = bytes(data[2:_SINGLE_OBJECT_HEADER])
+            fingerprint = bytes(data[2:SINGLE_OBJECT_HEADER])
             binding = self._by_fingerprint.get(fingerprint)
             if binding is None:
                 raise DecodeError(
                     f"unknown schema fingerprint {fingerprint.hex()}", reason="unknown_fingerprint"
                 )
-            offset = _SINGLE_OBJECT_HEADER
+            offset = SINGLE_OBJECT_HEADER
             writer_schema: dict[str, Any] | None = None
         elif magic == CONFLUENT_MAGIC[0]:
             if size < _CONFLUENT_HEADER.size:

@@ -33,6 +33,8 @@ import sys
 import threading
 import time
 import uuid
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +43,8 @@ import psutil
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from services.contracts import ReviewTask, default_codec
+from services.contracts import RedactedInteraction, ReviewTask, default_codec
+from services.contracts.codec import SINGLE_OBJECT_HEADER, SINGLE_OBJECT_MAGIC
 from services.escalation.app import META as CANDIDATE_META
 from services.escalation.domain.policy import load_escalation_policy
 from services.local import LocalStack, Progress, wait_until
@@ -369,18 +372,25 @@ def records_written(settings: Settings, consumer: Consumer) -> dict[str, int]:
     """Records on every topic of the deployment (end offsets summed over partitions), by topic
     without its prefix; the ingress topic included. Changelog and internal topics count: every
     record one is a record the broker stores, replicates and serves."""
+    out: dict[str, int] = defaultdict(int)
+    for name, _, _, high in partition_offsets(consumer, settings.topic_prefix):
+        out[name.removeprefix(settings.topic_prefix)] += high
+    return {topic: total for topic, total in out.items() if total}
+
+
+def partition_offsets(
+    consumer: Consumer, prefix: str, suffix: str = ""
+) -> Iterator[tuple[str, TopicPartition, int, int]]:
+    """Every partition of the topics named `prefix…suffix`, in name order, with its low and high
+    watermarks (an empty partition's are 0)."""
     metadata = consumer.list_topics(timeout=30).topics
-    out: dict[str, int] = {}
-    for name, topic in metadata.items():
-        if not name.startswith(settings.topic_prefix):
+    for name, topic in sorted(metadata.items()):
+        if not (name.startswith(prefix) and name.endswith(suffix)):
             continue
-        total = 0
-        for partition in topic.partitions:
-            _, high = watermarks(consumer, TopicPartition(name, partition), timeout=10)
-            total += max(0, high)
-        if total:
-            out[name.removeprefix(settings.topic_prefix)] = total
-    return out
+        for number in topic.partitions:
+            partition = TopicPartition(name, number)
+            low, high = watermarks(consumer, partition, timeout=10)
+            yield name, partition, max(0, low), max(0, high)
 
 
 def delete_topics(settings: Settings) -> None:
@@ -405,22 +415,19 @@ def changelog_records(settings: Settings, service: str) -> dict[str, dict[str, i
     consumer = make_consumer(settings, f"{settings.topic_prefix}bench-changelogs")
     try:
         app = f"{settings.topic_prefix}flagstream-{service}-"
-        metadata = consumer.list_topics(timeout=30).topics
         tables: dict[str, dict[str, int]] = {}
-        for name, topic in sorted(metadata.items()):
-            if not (name.startswith(app) and name.endswith("-changelog")):
-                continue
+        for name, partition, low, high in partition_offsets(consumer, app, "-changelog"):
             counts = tables.setdefault(
                 name.removeprefix(app).removesuffix("-changelog"),
                 {"written": 0, "present": 0, "tombstones": 0},
             )
-            for partition in topic.partitions:
-                low, high = watermarks(consumer, TopicPartition(name, partition), timeout=10)
-                counts["written"] += max(0, high)
-                if high > low:
-                    present, tombstones = count_records(consumer, TopicPartition(name, partition, low), high)
-                    counts["present"] += present
-                    counts["tombstones"] += tombstones
+            counts["written"] += high
+            if high > low:
+                present, tombstones = count_records(
+                    consumer, TopicPartition(partition.topic, partition.partition, low), high
+                )
+                counts["present"] += present
+                counts["tombstones"] += tombstones
         return tables
     finally:
         consumer.close()
@@ -555,7 +562,9 @@ def leading_string(value: bytes) -> str:
     """The first field of a single-object Avro record, a string: a redacted interaction's
     `interaction_id`, read without decoding the rest, so that the bench's own consumer takes little
     of the CPU the workers it measures run on (a full decode is a pydantic model per record)."""
-    position, shift, raw = 10, 0, 0  # after the header: magic (2 bytes) and fingerprint (8)
+    if value[: len(SINGLE_OBJECT_MAGIC)] != SINGLE_OBJECT_MAGIC:
+        return default_codec().decode(value, RedactedInteraction).interaction_id  # other framing
+    position, shift, raw = SINGLE_OBJECT_HEADER, 0, 0
     while True:
         byte = value[position]
         position += 1

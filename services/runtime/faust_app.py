@@ -30,11 +30,12 @@ The workarounds (what Faust or aiokafka does; upstream reports; the tests that p
   its commits then stalled. test_offset_guard.py.
 - `CommitWatchdog`: Faust records a failed commit as committed and never retries it, so a
   partition can stop committing for good. faust-streaming #318, #611. test_commit_watchdog.py.
-- `CommitWatchdog._refetch_lost`: around recovery's seek to the committed offsets, records
-  aiokafka had fetched (its position is past them) were never handed to the stream, nothing was
-  acked, and the partition's commits stopped; the worker stopped itself 30 s later (the #216
-  family again, cause not pinned down). They are fetched again from the committed offset.
-  test_commit_watchdog.py.
+- `CommitWatchdog._resync`: stalls with nothing in the handler after rebalances and restarts:
+  records aiokafka fetched never reached the stream (the #216 family again, cause not pinned down),
+  or acks went missing at a partition's head after a hole was fetched again, or a failed commit was
+  recorded as done (#318). The partition is fetched again from the committed offset at half the
+  stall time. test_commit_watchdog.py; tests/integration/test_escalation_service.py (a dropped
+  record).
 - `stop_worker` + `leave_group`: an exception reaching Faust acks its event (faust-streaming #315,
   #527, robinhood/faust #604) and wedges the worker, which then ignores SIGTERM; a worker that ends
   holds its partitions for the session timeout unless it leaves the group.
@@ -569,13 +570,6 @@ class OffsetGuard:
         if self.on_refetch is not None:
             self.on_refetch(tp.topic)
 
-    def seen_nothing_past(self, tp: Any, offset: int) -> bool:
-        """Whether, since the last rebalance, the stage was handed no record of `tp` past `offset`
-        and no refetch of it is under way (the commit watchdog's test for records lost in Faust)."""
-        if self._generation != self.app.consumer_generation_id:
-            return True  # nothing handed out in this generation yet
-        return tp not in self._refetching and self._next.get(tp, offset) <= offset
-
     def done(self, tp: Any, offset: int) -> None:
         """The stage has finished the record at `offset` (its outputs are with the producer).
 
@@ -640,8 +634,8 @@ class CommitWatchdog:
     committed offset: so, like a liveness probe, the worker ends itself (exit 70, nothing committed)
     and is restarted. A stall while an event is in the handler is that event's own slowness (it is
     logged, not ended: the event would be slow again after a restart).
-    One kind it mends in place, at half the stall time: records aiokafka fetched that never reached
-    the stage are fetched again (`_refetch_lost`), and only a stall that outlasts that stops the worker.
+    At half the stall time it first fetches the partition again from the committed offset, with
+    Faust's bookkeeping for it reset (`_resync`), and only a stall that outlasts that stops the worker.
     """
 
     def __init__(
@@ -663,43 +657,50 @@ class CommitWatchdog:
         self._since: dict[Any, tuple[int, float]] = {}
         self._warned: set[Any] = set()
         self._refetched: dict[Any, int] = {}
-        """The committed offset each partition was last fetched again from (`_refetch_lost`)."""
+        """The committed offset each partition was last fetched again from (`_resync`)."""
 
-    async def _refetch_lost(self, tp: Any, committed: int) -> bool:
-        """Fetch `tp` again from `committed` if its records were fetched but never reached the stage.
+    async def _resync(self, tp: Any, committed: int) -> bool:
+        """Fetch a stalled partition again from the group's committed offset, Faust's bookkeeping reset.
 
-        The signature, seen after rebalances and restarts: Faust's committed offset is the broker's,
-        nothing is acked or in the handler, the stage was handed nothing past the committed offset,
-        yet aiokafka's fetch position is past it. The records in between were taken from aiokafka
-        and dropped on the way to the stream (a batch fetched around recovery's seek to the
-        committed offsets); nothing fetches them again, and the partition's commits stop for good.
-        A seek back costs a round trip where a restart costs the worker's recovery. Once per
-        committed offset: a stall that comes back at the same offset stops the worker as before.
+        What stalls were seen with, nothing in the handler each time:
+        - records fetched and never handed to the stream: Faust's committed offset is the broker's,
+          nothing is acked, aiokafka's fetch position is past the committed offset (around the seek
+          at the end of a recovery, after rebalances and restarts);
+        - acks missing at the head of the partition after a hole was fetched again: Faust's committed
+          offset is the broker's, the acked offsets start well past it, and Faust's commit waits for
+          the ones in between for good (`min(acked) - committed > 1` in `_new_offset`);
+        - Faust recording a commit that failed as done (faust-streaming #318, #611), so its own
+          committed offset is ahead of the broker's and it never commits again.
+        In each, the records from the committed offset on are fetched again (`OffsetGuard.refetch`:
+        Faust's gap and acks from that offset are dropped, its committed offset set to the broker's),
+        and the stage handles the ones it had already handled as the replays they are. A seek costs a
+        round trip where a restart costs the worker's recovery. Once per committed offset: a stall
+        that outlasts it stops the worker as before. A partition Faust holds back on purpose (paused,
+        its buffer full) is left to the stall's end.
         """
         consumer = cast(Any, self.stage.app.consumer)
         if self._refetched.get(tp) == committed or self.stage.busy_since is not None:
             return False
-        mine = consumer._committed_offset.get(tp)  # None: not committed by this worker yet
-        if consumer._acked.get(tp) or (mine is not None and mine != committed):
-            return False  # acks waiting, or Faust believes in a commit the broker lacks (below)
         if tp in consumer._paused_partitions or tp in consumer._buffered_partitions:
-            return False  # Faust holds them back on purpose
-        offsets = self.stage.offsets
-        position = self.position(tp)
-        if position is None or position <= committed or not offsets.seen_nothing_past(tp, committed):
             return False
+        acked = sorted(consumer._acked.get(tp) or [])
+        mine = consumer._committed_offset.get(tp)
         log.warning(
-            "%s: %s[%d]: fetched up to %d but the stage was handed nothing past the committed offset "
-            "%d; fetching again from %d",
+            "%s: %s[%d]: commits stalled at %d with nothing in the handler (Faust's committed offset %s, "
+            "acked %s, fetch position %s); fetching again from %d",
             self.stage.service,
             tp.topic,
             tp.partition,
-            position,
             committed,
+            mine,
+            f"{acked[0]}-{acked[-1]} ({len(acked)})" if acked else "none",
+            self.position(tp),
             committed,
         )
         self._refetched[tp] = committed
-        await offsets.refetch(tp, committed)
+        if mine is not None:
+            consumer._committed_offset[tp] = committed  # the broker's: Faust acks nothing below its own
+        await self.stage.offsets.refetch(tp, committed)
         return True
 
     def _aiokafka_position(self, tp: Any) -> int | None:
@@ -772,7 +773,7 @@ class CommitWatchdog:
                         stalled,
                         end,
                     )
-                    if await self._refetch_lost(tp, done):
+                    if await self._resync(tp, done):
                         self._since[tp] = (done, now)  # the refetch gets a whole stall period
                 continue
             acked = sorted(consumer._acked.get(tp) or [])

@@ -214,9 +214,8 @@ class Metrics:
 
         self.refetches = Counter(
             "flagstream_consumer_refetches_total",
-            "Records a worker's consumer lost around a rebalance or start (a hole in the offsets it "
-            "handed over, or fetched records it never handed over), each time fetched again, by "
-            "source topic.",
+            "Partitions a worker fetched again without stopping: a hole in the offsets its consumer "
+            "handed over, or commits stalled with nothing in the handler; by source topic.",
             ["service", "topic"],
             registry=r,
         )

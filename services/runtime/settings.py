@@ -159,7 +159,7 @@ class Settings(BaseSettings):
         gt=0,
         description="A Faust worker whose committed offset on a partition with lag has not moved for this "
         "long, while no event is in its handler, stops itself (exit 70) to be restarted; at half "
-        "of it, records it fetched that never reached its handler are fetched again first.",
+        "of it, it first fetches the partition again from the committed offset.",
     )
     changelog_segment_seconds: float = Field(
         600.0,

@@ -289,6 +289,9 @@ class FencedConsumer(faust_aiokafka.Consumer):
         offsets, moved on by one record per commit: in the fault suite a gate took up to 200 s to
         commit a refetched hole of 141 records per partition. Acks of records from `offset` on are
         dropped too: those records come again and are acked when the stage has handled them.
+
+        The seek itself runs in the consumer's thread (`_seek_in_thread`), not through Faust's
+        `seek`.
         """
         gap = self._gap.get(tp)
         if gap:
@@ -298,7 +301,26 @@ class FencedConsumer(faust_aiokafka.Consumer):
             later = [o for o in acked if o >= offset]
             acked[:] = [o for o in acked if o < offset]
             self._acked_index[tp].difference_update(later)
-        await self.seek(tp, offset)
+        self._sought([tp])
+        await self._seek_in_thread(tp, offset)
+        self._read_offset[tp] = offset if offset else None  # as Faust's seek does: read again from it
+
+    async def _seek_in_thread(self, tp: Any, offset: int) -> None:
+        """aiokafka's seek, made in the consumer's own thread.
+
+        Faust's `seek` calls aiokafka's from the event loop's thread, while the consumer's thread may
+        be taking a batch out of aiokafka's fetch buffers: the seek deletes the partition's buffer
+        under it, and the fetch raised `KeyError` (`del self._records[tp]` in aiokafka's
+        `fetched_records`), which crashed Faust's fetcher and the worker. Seen in the cluster fault
+        suite right after the commit watchdog fetched four partitions again at once. In the
+        consumer's thread the seek runs between two steps of the fetch, never inside one.
+        """
+        thread = self._thread
+
+        async def seek() -> None:
+            thread.seek(tp, offset)
+
+        await thread.call_thread(seek)
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
         """Seek every assigned partition to the group's committed offset, the never-committed ones too.

@@ -286,8 +286,8 @@ class FencedConsumer(faust_aiokafka.Consumer):
         fetch loop jumped over the hole it recorded the missing offsets as a gap, to count as acked
         at the next commit; fetched again and acked when handled, each of them would then be in the
         list of acked offsets twice, and Faust's commit, which takes the first run of consecutive
-        offsets, moved on by one record per commit: in the fault suite a gate took up to 200 s to
-        commit a refetched hole of 141 records per partition. Acks of records from `offset` on are
+        offsets, moved on by one record per commit, so a refetched hole of a hundred records took
+        minutes to commit. Acks of records from `offset` on are
         dropped too: those records come again and are acked when the stage has handled them.
 
         The seek itself runs in the consumer's thread (`_seek_in_thread`), not through Faust's
@@ -311,9 +311,9 @@ class FencedConsumer(faust_aiokafka.Consumer):
         Faust's `seek` calls aiokafka's from the event loop's thread, while the consumer's thread may
         be taking a batch out of aiokafka's fetch buffers: the seek deletes the partition's buffer
         under it, and the fetch raised `KeyError` (`del self._records[tp]` in aiokafka's
-        `fetched_records`), which crashed Faust's fetcher and the worker. Seen in the cluster fault
-        suite right after the commit watchdog fetched four partitions again at once. In the
-        consumer's thread the seek runs between two steps of the fetch, never inside one.
+        `fetched_records`), which crashed Faust's fetcher and the worker; the more partitions are
+        fetched again at once, the likelier. In the consumer's thread the seek runs between two
+        steps of the fetch, never inside one.
         """
         thread = self._thread
 
@@ -347,8 +347,8 @@ class FencedConsumer(faust_aiokafka.Consumer):
         stage handles the records fetched from the seek and the commit timer commits them. Storing
         the older offset over the newer one left Faust's record behind the broker's with the
         committed records' acks already cleared, and its commit waited for acks that never came
-        (`min(acked) - committed > 1` in `_new_offset`): seen as a commit stall 30 s after two of six
-        restarts in the bench, committed offset 4633 in Faust against 4642 on the broker. Faust pops
+        (`min(acked) - committed > 1` in `_new_offset`), and the commit watchdog stopped the worker 30 s
+        after its restart. Faust pops
         a partition's record when the partition is revoked, so one present here was committed by
         this worker in this assignment.
         """
@@ -667,14 +667,12 @@ class CommitWatchdog:
         *,
         ends: Offsets | None = None,
         committed: Offsets | None = None,
-        position: Callable[[Any], int | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stage = stage
         self.stall_seconds = stall_seconds
         self.ends = ends or self._broker_ends
         self.committed = committed or functools.partial(broker_committed, stage.app)
-        self.position = position or self._aiokafka_position
         self.clock = clock
         self._since: dict[Any, tuple[int, float]] = {}
         self._warned: set[Any] = set()
@@ -709,14 +707,14 @@ class CommitWatchdog:
         mine = consumer._committed_offset.get(tp)
         log.warning(
             "%s: %s[%d]: commits stalled at %d with nothing in the handler (Faust's committed offset %s, "
-            "acked %s, fetch position %s); fetching again from %d",
+            "acked %s; %s); fetching again from %d",
             self.stage.service,
             tp.topic,
             tp.partition,
             committed,
             mine,
             f"{acked[0]}-{acked[-1]} ({len(acked)})" if acked else "none",
-            self.position(tp),
+            fetch_state(consumer, tp),
             committed,
         )
         self._refetched[tp] = committed
@@ -724,16 +722,6 @@ class CommitWatchdog:
             consumer._committed_offset[tp] = committed  # the broker's: Faust acks nothing below its own
         await self.stage.offsets.refetch(tp, committed)
         return True
-
-    def _aiokafka_position(self, tp: Any) -> int | None:
-        """aiokafka's fetch position of `tp` (the next offset it would fetch), if it has one."""
-        try:
-            consumer = cast(Any, self.stage.app.consumer)
-            assignment = consumer._thread._ensure_consumer()._subscription.subscription.assignment
-            state = assignment.state_value(tp)
-            return None if state is None else cast("int | None", state._position)
-        except Exception:  # not readable: no refetch, the stall stops the worker as before
-            return None
 
     async def _broker_ends(self, tps: set[Any]) -> Mapping[Any, int | None]:
         # The consumer's own high-water mark is only known for partitions it fetches, and a

@@ -42,7 +42,6 @@ class Harness:
         )
         self.sought: list[tuple[TP, int]] = []
         self.guard = OffsetGuard(self.app, skip_topics=set(), seek=self._seek)  # type: ignore[arg-type]
-        self.position: dict[TP, int | None] = {TASKS: 40}
         self.stage = SimpleNamespace(
             app=self.app, service="review", busy_since=None, crash=self._crash, offsets=self.guard
         )
@@ -51,7 +50,6 @@ class Harness:
             stall_seconds,
             ends=self._ends,
             committed=self._committed,
-            position=self.position.get,
             clock=lambda: self.now,
         )
 
@@ -150,7 +148,6 @@ def lost_after_recovery() -> Harness:
     in the handler, and aiokafka fetched past the committed offset without the stage seeing a record."""
     h = Harness()
     h.app.consumer._committed_offset[TASKS] = 40
-    h.position[TASKS] = 50
     return h
 
 

@@ -16,6 +16,15 @@ class StreetAddressDetector:
     def __init__(self, word_lists: Mapping[str, Any]) -> None: ...
     def detect(self, text: str) -> _Spans: ...
 
+class ContextDetector:
+    """The context rules (services/privacy_gate/domain/context.py describes them)."""
+
+    def __init__(self, given: Iterable[str], surnames: Iterable[str], ambiguous: Iterable[str]) -> None: ...
+    def find(self, text: str) -> _Spans: ...
+
+def clear_lookalikes(text: str, spans: _Spans) -> _Spans:
+    """``spans`` without the look-alikes the context shows (placeholder secrets, places, eponyms)."""
+
 class Needles:
     """The occurrences of some literal strings, in one pass (Aho-Corasick, leftmost-longest)."""
 

@@ -10,6 +10,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::sync::Arc;
 
 mod bytes;
+mod context;
 mod lex;
 mod patterns;
 mod person;
@@ -136,6 +137,66 @@ impl PyNeedles {
     }
 }
 
+/// ContextDetector(given, surnames, ambiguous): the context rules (context.py's docstring), with
+/// the PERSON detector's lexicons of given names and surnames and its ambiguous words.
+#[pyclass(name = "ContextDetector", module = "flagstream_pii", frozen)]
+struct PyContext {
+    inner: context::Context,
+}
+
+#[pymethods]
+impl PyContext {
+    #[new]
+    fn new(given: &Bound<'_, PyAny>, surnames: &Bound<'_, PyAny>, ambiguous: &Bound<'_, PyAny>) -> PyResult<Self> {
+        py::table(); // build the character table once, outside any timed call
+        let inner = context::Context::new(lex::to_set(given)?, lex::to_set(surnames)?, lex::to_set(ambiguous)?);
+        Ok(PyContext { inner })
+    }
+
+    /// [(entity_type, start, end, score)] the rules find in `text`, in their order.
+    fn find(&self, text: &Bound<'_, PyString>) -> PyResult<Vec<(&'static str, usize, usize, f64)>> {
+        let (t, _) = code_points(text)?;
+        // Python's UTF-8 form of the str, kept on it (the other detectors' calls made it); a str
+        // with a lone surrogate has none, and one is made from the code points (the surrogate as
+        // U+FFFF), so positions hold.
+        let utf8 = text.to_str().ok();
+        let made: String;
+        let u = match utf8 {
+            Some(u) => u,
+            None => {
+                made = t.iter().collect();
+                &made
+            }
+        };
+        let h = rx::Txt::new(street::code_points(&t), utf8);
+        Ok(self.inner.find(&t, u, &h))
+    }
+}
+
+/// clear_lookalikes(text, spans): `spans` ([(entity_type, start, end, score)], from any detector)
+/// without the look-alikes the context shows (context.py).
+#[pyfunction]
+fn clear_lookalikes<'py>(text: &Bound<'py, PyString>, spans: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
+    let kept = PyList::empty_bound(text.py());
+    let mut t: Option<Vec<char>> = None;
+    for item in spans.iter() {
+        let span = item.downcast::<PyTuple>()?;
+        let kind = span.get_item(0)?;
+        let kind = kind.downcast::<PyString>()?.to_str()?;
+        if kind == "PERSON" || kind == "CREDENTIAL" {
+            if t.is_none() {
+                t = Some(code_points(text)?.0);
+            }
+            let (start, end): (usize, usize) = (span.get_item(1)?.extract()?, span.get_item(2)?.extract()?);
+            if context::lookalike(t.as_deref().unwrap_or_default(), kind, start, end) {
+                continue;
+            }
+        }
+        kept.append(item)?;
+    }
+    Ok(kept)
+}
+
 // PyO3 places a pyclass's value inside the Python object, which Python aligns to 16 bytes only
 // (PyO3 issue #3607): a field with a larger alignment, such as memchr's memmem::Finder with its AVX2
 // vectors, is misaligned there and its aligned loads fault (the process crashes). So the structs
@@ -144,6 +205,7 @@ const _: () = assert!(
     std::mem::align_of::<PyPerson>() <= 16
         && std::mem::align_of::<PyStreet>() <= 16
         && std::mem::align_of::<PyNeedles>() <= 16
+        && std::mem::align_of::<PyContext>() <= 16
 );
 
 // ------------------------------------------------------------------------ structured detectors
@@ -299,6 +361,8 @@ fn flagstream_pii(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPerson>()?;
     m.add_class::<PyStreet>()?;
     m.add_class::<PyNeedles>()?;
+    m.add_class::<PyContext>()?;
+    m.add_function(wrap_pyfunction!(clear_lookalikes, m)?)?;
     structured::res(); // build the patterns once, at import
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(detector_names, m)?)?;

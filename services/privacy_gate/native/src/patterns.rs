@@ -309,6 +309,86 @@ pub const STREET_CUE: &str = concat!(
     r"|corner[ ]+of|side[ ]+of|address(?:[ ]+is|:))[ ]+",
 );
 
+// ------------------------------------------------------------------------------- context rules
+// The patterns of src/context.rs (the rules context.py's docstring describes). The simpler shapes
+// there (the words after a cue, a field's value, a mention, a slash phone, an environment value,
+// placeholders) are hand-coded; these are the ones with alternatives or backtracking.
+
+/// A word of a name or a street: a letter, then word characters, apostrophes and hyphens.
+macro_rules! word {
+    () => {
+        concat!("[", letter!(), "][", w!(), r"'\u{2019}\-]*")
+    };
+}
+
+/// A closing ("Best regards,") and, on the next line, the one to four words that sign it.
+pub const CTX_CLOSING: &str = concat!(
+    r"(?im)^[ ]*(?:best regards|kind regards|warm regards|regards|best|thanks|thank you|many thanks|cheers",
+    r"|sincerely|yours|mit freundlichen grüßen|viele grüße|beste grüße|cordialement|bien à vous|saludos",
+    r"|atentamente|pozdrawiam|groetjes|met vriendelijke groet|distinti saluti)[ ]*[,!.]?[ ]*\r?\n[ ]*",
+    "(", word!(), "(?:[ ]", word!(), r"){0,3})[ ]*$",
+);
+/// A line that is only a dash and one or two words ("— drew").
+pub const CTX_DASH_SIGNATURE: &str =
+    concat!(r"(?m)^[ ]*(?:\u{2014}|\u{2013}|--)[ ]?(", word!(), "(?:[ ]", word!(), r")?)[ ]*$");
+/// A label that makes a `name` field a person's ("customer_name", "Full Name"), ending where the
+/// field word starts. Python's `[^a-z]` under IGNORECASE also leaves out ı and İ.
+pub const CTX_STRONG_NAME_LABEL: &str = concat!(
+    r"(?i)(?:\A|[^a-z\u{131}\u{130}])(?:customer|client|account|contact|patient|employee|card|full|first|last",
+    r"|given|family|sur|sender|recipient|holder|owner|passenger|guest|applicant)[_ \-]?\n?\z",
+);
+/// House number, postcode and town, read from the house number.
+pub const CTX_NUMBER_POSTCODE_TOWN: &str = concat!(
+    r"[0-9]{1,4}[a-zA-Z]?(?:/[0-9]{1,3})?,?[ ]+",
+    r"(?:[0-9]{5}|[0-9]{2}-[0-9]{3}|[0-9]{4}-[0-9]{3}|[0-9]{4}[ ]?[A-Z]{2}|[0-9]{3}[ ][0-9]{2}|[0-9]{4})[ ]+",
+    word!(), "(?:[ ](?:im|am|an der|sur|upon|de)[ ]", word!(), ")?",
+);
+/// The street words before a house number (group 1), up to the search's end. Opens with one
+/// consumed character of look-behind context (run with `Rx::linear_lead`).
+pub const CTX_STREET_BEFORE: &str = concat!(
+    r"(?:\A|[^", w!(), r".])((?:ul\.[ ])?", word!(), "(?:[ ]", word!(), r"){0,3}\.?)[ ]+\n?\z",
+);
+/// German street forms: a compound ending in a street word, or a prefix and a word, then the
+/// house number. The look-behind (no word character before) is checked by the caller.
+pub const CTX_GERMAN_STREET: &str = concat!(
+    r"(?i)(?P<m>(?:[", letter!(), "][", w!(), r"\-]{2,}(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer",
+    r"|chaussee|steig|pfad|markt)|(?:am|an der|auf dem|im|in der|zum|zur)[ ][", letter!(), "][", w!(), r"\-]+)",
+    r"[ ]+[0-9]{1,3}[a-z\u{131}\u{130}]?)", end_b!(),
+);
+/// "12 rue des Lilas, 75011 Paris" (fancy-regex: the look-behind and the words that end a street
+/// name, "et", "à", "and", are look-arounds).
+pub const CTX_FRENCH_STREET: &str = concat!(
+    r"(?i)(?<![", w!(), r".])[0-9]{1,4}(?:[ ]?(?:bis|ter))?,?[ ]+",
+    r"(?:rue|avenue|av\.|boulevard|bd|impasse|chemin|allée|allee|place|quai|route|cours|passage|square)",
+    r"[ ]+(?:(?:de la|de l'|du|des|de|d')[ ]?)?",
+    word!(), "(?:[ ](?!(?:et|à|and)", py_b!(), ")", word!(), "){0,2}",
+    r"(?:,?[ ]+[0-9]{5}[ ]+", word!(), "|,[ ]+", word!(), ")?",
+);
+/// "Calle Mayor 12", "ul. Grochowa 13". The look-behind is checked by the caller.
+pub const CTX_CONTINENTAL_STREET: &str = concat!(
+    r"(?i)(?P<m>(?:calle|via|viale|rua|avenida|ul\.|ulica|piazza|plaza|travessa)[ ]+",
+    word!(), "(?:[ ]", word!(), r"){0,2}[ ]+[0-9]{1,4}[a-z\u{131}\u{130}]?)", end_b!(),
+);
+/// "221 baker street" in lower case (fancy-regex: the look-behind, and `\b` before an optional part).
+pub const CTX_LOWER_STREET: &str = concat!(
+    r"(?<![", w!(), r".,])[0-9]{1,5}[a-z]?[ ]+(?:[a-z][a-z'\-]+[ ]+){1,2}",
+    r"(?:street|st|avenue|ave|road|rd|lane|boulevard|blvd|terrace|crescent)", py_b!(),
+    r"(?:\.?,?[ ]+(?:apt|suite|unit|flat)\.?[ ]*[", w!(), "]+)?",
+);
+/// `Authorization: Basic <base64>` (group 1). Opens with the consumed character of `\b`.
+pub const CTX_BASIC_AUTH: &str = concat!(
+    r"(?i)", lead_b!(), r"authorization[\x22']?[ ]*[:=][ ]*[\x22']?basic[ ]+([A-Za-z0-9+/\u{131}\u{130}]{6,}={0,2})",
+);
+/// `curl -u user:password` (group 1). Opens with a consumed character that is no word character
+/// and no '-' (or the start).
+pub const CTX_CURL_USER: &str = concat!(
+    r"(?:\A|[^", w!(), r"\-])(?:-u|--user)[ =]+[\x22']?[^", s!(), r":\x22']+:([^", s!(), r"\x22']{3,})",
+);
+/// A URL with an empty user and a password (group 1): `redis://:secret@host`.
+pub const CTX_URL_EMPTY_USER: &str = concat!(r"[a-z][a-z0-9+.\-]*://:([^", s!(), r"@/]{3,})@");
+/// AWS `"SecretAccessKey": "..."` (group 1).
+pub const CTX_AWS_SECRET: &str = r#""SecretAccessKey"[ ]*:[ ]*"([A-Za-z0-9/+=]{40})""#;
+
 /// A case-insensitive pattern with each literal `i` (outside classes, escapes and flag groups) made
 /// `[iı\u{130}]`: Python's IGNORECASE equates i with dotless ı (U+0131) and dotted İ (U+0130), which
 /// Unicode simple case folding, the `regex` crate's, does not.

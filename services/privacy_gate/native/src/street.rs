@@ -40,7 +40,7 @@ fn number_token(word: &[char]) -> bool {
 }
 
 /// A text's code points as u32, for the regexes (a char is a u32 holding a Unicode scalar value).
-fn code_points(t: &[char]) -> &[u32] {
+pub fn code_points(t: &[char]) -> &[u32] {
     // SAFETY: char has the size and alignment of u32, and every char is a valid u32.
     unsafe { std::slice::from_raw_parts(t.as_ptr() as *const u32, t.len()) }
 }

@@ -675,10 +675,17 @@ impl Context {
                         if !t[a.saturating_sub(28)..a].iter().any(|c| c.is_ascii_digit()) {
                             continue;
                         }
+                        // Both forms open with a house number whose first digit follows no word
+                        // character or '.' (nor ',' for "lower"): only such digits are tried.
+                        let (from, to) = (a.saturating_sub(28).max(last), (end + 48).min(size));
+                        let starts: Vec<usize> = (from..to)
+                            .filter(|&p| {
+                                t[p].is_ascii_digit()
+                                    && (p == 0 || !(is_word(t[p - 1]) || t[p - 1] == '.' || (read == Rule::Lower && t[p - 1] == ',')))
+                            })
+                            .collect();
                         let pattern = if read == Rule::Lower { &self.lower_street } else { &self.french_street };
-                        pattern.finditer(h, a.saturating_sub(28).max(last), (end + 48).min(size), |m| {
-                            found.push((m.start(), m.end()))
-                        });
+                        pattern.finditer_at(h, &starts, to, |m| found.push((m.start(), m.end())));
                     }
                 }
                 for (s, e) in found {

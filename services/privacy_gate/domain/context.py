@@ -67,6 +67,11 @@ class ContextDetector:
         )
 
     @property
+    def native(self) -> object:
+        """The crate's detector behind this one (the analyzer runs it through flagstream_pii.Chain)."""
+        return self._native
+
+    @property
     def entity_types(self) -> frozenset[EntityType]:
         """PERSON, LOCATION, PHONE_NUMBER and CREDENTIAL."""
         return frozenset(

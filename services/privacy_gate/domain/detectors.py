@@ -273,34 +273,31 @@ def default_detectors() -> list[Detector]:
 class Analyzer:
     """Runs detectors over a text and returns non-overlapping spans sorted by start."""
 
-    __slots__ = ("_clear", "_detectors", "_steps", "entity_types")
+    __slots__ = ("_detectors", "_steps", "entity_types")
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
         self._detectors = tuple(detectors)
         self.entity_types: frozenset[EntityType] = frozenset().union(
             *(d.entity_types for d in self._detectors)
         )
-        # Each step finds spans as tuples. Native detectors next to each other run in one call to the
-        # crate (one copy of the text, one list back), in the same order: a call costs about as much
-        # as a small detector's work.
+        # Each step finds spans as tuples. The crate's detectors next to each other run in one call
+        # (flagstream_pii.Chain: one copy of the text, one list back), in the same order: a call
+        # costs about as much as a small detector's work.
         steps: list[Callable[[str], Iterable[Found]]] = []
-        natives: tuple[str, ...] = ()
+        natives: list[object] = []
         for detector in self._detectors:
-            if isinstance(detector, NativeDetector):
-                natives = (*natives, detector.NAME)
+            native = _native_of(detector)
+            if native is not None:
+                natives.append(native)
                 continue
             if natives:
-                steps.append(functools.partial(flagstream_pii.detect, natives))
-                natives = ()
+                steps.append(flagstream_pii.Chain(natives).find)
+                natives = []
             find = getattr(detector, "find", None)
             steps.append(find if callable(find) else functools.partial(_found_by, detector))
         if natives:
-            steps.append(functools.partial(flagstream_pii.detect, natives))
+            steps.append(flagstream_pii.Chain(natives).find)
         self._steps = tuple(steps)
-        # Imported here: context.py builds on Span and EntityType above.
-        from services.privacy_gate.domain.context import clear_lookalikes
-
-        self._clear = clear_lookalikes
 
     def analyze(self, text: str) -> list[Span]:
         """Normalise, detect, then resolve overlaps.
@@ -325,25 +322,8 @@ class Analyzer:
             # Back to the original text: the mapping keeps order, so spans stay sorted and apart.
             original = normalised.original
             found = [(kind, *original(start, end), score) for kind, start, end, score in found]
-        found = self._clear(original_text, found)
-        if len(found) < 2:
-            return to_spans(found)
-        found.sort(key=_by_start_then_longest)
-        resolved: list[Found] = []
-        best = found[0]
-        _, start, end, _ = best
-        merged = False
-        for span in found[1:]:
-            if span[1] < end:
-                merged = True
-                end = max(end, span[2])
-                if (span[2] - span[1], span[3]) > (best[2] - best[1], best[3]):
-                    best = span
-                continue
-            resolved.append((best[0], start, end, best[3]) if merged else best)
-            best, start, end, merged = span, span[1], span[2], False
-        resolved.append((best[0], start, end, best[3]) if merged else best)
-        return to_spans(resolved)
+        # Look-alikes cleared (context.py), then overlaps resolved, in the crate.
+        return to_spans(flagstream_pii.resolve(original_text, found))
 
     def __repr__(self) -> str:
         return f"Analyzer({list(self._detectors)!r})"
@@ -354,8 +334,12 @@ def _found_by(detector: Detector, text: str) -> list[Found]:
     return [(s.entity_type, s.start, s.end, s.score) for s in detector.detect(text)]
 
 
-def _by_start_then_longest(span: Found) -> tuple[int, int]:
-    return span[1], -span[2]
+def _native_of(detector: Detector) -> object | None:
+    """What flagstream_pii.Chain runs for ``detector``: a structured detector's name, the crate's
+    object behind a detector that has one (``native``), or None for a detector written in Python."""
+    if isinstance(detector, NativeDetector):
+        return detector.NAME
+    return getattr(detector, "native", None)
 
 
 DEFAULT_ANALYZER = Analyzer(default_detectors())

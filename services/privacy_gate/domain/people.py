@@ -330,6 +330,11 @@ class PersonDetector:
         )
 
     @property
+    def native(self) -> object:
+        """The crate's detector behind this one (the analyzer runs it through flagstream_pii.Chain)."""
+        return self._native
+
+    @property
     def entity_types(self) -> frozenset[EntityType]:
         """Only PERSON."""
         return frozenset((EntityType.PERSON,))
@@ -355,6 +360,11 @@ class StreetAddressDetector:
 
     def __init__(self) -> None:
         self._native = flagstream_pii.StreetAddressDetector(_word_lists())
+
+    @property
+    def native(self) -> object:
+        """The crate's detector behind this one (the analyzer runs it through flagstream_pii.Chain)."""
+        return self._native
 
     @property
     def entity_types(self) -> frozenset[EntityType]:

@@ -25,6 +25,17 @@ class ContextDetector:
 def clear_lookalikes(text: str, spans: _Spans) -> _Spans:
     """``spans`` without the look-alikes the context shows (placeholder secrets, places, eponyms)."""
 
+class Chain:
+    """Several of the crate's detectors run on a text in one call, in order."""
+
+    def __init__(self, steps: Iterable[object]) -> None:
+        """Each step a structured detector's name, or a PersonDetector, StreetAddressDetector or
+        ContextDetector; anything else raises TypeError."""
+    def find(self, text: str) -> _Spans: ...
+
+def resolve(text: str, spans: _Spans) -> _Spans:
+    """Look-alikes cleared, then overlapping spans merged (the analyzer's last step)."""
+
 class Needles:
     """The occurrences of some literal strings, in one pass (Aho-Corasick, leftmost-longest)."""
 

@@ -35,9 +35,9 @@ def load(directory: Path) -> ModuleType:
 
 def analyzer(crate: ModuleType) -> Callable[[str], list[tuple[str, int, int]]]:
     """The default analyzer on ``crate``'s detectors."""
-    from services.privacy_gate.domain import detectors, identifiers, people
+    from services.privacy_gate.domain import context, detectors, identifiers, people
 
-    for module in (detectors, people, identifiers):
+    for module in (detectors, people, identifiers, context):
         module.flagstream_pii = crate  # type: ignore[attr-defined]
     analyze = detectors.Analyzer(detectors.default_detectors()).analyze
     return lambda text: [(str(s.entity_type), s.start, s.end) for s in analyze(text)]

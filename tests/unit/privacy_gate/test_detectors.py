@@ -215,6 +215,22 @@ def test_adjacent_spans_do_not_merge() -> None:
     assert analyzer.analyze("x" * 40) == [Span(PHONE, 0, 8, 1.0), Span(CARD, 8, 20, 1.0)]
 
 
+def test_equal_spans_keep_the_first_and_a_chain_of_overlaps_merges_into_one() -> None:
+    tied = Analyzer([_Fixed(Span(PHONE, 0, 10, 0.5), Span(CARD, 0, 10, 0.5))])
+    assert tied.analyze("x" * 30) == [Span(PHONE, 0, 10, 0.5)]
+    chain = Analyzer([_Fixed(Span(PHONE, 0, 6, 1.0), Span(CARD, 4, 12, 0.2), Span(EMAIL, 11, 16, 1.0))])
+    assert chain.analyze("x" * 30) == [Span(CARD, 0, 16, 0.2)]
+
+
+def test_the_crate_s_chain_takes_only_its_own_detectors() -> None:
+    import flagstream_pii
+
+    with pytest.raises(TypeError, match="Chain"):
+        flagstream_pii.Chain(["email", object()])
+    with pytest.raises(ValueError, match="unknown detector"):
+        flagstream_pii.Chain(["no_such_detector"])
+
+
 def test_detectors_are_extensible() -> None:
     import re
 

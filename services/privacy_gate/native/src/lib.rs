@@ -197,6 +197,155 @@ fn clear_lookalikes<'py>(text: &Bound<'py, PyString>, spans: &Bound<'py, PyList>
     Ok(kept)
 }
 
+/// One step of a `Chain`.
+enum Step {
+    Structured(structured::DetFn),
+    Person(Py<PyPerson>),
+    Street(Py<PyStreet>),
+    Context(Py<PyContext>),
+}
+
+/// Chain(steps): several of the crate's detectors run on a text in one call, in order. A step is a
+/// structured detector's name (see `detect`) or a PersonDetector, StreetAddressDetector or
+/// ContextDetector. The text's code points and its form for the regexes are made once for all of
+/// them, and one list comes back: the analyzer runs its detectors through one call.
+#[pyclass(name = "Chain", module = "flagstream_pii", frozen)]
+struct PyChain {
+    steps: Vec<Step>,
+}
+
+#[pymethods]
+impl PyChain {
+    #[new]
+    fn new(steps: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let mut out = Vec::new();
+        for step in steps.iter()? {
+            let step = step?;
+            out.push(if let Ok(name) = step.downcast::<PyString>() {
+                Step::Structured(detector(name.to_str()?)?)
+            } else if let Ok(p) = step.downcast::<PyPerson>() {
+                Step::Person(p.clone().unbind())
+            } else if let Ok(p) = step.downcast::<PyStreet>() {
+                Step::Street(p.clone().unbind())
+            } else if let Ok(p) = step.downcast::<PyContext>() {
+                Step::Context(p.clone().unbind())
+            } else {
+                return Err(PyTypeError::new_err(format!("Chain() takes detector names and the crate's detectors, not {step}")));
+            });
+        }
+        Ok(PyChain { steps: out })
+    }
+
+    /// [(entity_type, start, end, score)]: each step's spans, one step after the other.
+    fn find(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<Found> {
+        let (t, b) = code_points(text)?;
+        let utf8 = text.to_str().ok();
+        // The structured detectors read lone surrogates as themselves (their classes were `re`'s over
+        // every code point); the others as U+FFFF. Only a str with one has no UTF-8 form.
+        let surrogates: Vec<u32>;
+        let cps: &[u32] = if utf8.is_some() {
+            street::code_points(&t)
+        } else {
+            surrogates = code_points_u32(text)?;
+            &surrogates
+        };
+        let tx = structured::Text::new(cps, utf8);
+        let made: String;
+        let u = match utf8 {
+            Some(u) => u,
+            None => {
+                made = t.iter().collect();
+                &made
+            }
+        };
+        let mut found: Vec<structured::Span> = Vec::new();
+        let mut out: Found = Vec::new();
+        for step in &self.steps {
+            match step {
+                Step::Structured(f) => {
+                    f(&tx, &mut found);
+                    out.extend(found.drain(..).map(|s| (s.ty.name(), s.start, s.end, s.score)));
+                }
+                Step::Person(p) => {
+                    let spans = p.bind(py).borrow_mut().inner.detect(&t, &b);
+                    out.extend(spans.into_iter().map(|(s, e, sc)| ("PERSON", s, e, sc)));
+                }
+                Step::Street(p) => {
+                    let spans = p.bind(py).borrow().inner.detect_in(&t, &b, &tx.rx);
+                    out.extend(spans.into_iter().map(|(s, e, sc)| ("LOCATION", s, e, sc)));
+                }
+                Step::Context(p) => out.extend(p.get().inner.find(&t, u, &tx.rx)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// resolve(text, spans): the analyzer's last step over spans of `text` from every detector
+/// ([(entity_type, start, end, score)]): look-alikes cleared (as `clear_lookalikes`), then sorted
+/// by start (the longest first) and overlapping spans merged into one covering them all, typed by
+/// the longest (then the highest-scoring, then the first). Spans not merged come back as given.
+#[pyfunction]
+fn resolve<'py>(text: &Bound<'py, PyString>, spans: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
+    let py = text.py();
+    let mut t: Option<Vec<char>> = None;
+    // (the span as given, start, end, score)
+    let mut kept: Vec<(Bound<'py, PyAny>, usize, usize, f64)> = Vec::with_capacity(spans.len());
+    for item in spans.iter() {
+        let span = item.downcast::<PyTuple>()?;
+        let (start, end, score): (usize, usize, f64) =
+            (span.get_item(1)?.extract()?, span.get_item(2)?.extract()?, span.get_item(3)?.extract()?);
+        let kind = span.get_item(0)?;
+        let kind = kind.downcast::<PyString>()?.to_str()?;
+        if kind == "PERSON" || kind == "CREDENTIAL" {
+            if t.is_none() {
+                t = Some(code_points(text)?.0);
+            }
+            if context::lookalike(t.as_deref().unwrap_or_default(), kind, start, end) {
+                continue;
+            }
+        }
+        kept.push((item, start, end, score));
+    }
+    let resolved = PyList::empty_bound(py);
+    if kept.len() < 2 {
+        for (item, ..) in kept {
+            resolved.append(item)?;
+        }
+        return Ok(resolved);
+    }
+    // Stable, as Python's sort: spans with the same start and end keep their order.
+    kept.sort_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
+    let mut spans = kept.into_iter();
+    let mut best = spans.next().expect("two spans or more");
+    let (mut start, mut end, mut merged) = (best.1, best.2, false);
+    let emit = |best: &(Bound<'py, PyAny>, usize, usize, f64), start: usize, end: usize, merged: bool| -> PyResult<()> {
+        if merged {
+            let kind = best.0.get_item(0)?;
+            let score = best.0.get_item(3)?;
+            resolved.append(PyTuple::new_bound(py, [kind, start.into_py(py).into_bound(py), end.into_py(py).into_bound(py), score]))
+        } else {
+            resolved.append(&best.0)
+        }
+    };
+    for span in spans {
+        if span.1 < end {
+            merged = true;
+            end = end.max(span.2);
+            let (len, best_len) = (span.2 - span.1, best.2 - best.1);
+            if len > best_len || (len == best_len && span.3 > best.3) {
+                best = span;
+            }
+            continue;
+        }
+        emit(&best, start, end, merged)?;
+        (start, end, merged) = (span.1, span.2, false);
+        best = span;
+    }
+    emit(&best, start, end, merged)?;
+    Ok(resolved)
+}
+
 // PyO3 places a pyclass's value inside the Python object, which Python aligns to 16 bytes only
 // (PyO3 issue #3607): a field with a larger alignment, such as memchr's memmem::Finder with its AVX2
 // vectors, is misaligned there and its aligned loads fault (the process crashes). So the structs
@@ -206,6 +355,7 @@ const _: () = assert!(
         && std::mem::align_of::<PyStreet>() <= 16
         && std::mem::align_of::<PyNeedles>() <= 16
         && std::mem::align_of::<PyContext>() <= 16
+        && std::mem::align_of::<PyChain>() <= 16
 );
 
 // ------------------------------------------------------------------------ structured detectors
@@ -362,7 +512,9 @@ fn flagstream_pii(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyStreet>()?;
     m.add_class::<PyNeedles>()?;
     m.add_class::<PyContext>()?;
+    m.add_class::<PyChain>()?;
     m.add_function(wrap_pyfunction!(clear_lookalikes, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve, m)?)?;
     structured::res(); // build the patterns once, at import
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(detector_names, m)?)?;

@@ -233,8 +233,12 @@ impl Street {
     /// `t` the text's code points, `b` one byte per code point: ASCII as is, anything else 0x80.
     /// `utf8` is the text's UTF-8 form when at hand (see `Txt::new`).
     pub fn detect(&self, t: &[char], b: &[u8], utf8: Option<&str>) -> Vec<(usize, usize, f64)> {
+        self.detect_in(t, b, &Txt::new(code_points(t), utf8))
+    }
+
+    /// `detect` with the text's regex form at hand (`h`, of the same text).
+    pub fn detect_in(&self, t: &[char], b: &[u8], h: &Txt) -> Vec<(usize, usize, f64)> {
         let lex = &*self.lex;
-        let h = Txt::new(code_points(t), utf8);
         let five = FiveDigits::default();
         let mut out = Vec::new();
         let mut cursor = 0;

@@ -137,6 +137,16 @@ impl PyNeedles {
     }
 }
 
+/// A text's UTF-8 form: Python's own (`utf8`, kept on the str once asked for, so the detectors'
+/// calls on one text share it), or for a str with a lone surrogate, which has none, one made from
+/// the code points (the surrogate as U+FFFF), so positions hold.
+fn utf8_of<'a>(t: &[char], utf8: Option<&'a str>) -> std::borrow::Cow<'a, str> {
+    match utf8 {
+        Some(u) => u.into(),
+        None => t.iter().collect::<String>().into(),
+    }
+}
+
 /// ContextDetector(given, surnames, ambiguous): the context rules (context.py's docstring), with
 /// the PERSON detector's lexicons of given names and surnames and its ambiguous words.
 #[pyclass(name = "ContextDetector", module = "flagstream_pii", frozen)]
@@ -156,20 +166,9 @@ impl PyContext {
     /// [(entity_type, start, end, score)] the rules find in `text`, in their order.
     fn find(&self, text: &Bound<'_, PyString>) -> PyResult<Vec<(&'static str, usize, usize, f64)>> {
         let (t, _) = code_points(text)?;
-        // Python's UTF-8 form of the str, kept on it (the other detectors' calls made it); a str
-        // with a lone surrogate has none, and one is made from the code points (the surrogate as
-        // U+FFFF), so positions hold.
         let utf8 = text.to_str().ok();
-        let made: String;
-        let u = match utf8 {
-            Some(u) => u,
-            None => {
-                made = t.iter().collect();
-                &made
-            }
-        };
         let h = rx::Txt::new(street::code_points(&t), utf8);
-        Ok(self.inner.find(&t, u, &h))
+        Ok(self.inner.find(&t, &utf8_of(&t, utf8), &h))
     }
 }
 
@@ -250,14 +249,7 @@ impl PyChain {
             &surrogates
         };
         let tx = structured::Text::new(cps, utf8);
-        let made: String;
-        let u = match utf8 {
-            Some(u) => u,
-            None => {
-                made = t.iter().collect();
-                &made
-            }
-        };
+        let u = utf8_of(&t, utf8);
         let mut found: Vec<structured::Span> = Vec::new();
         let mut out: Found = Vec::new();
         for step in &self.steps {
@@ -274,7 +266,7 @@ impl PyChain {
                     let spans = p.bind(py).borrow().inner.detect_in(&t, &b, &tx.rx);
                     out.extend(spans.into_iter().map(|(s, e, sc)| ("LOCATION", s, e, sc)));
                 }
-                Step::Context(p) => out.extend(p.get().inner.find(&t, u, &tx.rx)),
+                Step::Context(p) => out.extend(p.get().inner.find(&t, &u, &tx.rx)),
             }
         }
         Ok(out)

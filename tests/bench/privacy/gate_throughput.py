@@ -98,7 +98,11 @@ def run_once(events: int, bootstrap: str, seed: int, mode: str = "gate") -> dict
         "FLAGSTREAM_METRICS_PORT": str(port),
         "FLAGSTREAM_LOG_LEVEL": "WARNING",
     }
-    log = (REPO_ROOT / "bench" / "results" / f"gate-{mode}-{prefix.rstrip('-')}.log").open("wb")
+    # The worker's log goes beside the results; make bench's floors call this before any result is
+    # written, so on a fresh checkout the directory may not exist yet.
+    results = REPO_ROOT / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    log = (results / f"gate-{mode}-{prefix.rstrip('-')}.log").open("wb")
     command = (
         [sys.executable, "-m", "services.cli", "worker", "privacy_gate"]
         if mode == "gate"

@@ -3,8 +3,10 @@
 Two agents, one consumer group, both handled by `EscalationService`:
 - `assess` (`handle_interaction`) reads interactions.redacted.v1 (any partitioning): routes each
   interaction, draws the calibration sample, scores its label value and fingerprints its text.
-  Unescalated items end here (audit `not_escalated`); escalated ones go to escalation.candidates.v1
-  as finished ReviewTasks, keyed by queue, with what allocation needs in headers (`CandidateMeta`).
+  Unescalated items end here (audit `not_escalated`), and so do items of a queue without budget or
+  dedup (urgent), which need no state to allocate: their task and audit `routed` go out at once.
+  The other escalated ones go to escalation.candidates.v1 as finished ReviewTasks, keyed by queue,
+  with what allocation needs in headers (`CandidateMeta`).
 - `allocate` (`handle_candidate`) reads the candidates. Keyed by queue, all of a queue's candidates
   land in one partition, so its budget, dedup index and ranking window (Faust tables) are only ever
   written while that partition's events are processed: Faust writes a table update to the changelog
@@ -12,12 +14,12 @@ Two agents, one consumer group, both handled by `EscalationService`:
   and whichever worker owns the partition (after a restart or a rebalance) recovers exactly that
   state.
 
-Unbudgeted queues (urgent) are decided on arrival. Budgeted queues wait in a ranking window (at
-most `window.seconds` or `window.max_items`), which is ranked by label value before budget is spent.
-The window is persisted in a table as items arrive (`WaitingCandidate`): Faust commits the offsets of
-events the agent has consumed, so an in-memory-only window would lose its items when a worker stops.
-Tick records, sent by a timer to each budgeted queue's own partition, close windows when traffic
-stops.
+Unbudgeted queues are decided on arrival: by `assess` when they do not dedup either (urgent), by
+`allocate` otherwise. Budgeted queues wait in a ranking window (at most `window.seconds` or
+`window.max_items`), which is ranked by label value before budget is spent. The window is persisted
+in a table as items arrive (`WaitingCandidate`): Faust commits the offsets of events the agent has
+consumed, so an in-memory-only window would lose its items when a worker stops. Tick records, sent
+by a timer to each budgeted queue's own partition, close windows when traffic stops.
 
 A decision is written ahead of its outputs (`Decision`, in the `decided` table, then
 `Stage.deliver_after_tables`), so a worker that stops in between leaves a record its successor
@@ -285,7 +287,8 @@ class EscalationService:
             metrics.escalation_duplicates.labels(name)
 
     async def handle_interaction(self, inbound: Inbound) -> Sequence[Outbound]:
-        """Assess one redacted interaction: an audit event if it is not escalated, else a candidate."""
+        """Assess one redacted interaction: an audit event if it is not escalated, the task and its
+        audit event if it is decided on arrival (`decided_on_arrival`), else a candidate."""
         interaction = self.codec.decode(inbound.value, RedactedInteraction)
         assessment = assess(interaction, self.policy)
         decision = assessment.decision
@@ -306,7 +309,6 @@ class EscalationService:
             self.metrics.escalation_calibration.inc()
         task = make_task(interaction, decision, self.policy, utcnow())
         self.metrics.outcome("candidate", decision.reason)
-        fp = b"" if assessment.fingerprint is None else ",".join(assessment.fingerprint).encode()
         meta = CandidateMeta(
             interaction_id=interaction.interaction_id,
             subject_pseudonym=interaction.subject_pseudonym,
@@ -315,20 +317,37 @@ class EscalationService:
             risk_score=task.risk_score,
             versions=versions,
         )
+        if self.decided_on_arrival(task.queue, assessment.fingerprint):
+            # Urgent: no budget, no dedup, so allocation reads and writes no state and needs no
+            # partition of the queue's. Deciding it here spares the item the candidates topic and
+            # the allocate agent's queue, where it would wait behind window decisions.
+            now = self.clock()
+            candidate = Candidate(
+                task_id=task.task_id, queue=task.queue, value=assessment.value, fingerprint=None, arrived=now
+            )
+            (allocation,) = self.allocator.allocate([candidate], datetime.fromtimestamp(now, UTC))
+            return self.outputs(allocation, Payload(self.codec.encode(task), meta))
+        return [self.candidate(task, assessment.value, assessment.fingerprint, meta)]
+
+    def candidate(
+        self, task: ReviewTask, value: float, fingerprint: Sequence[str] | None, meta: CandidateMeta
+    ) -> Outbound:
+        """The escalation.candidates.v1 record of an escalated task, keyed by its queue."""
+        fp = b"" if fingerprint is None else ",".join(fingerprint).encode()
         headers = [
             (KIND, CANDIDATE),
             (TASK_ID, task.task_id.encode()),
-            (VALUE, repr(assessment.value).encode()),
+            (VALUE, repr(value).encode()),
             (FINGERPRINT, fp),
             (META, json.dumps(meta.to_json(), separators=(",", ":")).encode()),
         ]
-        return [
-            Outbound(ESCALATION_CANDIDATES, self.codec.encode(task), key=task.queue.encode(), headers=headers)
-        ]
+        return Outbound(
+            ESCALATION_CANDIDATES, self.codec.encode(task), key=task.queue.encode(), headers=headers
+        )
 
     async def handle_candidate(self, inbound: Inbound) -> Sequence[Outbound]:
-        """Allocate one candidate (or close a window on a tick): outputs of urgent items are returned,
-        decisions of windows are delivered before they are marked sent (`decide`)."""
+        """Allocate one candidate (or close a window on a tick): outputs of items decided on arrival are
+        returned, decisions of windows are delivered before they are marked sent (`decide`)."""
         queue = (inbound.key or b"").decode()
         if queue not in self.policy.queues:
             raise DeadLetterError(
@@ -351,10 +370,9 @@ class EscalationService:
             arrived=now,
         )
         payload = Payload(inbound.value, CandidateMeta.from_json(json.loads(inbound.headers[META])))
-        if not self.policy.budgeted(queue) and candidate.fingerprint is None:
-            # No budget and no dedup (urgent): deciding it again gives the same outcome, so it needs
-            # no record. The stage's commit order keeps it at least once; a replay sends a
-            # duplicate task, which review drops by task id. (Saves two producer flushes an item.)
+        if self.decided_on_arrival(queue, candidate.fingerprint):
+            # `assess` decides these itself; one can still arrive here from a worker of an earlier
+            # version, mid-upgrade. Same outcome, no record (see `decided_on_arrival`).
             (allocation,) = self.allocator.allocate([candidate], datetime.fromtimestamp(now, UTC))
             return self.outputs(allocation, payload)
         recorded = self.recorded(task_id)
@@ -374,6 +392,14 @@ class EscalationService:
         if window.due(now):
             await self.close_window(queue, now)
         return []
+
+    def decided_on_arrival(self, queue: str, fingerprint: Sequence[str] | None) -> bool:
+        """Whether an item is allocated where it is assessed: a queue without budget, and an item
+        without near-duplicate bands (its queue does not dedup), so the allocation is always
+        `routed` and touches no table. Deciding it again gives the same outcome, so it needs no
+        record: the stage's commit order keeps it at least once, and a replay sends a duplicate
+        task, which review drops by task id."""
+        return not self.policy.budgeted(queue) and fingerprint is None
 
     def windows_moved(self) -> None:
         """Partitions were assigned or revoked: rebuild the windows and the near-duplicate index from

@@ -45,7 +45,6 @@ from confluent_kafka.admin import AdminClient
 
 from services.contracts import RedactedInteraction, ReviewTask, default_codec
 from services.contracts.codec import SINGLE_OBJECT_HEADER, SINGLE_OBJECT_MAGIC
-from services.escalation.app import META as CANDIDATE_META
 from services.escalation.domain.policy import load_escalation_policy
 from services.local import LocalStack, Progress, wait_until
 from services.runtime.kafka import make_consumer, make_producer, watermarks
@@ -551,11 +550,11 @@ URGENT = "urgent"
 """The queue decided on arrival (no hourly budget, no ranking window); the others wait in a window."""
 
 
-HOPS = ("gate", "assess", "allocate")
+HOPS = ("gate", "escalation")
 """The urgent path's hops, each from one record's broker timestamp to the next: ingress →
-interactions.redacted (the gate), → escalation.candidates (escalation's assess agent), → review task
-(its allocate agent). A record's timestamp is set when its producer is handed it, so time a record
-waits in a producer's batch counts towards the next hop."""
+interactions.redacted (the gate), → review task (escalation's assess agent, which decides urgent
+items itself). A record's timestamp is set when its producer is handed it, so time a record waits
+in a producer's batch counts towards the next hop."""
 
 
 def leading_string(value: bytes) -> str:
@@ -586,14 +585,13 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
     got: list[float] = []
     by_kind: dict[str, list[float]] = {"urgent": [], "budgeted": []}
     redacted_at: dict[str, int] = {}
-    candidate_at: dict[str, int] = {}
     urgent_at: dict[str, int] = {}
     consumer: Consumer = make_consumer(
         settings, f"bench-latency-{uuid.uuid4().hex[:6]}", **{"auto.offset.reset": "latest"}
     )
     tasks = {settings.topic(task_topic(q)) for q in QUEUES}
-    redacted, candidates = settings.topic(REDACTED), settings.topic(ESCALATION_CANDIDATES)
-    consumer.subscribe([*tasks, redacted, candidates])
+    redacted = settings.topic(REDACTED)
+    consumer.subscribe([*tasks, redacted])
     while not consumer.assignment():
         consumer.poll(0.2)
     stop = threading.Event()
@@ -606,11 +604,6 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
                 stamp = msg.timestamp()[1]
                 if msg.topic() == redacted:
                     redacted_at[leading_string(msg.value() or b"")] = stamp
-                    continue
-                if msg.topic() == candidates:
-                    meta = dict(msg.headers() or []).get(CANDIDATE_META)
-                    if meta is not None:  # ticks carry none
-                        candidate_at[json.loads(meta)["interaction_id"]] = stamp
                     continue
                 task = codec.decode(msg.value() or b"", ReviewTask)
                 produced = sent_at.get(task.interaction_id)
@@ -645,10 +638,9 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
     consumer.close()
     hops: dict[str, list[float]] = {hop: [] for hop in HOPS}
     for iid, done in urgent_at.items():
-        if iid in redacted_at and iid in candidate_at:
+        if iid in redacted_at:
             hops["gate"].append(redacted_at[iid] - sent_at[iid])
-            hops["assess"].append(candidate_at[iid] - redacted_at[iid])
-            hops["allocate"].append(done - candidate_at[iid])
+            hops["escalation"].append(done - redacted_at[iid])
     return {
         "target_eps": rate,
         "achieved_eps": achieved,

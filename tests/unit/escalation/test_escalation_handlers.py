@@ -21,6 +21,7 @@ from services.escalation.app import (
     TASK_ID,
     TICK,
     VALUE,
+    CandidateMeta,
     Decision,
     EscalationService,
     Tables,
@@ -201,15 +202,48 @@ def test_an_escalated_interaction_becomes_a_candidate_keyed_by_queue_with_its_me
     }
 
 
-def test_an_urgent_item_is_routed_on_arrival_without_a_record(small, new_worker) -> None:
+def test_an_urgent_item_is_routed_where_it_is_assessed_without_a_record(small, new_worker) -> None:
     worker = new_worker(small)
-    outputs = worker.allocate(worker.candidate(1, SEVERE))
+    interaction = worker.make(SEVERE, interaction_id="int-0001")
+    outputs = worker.assess(interaction)
+    assert [o.topic for o in outputs] == [task_topic("urgent"), AUDIT]  # no candidate record
     (task,) = worker.tasks(outputs)
     (event,) = worker.events(outputs)
-    assert outputs[0].topic == task_topic("urgent") and outputs[0].key == task.task_id.encode()
+    assert outputs[0].key == task.task_id.encode() and task.interaction_id == "int-0001"
+    assert (task.queue, task.priority, task.rule) == ("urgent", 0, "severe_harm")
     assert (event.decision, event.reason) == ("routed", "severe_harm")
-    assert event.details["queue"] == "urgent" and "budget_remaining" not in event.details
-    assert worker.tables.decided == {} and worker.out.delivered == []  # the stage sends what is returned
+    assert event.details["queue"] == "urgent" and event.details["task_id"] == task.task_id
+    assert "budget_remaining" not in event.details and event.details["budget_hour"]
+    assert worker.tables == Tables(spent={}, clusters={}, cluster_tasks={}, pending={}, decided={})
+    assert worker.out.delivered == []  # the stage sends what is returned
+    assert worker.count("candidate", "severe_harm") == 1 and worker.count("routed", "severe_harm") == 1
+    # A replay gives the same records: the same task id and audit event id, which review and the
+    # audit trail take once.
+    again = worker.assess(interaction)
+    assert worker.tasks(again)[0].task_id == task.task_id
+    assert worker.events(again)[0].event_id == event.event_id
+
+
+def test_an_urgent_candidate_from_an_earlier_version_is_still_routed_on_arrival(small, new_worker) -> None:
+    """Mid-upgrade, a worker of the version before sends urgent items through the candidates topic."""
+    worker = new_worker(small)
+    interaction = worker.make(SEVERE, interaction_id="int-0002")
+    (task_out, audit_out) = worker.assess(interaction)
+    task = CODEC.decode(task_out.value, ReviewTask)
+    meta = CandidateMeta(
+        interaction_id=task.interaction_id,
+        subject_pseudonym=interaction.subject_pseudonym,
+        rule=task.rule,
+        priority=task.priority,
+        risk_score=task.risk_score,
+        versions=worker.events([audit_out])[0].policy_versions,
+    )
+    out = worker.service.candidate(task, 0.7, None, meta)
+    outputs = worker.allocate(Inbound(ESCALATION_CANDIDATES, 0, 1, out.key, out.value, dict(out.headers)))
+    assert [o.topic for o in outputs] == [task_topic("urgent"), AUDIT]
+    assert worker.tasks(outputs)[0].task_id == task.task_id
+    assert worker.events(outputs)[0].event_id == worker.events([audit_out])[0].event_id
+    assert worker.tables.decided == {}
 
 
 def test_a_window_spends_its_budget_on_the_most_valuable_and_defers_the_rest(small, new_worker) -> None:

@@ -429,6 +429,7 @@ def create_app(service: str, settings: Settings, **options: Any) -> App:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         producer_acks=-1,
+        producer_linger=settings.producer_linger_ms / 1000.0,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=1000,
         broker_commit_interval=1.0,

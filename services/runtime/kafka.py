@@ -89,12 +89,12 @@ def admin_config(settings: Settings) -> dict[str, Any]:
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
-    """Idempotent, acks=all, small linger for batching."""
+    """Idempotent, acks=all, batches lingering `settings.producer_linger_ms`."""
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "enable.idempotence": True,
         "acks": "all",
-        "linger.ms": 5,
+        "linger.ms": settings.producer_linger_ms,
         # Faust's aiokafka reads lz4 through cramjam (a dependency), like upstream producers may send.
         "compression.type": "lz4",
         # Same partition for the same key as Java and aiokafka (Faust) producers: co-partitioning.

@@ -168,6 +168,14 @@ class Settings(BaseSettings):
         "compacts them and a restarting worker restores the tables' state, not every update since the "
         "topic was created (services/runtime/topics.py: SEGMENT_MS).",
     )
+    producer_linger_ms: int = Field(
+        25,
+        ge=0,
+        le=1000,
+        description="How long every producer of the services (librdkafka's and Faust's, for table "
+        "changelogs) waits to fill a batch before sending it. Each hop of an event may wait this "
+        "long; fewer, larger produce requests cost the broker less CPU per record.",
+    )
     session_timeout_seconds: float = Field(
         20.0,
         gt=0,

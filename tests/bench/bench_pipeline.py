@@ -550,6 +550,9 @@ URGENT = "urgent"
 """The queue decided on arrival (no hourly budget, no ranking window); the others wait in a window."""
 
 
+UPSTREAM_LINGER_MS = 5
+"""The latency phase's producer stands for upstream's: librdkafka's default linger."""
+
 HOPS = ("gate", "escalation")
 """The urgent path's hops, each from one record's broker timestamp to the next: ingress →
 interactions.redacted (the gate), → review task (escalation's assess agent, which decides urgent
@@ -616,7 +619,8 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
 
     collector = threading.Thread(target=collect, daemon=True)
     collector.start()
-    producer = make_producer(settings)
+    # Upstream's producer, with librdkafka's default linger whatever the services' own is.
+    producer = make_producer(settings, **{"linger.ms": UPSTREAM_LINGER_MS})
     topic = settings.topic(INTERACTIONS)
     # A new idempotent producer holds its first records about 0.5 s (its producer id and the topic's
     # metadata), which upstream's long-lived producers pay once, not per record. Without this one

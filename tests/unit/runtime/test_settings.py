@@ -1,4 +1,5 @@
-"""Settings: every field is documented in the README, and the pseudonym key comes from env or file."""
+"""Settings: every field is documented in the README, the pseudonym key comes from env or file, and
+the clients take what they are given."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from services.runtime.errors import FatalError
+from services.runtime.faust_app import create_app
+from services.runtime.kafka import producer_config
 from services.runtime.settings import DEV_PSEUDONYM_KEY, REPO_ROOT, Settings
 
 
@@ -55,3 +58,13 @@ def test_bootstrap_servers_env_without_prefix(monkeypatch: pytest.MonkeyPatch) -
     assert settings.kafka_bootstrap_servers == "kafka-a:9092,kafka-b:9092"
     assert settings.topic("x.v1") == "x.v1"
     assert Settings(topic_prefix="t-").group("review") == "t-flagstream-review"
+
+
+def test_every_producer_lingers_as_the_setting_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """librdkafka's producers (outputs) and Faust's (table changelogs) batch alike."""
+    monkeypatch.delenv("FLAGSTREAM_PRODUCER_LINGER_MS", raising=False)
+    settings = Settings(data_dir=tmp_path, topic_prefix="unit-linger-", producer_linger_ms=40)
+    assert producer_config(settings)["linger.ms"] == 40
+    assert create_app("review", settings).conf.producer_linger == pytest.approx(0.040)
+    default = Settings(data_dir=tmp_path)
+    assert producer_config(default)["linger.ms"] == default.producer_linger_ms == 25

@@ -169,7 +169,7 @@ class Settings(BaseSettings):
         "topic was created (services/runtime/topics.py: SEGMENT_MS).",
     )
     producer_linger_ms: int = Field(
-        25,
+        5,
         ge=0,
         le=1000,
         description="How long every producer of the services (librdkafka's and Faust's, for table "

@@ -67,4 +67,4 @@ def test_every_producer_lingers_as_the_setting_says(tmp_path: Path, monkeypatch:
     assert producer_config(settings)["linger.ms"] == 40
     assert create_app("review", settings).conf.producer_linger == pytest.approx(0.040)
     default = Settings(data_dir=tmp_path)
-    assert producer_config(default)["linger.ms"] == default.producer_linger_ms == 25
+    assert producer_config(default)["linger.ms"] == default.producer_linger_ms == 5

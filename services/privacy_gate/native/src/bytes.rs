@@ -82,3 +82,29 @@ pub fn next_upper_or_high(b: &[u8], from: usize) -> Option<usize> {
     }
     None
 }
+
+/// Code-point positions of byte offsets into a UTF-8 text, for offsets asked left to right (as
+/// matches arrive): each call counts only the bytes since the one before.
+pub struct CodePoints<'a> {
+    bytes: &'a [u8],
+    ascii: bool,
+    byte: usize,
+    cps: usize,
+}
+
+impl<'a> CodePoints<'a> {
+    /// `ascii`: the text is all ASCII, so a byte offset is its code-point position.
+    pub fn new(utf8: &'a str, ascii: bool) -> Self {
+        CodePoints { bytes: utf8.as_bytes(), ascii, byte: 0, cps: 0 }
+    }
+    /// The code-point position of byte `offset`, at or after the last one asked.
+    #[inline]
+    pub fn at(&mut self, offset: usize) -> usize {
+        if self.ascii {
+            return offset;
+        }
+        self.cps += self.bytes[self.byte..offset].iter().filter(|&&b| (b & 0xC0) != 0x80).count();
+        self.byte = offset;
+        self.cps
+    }
+}

@@ -6,7 +6,9 @@
 //!
 //! Every rule starts from a word: one Aho-Corasick pass over the text (ASCII case-blind,
 //! leftmost-longest) finds them all, and only the rules whose words occur are read.
+use crate::bytes::CodePoints;
 use crate::lex::Set;
+use crate::person::at;
 use crate::patterns as pat;
 use crate::py::{self, is_word};
 use crate::rx::{Rx, Txt};
@@ -123,15 +125,6 @@ fn word_set<'a>(words: impl IntoIterator<Item = &'a str>) -> Set {
     words.into_iter().map(chars).collect()
 }
 
-/// Out of range: a character no test looks for.
-#[inline]
-fn at(t: &[char], i: usize) -> char {
-    if i < t.len() {
-        t[i]
-    } else {
-        '\u{0}'
-    }
-}
 
 /// `text.rfind("\n", 0, i) + 1`: the start of the line holding position `i`.
 fn line_start(t: &[char], i: usize) -> usize {
@@ -370,18 +363,9 @@ impl Context {
     /// Where each rule's words occur in the text (`utf8`, its UTF-8 form).
     fn anchors(&self, t: &[char], utf8: &str) -> Anchors {
         let mut found: Anchors = Default::default();
-        let bytes = utf8.as_bytes();
-        let ascii = bytes.len() == t.len();
-        // Byte offset -> code-point index, counted forward as matches arrive (left to right).
-        let (mut byte, mut cps) = (0usize, 0usize);
+        let mut positions = CodePoints::new(utf8, utf8.len() == t.len());
         for m in self.needles.find_iter(utf8) {
-            let start = if ascii {
-                m.start()
-            } else {
-                cps += bytes[byte..m.start()].iter().filter(|&&b| (b & 0xC0) != 0x80).count();
-                byte = m.start();
-                cps
-            };
+            let start = positions.at(m.start());
             for &(rule, word, cased) in &self.needle_rules[m.pattern().as_usize()] {
                 if cased && !py::starts_with_at(t, &self.words[word], start) {
                     continue;

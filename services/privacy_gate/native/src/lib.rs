@@ -118,22 +118,8 @@ impl PyNeedles {
                 .collect::<String>()
                 .into(),
         };
-        let bytes = s.as_bytes();
-        let ascii = bytes.is_ascii();
-        let mut out = Vec::new();
-        // Byte offset -> code-point index, counted forward as matches arrive (left to right).
-        let (mut byte, mut chars) = (0usize, 0usize);
-        for m in self.inner.find_iter(&*s) {
-            let start = if ascii {
-                m.start()
-            } else {
-                chars += bytes[byte..m.start()].iter().filter(|&&b| (b & 0xC0) != 0x80).count();
-                byte = m.start();
-                chars
-            };
-            out.push((start, m.pattern().as_usize()));
-        }
-        Ok(out)
+        let mut positions = bytes::CodePoints::new(&s, s.is_ascii());
+        Ok(self.inner.find_iter(&*s).map(|m| (positions.at(m.start()), m.pattern().as_usize())).collect())
     }
 }
 
@@ -172,28 +158,37 @@ impl PyContext {
     }
 }
 
-/// clear_lookalikes(text, spans): `spans` ([(entity_type, start, end, score)], from any detector)
-/// without the look-alikes the context shows (context.py).
-#[pyfunction]
-fn clear_lookalikes<'py>(text: &Bound<'py, PyString>, spans: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
-    let kept = PyList::empty_bound(text.py());
+/// A span as given, with its start, end and score.
+type Given<'py> = (Bound<'py, PyAny>, usize, usize, f64);
+
+/// The spans ([(entity_type, start, end, score)]) that are not look-alikes in `text`'s context.
+fn not_lookalikes<'py>(text: &Bound<'py, PyString>, spans: &Bound<'py, PyList>) -> PyResult<Vec<Given<'py>>> {
     let mut t: Option<Vec<char>> = None;
+    let mut kept = Vec::with_capacity(spans.len());
     for item in spans.iter() {
         let span = item.downcast::<PyTuple>()?;
+        let (start, end, score): (usize, usize, f64) =
+            (span.get_item(1)?.extract()?, span.get_item(2)?.extract()?, span.get_item(3)?.extract()?);
         let kind = span.get_item(0)?;
         let kind = kind.downcast::<PyString>()?.to_str()?;
         if kind == "PERSON" || kind == "CREDENTIAL" {
             if t.is_none() {
                 t = Some(code_points(text)?.0);
             }
-            let (start, end): (usize, usize) = (span.get_item(1)?.extract()?, span.get_item(2)?.extract()?);
             if context::lookalike(t.as_deref().unwrap_or_default(), kind, start, end) {
                 continue;
             }
         }
-        kept.append(item)?;
+        kept.push((item, start, end, score));
     }
     Ok(kept)
+}
+
+/// clear_lookalikes(text, spans): `spans` ([(entity_type, start, end, score)], from any detector)
+/// without the look-alikes the context shows (context.py).
+#[pyfunction]
+fn clear_lookalikes<'py>(text: &Bound<'py, PyString>, spans: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
+    Ok(PyList::new_bound(text.py(), not_lookalikes(text, spans)?.into_iter().map(|(item, ..)| item)))
 }
 
 /// One step of a `Chain`.
@@ -280,25 +275,7 @@ impl PyChain {
 #[pyfunction]
 fn resolve<'py>(text: &Bound<'py, PyString>, spans: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
     let py = text.py();
-    let mut t: Option<Vec<char>> = None;
-    // (the span as given, start, end, score)
-    let mut kept: Vec<(Bound<'py, PyAny>, usize, usize, f64)> = Vec::with_capacity(spans.len());
-    for item in spans.iter() {
-        let span = item.downcast::<PyTuple>()?;
-        let (start, end, score): (usize, usize, f64) =
-            (span.get_item(1)?.extract()?, span.get_item(2)?.extract()?, span.get_item(3)?.extract()?);
-        let kind = span.get_item(0)?;
-        let kind = kind.downcast::<PyString>()?.to_str()?;
-        if kind == "PERSON" || kind == "CREDENTIAL" {
-            if t.is_none() {
-                t = Some(code_points(text)?.0);
-            }
-            if context::lookalike(t.as_deref().unwrap_or_default(), kind, start, end) {
-                continue;
-            }
-        }
-        kept.push((item, start, end, score));
-    }
+    let mut kept = not_lookalikes(text, spans)?;
     let resolved = PyList::empty_bound(py);
     if kept.len() < 2 {
         for (item, ..) in kept {
@@ -311,7 +288,7 @@ fn resolve<'py>(text: &Bound<'py, PyString>, spans: &Bound<'py, PyList>) -> PyRe
     let mut spans = kept.into_iter();
     let mut best = spans.next().expect("two spans or more");
     let (mut start, mut end, mut merged) = (best.1, best.2, false);
-    let emit = |best: &(Bound<'py, PyAny>, usize, usize, f64), start: usize, end: usize, merged: bool| -> PyResult<()> {
+    let emit = |best: &Given<'py>, start: usize, end: usize, merged: bool| -> PyResult<()> {
         if merged {
             let kind = best.0.get_item(0)?;
             let score = best.0.get_item(3)?;
